@@ -1,0 +1,276 @@
+#!/usr/bin/env python3
+"""Tessera benchmark: starts the release server on a fresh database, seeds realistic data, loads it with wrk on
+loopback for a bounded time per scenario, and prints requests/s, p50, p99, the ratio to a bare poem hello-world (the
+floor, measured in the same run) and whether each target is met.
+
+    bench/run.py [--backend sqlite|postgres|both] [--duration 8] [--connections 64] [--resellers 10000]
+
+Needs: the release binary (cargo build --release), wrk (apt-get install wrk), python3, and for PostgreSQL a server at
+TESSERA_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test) and psql.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "tessera")
+ADMIN = "tsk_bench_admin_key_0123456789abcdef"
+PG_ADMIN = os.environ.get("TESSERA_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+
+
+def http(base, method, path, body=None, key=None, form=None):
+    headers = {}
+    data = None
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    if body is not None:
+        headers["content-type"] = "application/json"
+        data = json.dumps(body).encode()
+    if form is not None:
+        headers["content-type"] = "application/x-www-form-urlencoded"
+        data = "&".join(f"{k}={v}" for k, v in form.items()).encode()
+    req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+class Server:
+    def __init__(self, db_url, workdir):
+        self.db_url, self.workdir, self.proc = db_url, workdir, None
+
+    def start(self):
+        env = dict(os.environ, TESSERA_ADMIN_API_KEY=ADMIN, TESSERA_LOG="warn", TESSERA_RATE_LIMIT_PER_KEY="0",
+                   TESSERA_RATE_LIMIT_PER_TENANT="0", TESSERA_MAX_CONNECTIONS="32")
+        started = time.monotonic()
+        self.proc = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:0", "--database-url", self.db_url],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=self.workdir, text=True)
+        for line in self.proc.stdout:
+            if line.startswith("listening on "):
+                self.base = line.split()[-1]
+                break
+        while True:
+            try:
+                if urllib.request.urlopen(self.base + "/readyz").status == 200:
+                    break
+            except Exception:
+                time.sleep(0.005)
+        return time.monotonic() - started
+
+    def rss_kib(self, field="VmRSS"):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+        return 0
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait()
+            self.proc = None
+
+
+def wrk(url, duration, connections, script=None):
+    lua = None
+    args = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url]
+    if script:
+        lua = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+        lua.write(script)
+        lua.close()
+        args[1:1] = ["-s", lua.name]
+    out = subprocess.run(args, capture_output=True, text=True).stdout
+    if lua:
+        os.unlink(lua.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+
+    def latency(p):
+        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    return {"rps": rps, "p50": latency(50), "p99": latency(99), "non2xx": int(non2xx.group(1)) if non2xx else 0}
+
+
+def post_script(body, paths=None):
+    """A wrk script POSTing a form body; with `paths`, the body's {id} takes a random value from the list."""
+    if paths:
+        ids = ",".join(str(i) for i in paths)
+        return f"""
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+local ids = {{{ids}}}
+request = function()
+  return wrk.format(nil, nil, nil, (string.gsub("{body}", "{{id}}", ids[math.random(#ids)])))
+end
+"""
+    return f"""
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.body = "{body}"
+"""
+
+
+def sql(backend, db, statements):
+    if backend == "sqlite":
+        conn = sqlite3.connect(db)
+        rows = None
+        for s in statements:
+            rows = conn.execute(s).fetchall()
+        conn.commit()
+        conn.close()
+        return rows
+    out = subprocess.run(["psql", db, "-qAt", "-c", ";".join(statements)], capture_output=True, text=True, check=True)
+    return [tuple(line.split("|")) for line in out.stdout.strip().splitlines()]
+
+
+def seed(base, n_resellers, n_isps=100):
+    """ISPs with admins and keys, reseller plugin on; resellers spread over the ISPs (each also a tenant)."""
+    isps = []
+    for i in range(n_isps):
+        _, t = http(base, "POST", "/core/v1/tenants", {"parent_id": 1, "kind": "isp", "name": f"ISP {i}", "slug": f"isp-{i}"}, ADMIN)
+        _, u = http(base, "POST", f"/core/v1/tenants/{t['id']}/users",
+                    {"email": f"admin@isp{i}.example", "password": "bench password", "name": "Admin", "roles": ["tenant_admin"]}, ADMIN)
+        _, k = http(base, "POST", f"/core/v1/users/{u['id']}/api-keys", {"name": "bench"}, ADMIN)
+        if i < n_isps - 1:  # the last ISP keeps the plugin off, for the rejected scenario
+            http(base, "PUT", f"/core/v1/tenants/{t['id']}/plugins/reseller", {"enabled": True}, ADMIN)
+        isps.append({"tenant": t["id"], "user": u["id"], "key": k["key"]})
+    resellers = {}
+    for j in range(n_resellers):
+        isp = isps[j % (n_isps - 1)]
+        _, r = http(base, "POST", "/reseller/api/reseller/create", form={
+            "userid": isp["user"], "api_key": isp["key"], "name": f"R{j}", "code": f"C{j}", "mobile": "12344444",
+            "email": "r@x.example", "invoice_by": "ISP", "payment_by": "ISP", "type": "Franchisee",
+            "commission_percent": "5", "credit_limit": "1000"})
+        resellers.setdefault(isp["tenant"], []).append(r["result"])
+    return isps, resellers
+
+
+def ledger_rows(backend, db, per_reseller):
+    """Bulk ledger rows (TopUps of 1.00) written directly, balances set to match."""
+    gen = f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {per_reseller}) "
+    sql(backend, db, [
+        gen + "INSERT INTO reseller_ledger (tenant_id, isp_id, txn_code, amount, balance_after, service_id, txn_key, "
+              "created_at, created_by) SELECT r.tenant_id, r.isp_id, 'Topup', 100, 100 * n.i, NULL, NULL, 0, 1 "
+              "FROM reseller_accounts r CROSS JOIN n",
+        "UPDATE reseller_accounts SET balance = (SELECT CAST(SUM(l.amount) AS BIGINT) FROM reseller_ledger l "
+        "WHERE l.tenant_id = reseller_accounts.tenant_id)",
+    ])
+
+
+def ledgers_consistent(backend, db):
+    rows = sql(backend, db, [
+        "SELECT COUNT(*) FROM reseller_accounts r WHERE r.balance <> COALESCE((SELECT CAST(SUM(l.amount) AS BIGINT) "
+        "FROM reseller_ledger l WHERE l.tenant_id = r.tenant_id), 0)"])
+    return int(rows[0][0]) == 0
+
+
+def run_backend(backend, args, floor):
+    work = tempfile.mkdtemp(prefix="tessera-bench-")
+    if backend == "sqlite":
+        db = os.path.join(work, "bench.db")
+        url = f"sqlite://{db}"
+        sql_target = db
+    else:
+        name = f"tessera_bench_{os.getpid()}"
+        subprocess.run(["psql", PG_ADMIN, "-qc", f"DROP DATABASE IF EXISTS {name}"], check=True)
+        subprocess.run(["psql", PG_ADMIN, "-qc", f"CREATE DATABASE {name}"], check=True)
+        url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+        sql_target = url
+    server = Server(url, work)
+    server.start()
+    t0 = time.monotonic()
+    isps, resellers = seed(server.base, args.resellers)
+    ledger_rows(backend, sql_target, 10)
+    print(f"  [{backend}] seeded {len(isps)} ISPs, {args.resellers} resellers (tenants), "
+          f"{args.resellers * 10} ledger rows in {time.monotonic() - t0:.0f}s", file=sys.stderr)
+    results = []
+
+    def scenario(name, url, script, target_ratio=None, max_p99=None, expect_status=None):
+        r = wrk(url, args.duration, args.connections, script)
+        r["ratio"] = r["rps"] / floor["rps"]
+        ok = True
+        if target_ratio is not None:
+            ok &= r["ratio"] >= target_ratio
+        if max_p99 is not None:
+            ok &= r["p99"] <= max_p99
+        if expect_status == "2xx":
+            ok &= r["non2xx"] == 0
+        target = (f"≥{target_ratio:.0%}" if target_ratio else "") + (f", p99≤{max_p99}ms" if max_p99 else "")
+        results.append((name, backend, r, target or "-", "yes" if ok else "NO"))
+
+    isp = isps[0]
+    list_body = f"userid={isp['user']}&api_key={isp['key']}&rows_limit=10"
+    scenario("reseller list (10 rows)", server.base + "/reseller/api/reseller/list", post_script(list_body),
+             0.50 if backend == "sqlite" else 0.35, 5.0, "2xx")
+    scenario("rejected: bad key", server.base + "/reseller/api/reseller/list",
+             post_script(f"userid={isp['user']}&api_key=tsk_wrong_key_for_bench"), 0.80)
+    off = isps[-1]
+    scenario("rejected: plugin disabled", server.base + "/reseller/api/reseller/list",
+             post_script(f"userid={off['user']}&api_key={off['key']}"), 0.80)
+    scenario("rejected: foreign tenant", server.base + "/reseller/api/reseller/list",
+             post_script(f"userid={isp['user']}&api_key={isp['key']}&ispid={isps[1]['tenant']}"), 0.80)
+    spread = resellers[isp["tenant"]]
+    base_body = f"userid={isp['user']}&api_key={isp['key']}&action=TopUp&amt=1&resellerid={{id}}"
+    scenario("wallet TopUp, spread", server.base + "/reseller/api/reseller/wallet_update", post_script(base_body, spread))
+    hot = spread[0]
+    settle = f"userid={isp['user']}&api_key={isp['key']}&action=Settlement&amt=0.01&resellerid={hot}"
+    scenario("wallet Settlement, hot wallet", server.base + "/reseller/api/reseller/wallet_update", post_script(settle))
+    consistent = ledgers_consistent(backend, sql_target)
+    peak = server.rss_kib("VmHWM")
+    server.stop()
+    # Cold start on the existing database (best of three), then idle memory.
+    cold = server.start()
+    time.sleep(1)
+    idle = server.rss_kib()
+    server.stop()
+    for _ in range(2):
+        cold = min(cold, server.start())
+        server.stop()
+    if backend == "postgres":
+        subprocess.run(["psql", PG_ADMIN, "-qc", f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)"])
+    shutil.rmtree(work, ignore_errors=True)
+    extra = {"cold_ms": cold * 1000, "idle_mib": idle / 1024, "peak_mib": peak / 1024, "ledgers_ok": consistent}
+    return results, extra
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--backend", default="both", choices=["sqlite", "postgres", "both"])
+    ap.add_argument("--duration", type=int, default=8)
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--resellers", type=int, default=10000)
+    args = ap.parse_args()
+    if not os.path.exists(BIN):
+        sys.exit(f"{BIN} not found: run `cargo build --release` first")
+    floor_proc = subprocess.Popen([BIN, "floor", "--listen", "127.0.0.1:18099"], stdout=subprocess.DEVNULL)
+    time.sleep(0.3)
+    floor = wrk("http://127.0.0.1:18099/", args.duration, args.connections)
+    floor_proc.terminate()
+    print(f"{'scenario':32} {'backend':9} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'vs floor':>8}  target          met")
+    print(f"{'hello-world floor (poem)':32} {'-':9} {floor['rps']:9.0f} {floor['p50']:7.2f} {floor['p99']:7.2f} {'100%':>8}")
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    for backend in backends:
+        results, extra = run_backend(backend, args, floor)
+        for name, b, r, target, met in results:
+            print(f"{name:32} {b:9} {r['rps']:9.0f} {r['p50']:7.2f} {r['p99']:7.2f} {r['ratio']:8.0%}  {target:15} {met}")
+        print(f"{'cold start to ready':32} {backend:9} {extra['cold_ms']:9.0f} ms{'':17}  ≤300 ms          "
+              f"{'yes' if extra['cold_ms'] <= 300 else 'NO'}")
+        print(f"{'idle RSS / peak RSS':32} {backend:9} {extra['idle_mib']:6.1f} MiB / {extra['peak_mib']:.1f} MiB"
+              f"{'':4}  idle ≤40 MiB     {'yes' if extra['idle_mib'] <= 40 else 'NO'}")
+        print(f"{'every ledger sums to its balance':32} {backend:9} {'yes' if extra['ledgers_ok'] else 'NO'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+//! Storage plumbing: one `AnyPool` over SQLite or PostgreSQL, chosen by the URL, and the migration runner that applies
+//! the core's and every plugin's migration sets, each in its own migrations table.
+//!
+//! SQL conventions (one text serves both backends): `$n` placeholders, one statement per query, BIGINT ids and epoch
+//! milliseconds, money as BIGINT minor units, booleans as INTEGER 0/1 read as i64, sums cast to BIGINT.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, ConnectOptions};
+
+use crate::error::{CoreError, CoreResult};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> CoreResult<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(CoreError::invalid("database_url", "must start with sqlite:// or postgres://"))
+        }
+    }
+}
+
+/// A migration set for both backends. Plugins build it with `sqlx::migrate!` on their two folders.
+pub struct Migrations {
+    pub sqlite: Migrator,
+    pub postgres: Migrator,
+}
+
+#[derive(Clone)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+impl Db {
+    pub async fn connect(url: &str, max_connections: u32) -> CoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let url = match backend {
+            // WAL for concurrent readers; create the file on first start; wait on a busy writer instead of failing.
+            Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.to_string(),
+        };
+        let mut opts =
+            AnyConnectOptions::from_str(&url).map_err(|e| CoreError::invalid("database_url", e.to_string()))?;
+        opts = opts.log_statements(tracing::log::LevelFilter::Trace);
+        let pool = AnyPoolOptions::new()
+            // PostgreSQL needs two at least: start-up holds one for its lock while migrating on another.
+            .max_connections(if backend == Backend::Sqlite {
+                max_connections.clamp(1, 8)
+            } else {
+                max_connections.max(2)
+            })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA busy_timeout = 10000",
+                            "PRAGMA synchronous = FULL",
+                            "PRAGMA foreign_keys = ON",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(opts)
+            .await
+            .map_err(|e| CoreError::internal(format!("cannot connect to the database: {e}")))?;
+        Ok(Db { pool, backend })
+    }
+
+    /// Applies migration sets in order on ONE connection: on PostgreSQL the migrator's advisory lock is per session and
+    /// re-entrant, and a failed run keeps it, so every set shares the session and the locks are dropped on error.
+    pub async fn migrate(&self, sets: &[(&str, &Migrations)]) -> CoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        for (name, set) in sets {
+            let base = match self.backend {
+                Backend::Sqlite => &set.sqlite,
+                Backend::Postgres => &set.postgres,
+            };
+            let mut migrator = Migrator::with_migrations(base.iter().cloned().collect());
+            migrator.dangerous_set_table_name(format!("_migrations_{}", name.replace('-', "_")));
+            if let Err(e) = migrator.run(&mut *conn).await {
+                if self.backend == Backend::Postgres {
+                    let _ = sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut *conn).await;
+                }
+                return Err(CoreError::internal(format!("migrations of {name} failed: {e}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// True when every migration of every set is recorded as applied.
+    pub async fn migrations_applied(&self, sets: &[(&str, &Migrations)]) -> CoreResult<bool> {
+        for (name, set) in sets {
+            let expected = match self.backend {
+                Backend::Sqlite => set.sqlite.iter().count(),
+                Backend::Postgres => set.postgres.iter().count(),
+            } as i64;
+            let table = format!("_migrations_{}", name.replace('-', "_"));
+            let sql = format!("SELECT COUNT(*) FROM {table} WHERE success");
+            let applied: Result<i64, _> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&self.pool).await;
+            match applied {
+                Ok(n) if n >= expected => {}
+                _ => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// A LIKE pattern matching `s` anywhere, lowercased, with `\` as the escape character (use `ESCAPE '\'`), so a
+/// search for "50%" or "a_b" finds exactly that.
+pub fn contains_pattern(s: &str) -> String {
+    let escaped = s.trim().to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+static CLOCK_OFFSET_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// Now, as epoch milliseconds (the one representation of instants in storage). Every expiry and timestamp of the
+/// core and the plugins reads this one clock, so tests can move it (see `advance_clock`).
+pub fn now_ms() -> i64 {
+    let wall =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    wall + CLOCK_OFFSET_MS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Moves this process's clock forward. Reachable over HTTP only when the server runs with `test_clock` enabled.
+pub fn advance_clock(ms: i64) {
+    CLOCK_OFFSET_MS.fetch_add(ms.max(0), std::sync::atomic::Ordering::Relaxed);
+}

@@ -1,0 +1,194 @@
+//! Principals and their credentials. Passwords are argon2id hashes checked only at login; API keys and tokens are
+//! random secrets of which only the SHA-256 is stored, looked up by hash through a cache. Every way a plugin's seed
+//! passes credentials ends in `Identity::authenticate_key` (or a plugin token resolved the same way) and yields one
+//! `Caller`.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use moka::future::Cache;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use sqlx::AnyPool;
+
+use crate::db::now_ms;
+use crate::error::{CoreError, CoreResult};
+use crate::events::{Change, Events};
+use crate::limits::Limits;
+use crate::store;
+use crate::tenancy::{Tenant, Tenants};
+
+/// An authenticated principal acting in its tenant. Holding one means the credentials were checked, the key is live
+/// and the tenant (with its ancestors) is active.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal_id: i64,
+    pub tenant: Arc<Tenant>,
+    pub key_id: Option<i64>,
+}
+
+impl Caller {
+    pub fn tenant_id(&self) -> i64 {
+        self.tenant.id
+    }
+
+    pub fn tenant_path(&self) -> &str {
+        &self.tenant.path
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyRecord {
+    pub id: i64,
+    pub principal_id: i64,
+    pub tenant_id: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// A new random secret (256 bits), hex-encoded, with a readable prefix that secret scanners can match.
+pub fn new_secret(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{prefix}{}", hex::encode(bytes))
+}
+
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+pub fn hash_password(password: &str) -> CoreResult<String> {
+    let salt = SaltString::encode_b64(&{
+        let mut b = [0u8; 16];
+        rand::rng().fill_bytes(&mut b);
+        b
+    })
+    .map_err(CoreError::internal)?;
+    Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(CoreError::internal)
+}
+
+/// Constant-time check of a password against its argon2id hash. Runs on the blocking pool: argon2 is slow by design.
+pub async fn verify_password(password: &str, hash: &str) -> bool {
+    let (password, hash) = (password.to_string(), hash.to_string());
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+#[derive(Clone)]
+pub struct Identity {
+    pool: AnyPool,
+    tenants: Tenants,
+    events: Events,
+    limits: Arc<Limits>,
+    /// key hash → key record (None: no such key; cached too, a random guess cannot be a future key).
+    keys: Cache<String, Option<Arc<KeyRecord>>>,
+}
+
+impl Identity {
+    pub fn new(pool: AnyPool, tenants: Tenants, events: Events, limits: Arc<Limits>) -> Self {
+        Identity { pool, tenants, events, limits, keys: Cache::builder().max_capacity(100_000).build() }
+    }
+
+    /// Resolves an API key to its caller, or says why not.
+    pub async fn authenticate_key(&self, key: &str) -> CoreResult<Caller> {
+        let bad = || CoreError::Unauthenticated("invalid API key".into());
+        if key.is_empty() || key.len() > 256 {
+            return Err(bad());
+        }
+        let hash = hash_secret(key);
+        let pool = self.pool.clone();
+        let lookup = hash.clone();
+        let record = self
+            .keys
+            .try_get_with(hash, async move { store::key_by_hash(&pool, &lookup).await.map(|k| k.map(Arc::new)) })
+            .await
+            .map_err(CoreError::internal)?
+            .ok_or_else(bad)?;
+        if record.revoked_at.is_some() {
+            return Err(bad());
+        }
+        if record.expires_at.is_some_and(|t| t <= now_ms()) {
+            return Err(CoreError::Unauthenticated("API key expired".into()));
+        }
+        let tenant = self.tenants.require(record.tenant_id).await?;
+        self.tenants.ensure_usable(&tenant).await?;
+        self.limits.request(Some(record.id), tenant.id)?;
+        Ok(Caller { principal_id: record.principal_id, tenant, key_id: Some(record.id) })
+    }
+
+    /// Stores a new API key for a principal and returns (id, plaintext). The plaintext is never stored.
+    pub async fn create_key(
+        &self,
+        principal_id: i64,
+        tenant_id: i64,
+        name: &str,
+        expires_at: Option<i64>,
+        key: Option<String>,
+    ) -> CoreResult<(i64, String)> {
+        let key = key.unwrap_or_else(|| new_secret("tsk_"));
+        let prefix: String = key.chars().take(8).collect();
+        let id = store::insert_key(&self.pool, principal_id, tenant_id, name, &prefix, &hash_secret(&key), expires_at)
+            .await?;
+        Ok((id, key))
+    }
+
+    /// Revokes a key; the next request with it is refused.
+    pub async fn revoke_key(&self, key_id: i64) -> CoreResult<()> {
+        if let Some(hash) = store::revoke_key(&self.pool, key_id, now_ms()).await? {
+            self.keys.invalidate(&hash).await;
+            self.events.publish(Change::Key { hash }).await;
+        }
+        Ok(())
+    }
+
+    /// Checks an email and password of a principal of the tenant (argon2id, on the blocking pool). Every failure reads
+    /// the same, so a caller cannot tell an unknown email from a wrong password.
+    pub async fn login(&self, tenant_id: i64, email: &str, password: &str) -> CoreResult<i64> {
+        let email = email.trim().to_lowercase();
+        let account = format!("{tenant_id}:{email}");
+        self.limits.login_allowed(&account)?;
+        match store::principal_login(&self.pool, tenant_id, &email).await? {
+            Some((id, Some(hash))) if verify_password(password, &hash).await => {
+                self.limits.login_succeeded(&account);
+                Ok(id)
+            }
+            _ => {
+                self.limits.login_failed(&account);
+                Err(CoreError::Unauthenticated("wrong email or password".into()))
+            }
+        }
+    }
+
+    /// The principal of the tenant with this email, created (without a password) when there is none yet.
+    /// Returns (id, created).
+    pub async fn ensure_principal(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        tenant_id: i64,
+        email: &str,
+        name: &str,
+    ) -> CoreResult<(i64, bool)> {
+        let email = email.trim().to_lowercase();
+        if let Some(id) = store::principal_id_by_email(&mut *conn, tenant_id, &email).await? {
+            return Ok((id, false));
+        }
+        let id = store::insert_principal(conn, tenant_id, &email, name.trim(), None, now_ms()).await?;
+        Ok((id, true))
+    }
+
+    /// Drops a cached key (another instance revoked it).
+    pub async fn forget_key(&self, hash: &str) {
+        self.keys.invalidate(hash).await;
+    }
+
+    /// Drops every cached key.
+    pub fn forget_all(&self) {
+        self.keys.invalidate_all();
+    }
+}

@@ -1,0 +1,197 @@
+//! Tessera core: the plugin contract, tenancy, identity and credentials, casbin permissions, storage plumbing, the
+//! merged OpenAPI document and the HTTP server. Plugins reach all of it through `PluginContext`.
+
+pub mod admin;
+pub mod audit;
+pub mod authz;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod identity;
+pub mod limits;
+pub mod money;
+pub mod openapi;
+pub mod plugin;
+pub mod reply;
+pub mod request_id;
+pub mod server;
+pub mod store;
+pub mod tenancy;
+pub mod wire;
+
+use std::sync::Arc;
+
+use moka::future::Cache;
+use sqlx::AnyConnection;
+
+pub use admin::AdminAuth as BearerKey;
+pub use authz::{Authz, Granted};
+pub use config::{Config, Secret};
+pub use db::{now_ms, Db, Migrations};
+pub use error::{CoreError, CoreResult};
+pub use identity::{Caller, Identity};
+pub use plugin::{Manifest, Permission, Plugin, PluginApi, PluginContext};
+pub use reply::{ErrorEnvelope, Reply};
+pub use tenancy::{Tenant, TenantKind, Tenants};
+pub use wire::{Input, PathId};
+
+/// The core's version, part of a plugin's build id.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The core's own migrations.
+pub fn migrations() -> Migrations {
+    Migrations { sqlite: sqlx::migrate!("../migrations/sqlite"), postgres: sqlx::migrate!("../migrations/postgres") }
+}
+
+/// The shared services, cheap to clone.
+#[derive(Clone)]
+pub struct Core {
+    pub db: Db,
+    pub tenants: Tenants,
+    pub identity: Identity,
+    pub authz: Authz,
+    pub events: events::Events,
+    /// Manifests of every plugin this process serves.
+    pub plugins: Arc<Vec<Manifest>>,
+    /// (tenant, plugin) → enabled.
+    enabled: Cache<(i64, String), bool>,
+}
+
+impl Core {
+    pub async fn new(db: Db, plugins: Vec<Manifest>, limits: limits::LimitSettings) -> CoreResult<Self> {
+        let events = events::Events::new(db.pool.clone(), db.backend);
+        let tenants = Tenants::new(db.pool.clone(), events.clone());
+        let limits = Arc::new(limits::Limits::new(limits));
+        let identity = Identity::new(db.pool.clone(), tenants.clone(), events.clone(), limits);
+        let authz = Authz::load(db.pool.clone(), events.clone()).await?;
+        Ok(Core {
+            db,
+            tenants,
+            identity,
+            authz,
+            events,
+            plugins: Arc::new(plugins),
+            enabled: Cache::builder().max_capacity(200_000).build(),
+        })
+    }
+
+    pub fn has_plugin(&self, name: &str) -> bool {
+        self.plugins.iter().any(|m| m.name == name)
+    }
+
+    pub async fn plugin_enabled(&self, plugin: &str, tenant_id: i64) -> CoreResult<bool> {
+        let pool = self.db.pool.clone();
+        let name = plugin.to_string();
+        self.enabled
+            .try_get_with((tenant_id, plugin.to_string()), async move {
+                store::plugin_enabled(&pool, tenant_id, &name).await
+            })
+            .await
+            .map_err(CoreError::internal)
+    }
+
+    /// Fails with the plugin's "not available" error unless it is enabled for the tenant.
+    pub async fn ensure_enabled(&self, plugin: &str, tenant_id: i64) -> CoreResult<()> {
+        if self.plugin_enabled(plugin, tenant_id).await? {
+            Ok(())
+        } else {
+            Err(CoreError::PluginDisabled(plugin.to_string()))
+        }
+    }
+
+    pub async fn set_plugin(
+        &self,
+        conn: &mut AnyConnection,
+        tenant_id: i64,
+        plugin: &str,
+        enabled: bool,
+        config: &str,
+    ) -> CoreResult<()> {
+        store::set_tenant_plugin(conn, tenant_id, plugin, enabled, config, now_ms()).await
+    }
+
+    /// After a committed change of a plugin's state for a tenant: drops it here and tells the other instances.
+    pub async fn plugin_changed(&self, tenant_id: i64, plugin: &str) {
+        self.enabled.invalidate(&(tenant_id, plugin.to_string())).await;
+        self.events.publish(events::Change::TenantPlugin { tenant_id, plugin: plugin.to_string() }).await;
+    }
+
+    /// Drops what another instance changed (or everything, after the listener reconnected).
+    pub async fn forget(&self, change: &events::Change) {
+        use events::Change;
+        match change {
+            Change::Key { hash } => self.identity.forget_key(hash).await,
+            Change::Tenant { id } => self.tenants.forget(*id).await,
+            Change::TenantPlugin { tenant_id, plugin } => self.enabled.invalidate(&(*tenant_id, plugin.clone())).await,
+            Change::Policy => self.authz.reload().await,
+            Change::Plugin { .. } => {}
+            Change::All => {
+                self.identity.forget_all();
+                self.tenants.forget_all();
+                self.enabled.invalidate_all();
+                self.authz.reload().await;
+            }
+        }
+    }
+
+    /// A tenant the caller may see: one outside its subtree answers as not found, so its existence does not leak.
+    pub async fn visible_tenant(&self, caller: &Caller, id: i64, what: &str) -> CoreResult<Arc<Tenant>> {
+        match self.tenants.get(id).await? {
+            Some(t) if t.is_within(caller.tenant_path()) => Ok(t),
+            _ => Err(CoreError::not_found(format!("{what} {id} not found"))),
+        }
+    }
+
+    /// Creates a tenant under `parent` after checking the kind rules, the name and the slug.
+    pub async fn create_tenant(
+        &self,
+        conn: &mut AnyConnection,
+        parent: &Tenant,
+        kind: TenantKind,
+        name: &str,
+        slug: &str,
+    ) -> CoreResult<Tenant> {
+        if !parent.kind().may_parent(kind) {
+            return Err(CoreError::invalid(
+                "kind",
+                format!("a tenant of kind {} cannot be created under a {}", kind.as_str(), parent.kind),
+            ));
+        }
+        validate_name("name", name)?;
+        validate_slug(slug)?;
+        if store::slug_taken(&self.db.pool, slug).await? {
+            return Err(CoreError::conflict(format!("slug: `{slug}` is already taken")));
+        }
+        store::insert_tenant(conn, Some(parent), kind.as_str(), name.trim(), slug, now_ms()).await
+    }
+}
+
+pub fn validate_name(field: &str, name: &str) -> CoreResult<()> {
+    let len = name.trim().chars().count();
+    if len == 0 {
+        return Err(CoreError::invalid(field, "must not be empty"));
+    }
+    if len > 200 {
+        return Err(CoreError::invalid(field, "must be at most 200 characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(CoreError::invalid(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+pub fn validate_slug(slug: &str) -> CoreResult<()> {
+    let ok = (1..=63).contains(&slug.len())
+        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && !slug.starts_with(['-', '.'])
+        && !slug.ends_with(['-', '.']);
+    if ok {
+        Ok(())
+    } else {
+        Err(CoreError::invalid(
+            "slug",
+            "must be 1-63 characters of a-z, 0-9, '-' and '.', not starting or ending with '-' or '.'",
+        ))
+    }
+}

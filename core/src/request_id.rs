@@ -1,0 +1,64 @@
+//! The request id: taken from a well-formed incoming `x-request-id` or made fresh, carried in a task-local for the
+//! duration of the request (so logs and audit rows carry it without threading it through every call), and returned
+//! as `x-request-id`.
+
+use poem::{Endpoint, IntoResponse, Request, Response};
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+pub const HEADER: &str = "x-request-id";
+
+/// The current request's id, or "-" outside a request (start-up, background tasks).
+pub fn current() -> String {
+    REQUEST_ID.try_with(|id| id.clone()).unwrap_or_else(|_| "-".to_string())
+}
+
+fn acceptable(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Middleware function: assigns the id, opens the tracing span of the request and logs its outcome.
+pub async fn middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let id = req
+        .headers()
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| acceptable(v))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let span = tracing::info_span!("request", request_id = %id, %method, %path);
+    let started = std::time::Instant::now();
+    let retry_after = std::cell::Cell::new(None);
+    let (result, retry_after) = REQUEST_ID
+        .scope(
+            id.clone(),
+            crate::limits::RETRY_AFTER.scope(
+                retry_after,
+                tracing::Instrument::instrument(
+                    async move {
+                        let r = next.call(req).await;
+                        (r, crate::limits::RETRY_AFTER.with(|c| c.get()))
+                    },
+                    span.clone(),
+                ),
+            ),
+        )
+        .await;
+    let mut resp = match result {
+        Ok(r) => r.into_response(),
+        Err(e) => e.into_response(),
+    };
+    let _enter = span.enter();
+    tracing::info!(status = resp.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "served");
+    if let Ok(v) = id.parse() {
+        resp.headers_mut().insert(HEADER, v);
+    }
+    if let (poem::http::StatusCode::TOO_MANY_REQUESTS, Some(seconds)) = (resp.status(), retry_after) {
+        resp.headers_mut().insert(poem::http::header::RETRY_AFTER, seconds.into());
+    }
+    Ok(resp)
+}

@@ -1,0 +1,313 @@
+//! Start-up and the HTTP server: connect, migrate, load permissions, bootstrap the platform tenant, build every API,
+//! merge the OpenAPI document, and serve with request ids, panic isolation, body limits and graceful shutdown.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::endpoint::BoxEndpoint;
+use poem::http::StatusCode;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::middleware::CatchPanic;
+use poem::web::Html;
+use poem::{EndpointExt, IntoResponse, Response, Route};
+use serde_json::Value;
+
+use crate::authz::{PLATFORM_ADMIN, TENANT_ADMIN};
+use crate::config::Config;
+use crate::db::Backend;
+use crate::error::{CoreError, CoreResult};
+use crate::plugin::{Plugin, PluginContext};
+use crate::{admin, openapi, store, Core, Db, Migrations, VERSION};
+
+/// A started (migrated, bootstrapped, routed) Tessera, ready to serve.
+pub struct Tessera {
+    pub core: Core,
+    pub app: BoxEndpoint<'static>,
+    pub document: Value,
+    /// The platform admin's key when this start created it (to be shown once), else None.
+    pub bootstrap_key: Option<String>,
+}
+
+fn check_plugins(plugins: &[Arc<dyn Plugin>]) -> CoreResult<()> {
+    let mut seen = std::collections::HashSet::new();
+    for p in plugins {
+        let name = p.manifest().name;
+        let well_formed = !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_');
+        if !well_formed || name == "core" {
+            return Err(CoreError::internal(format!("plugin name `{name}` is not allowed")));
+        }
+        if !seen.insert(name) {
+            return Err(CoreError::internal(format!("two plugins are named `{name}`")));
+        }
+    }
+    Ok(())
+}
+
+/// Applies the core's and every plugin's migrations.
+pub async fn migrate(db: &Db, plugins: &[Arc<dyn Plugin>]) -> CoreResult<()> {
+    let core = crate::migrations();
+    let sets: Vec<(&str, Migrations)> = plugins.iter().map(|p| (p.manifest().name, p.migrations())).collect();
+    let mut all: Vec<(&str, &Migrations)> = vec![("core", &core)];
+    all.extend(sets.iter().map(|(n, m)| (*n, m)));
+    db.migrate(&all).await
+}
+
+/// Migrations, roles and bootstrap: everything a start does to the database before serving.
+async fn prepare(db: &Db, config: &Config, plugins: &[Arc<dyn Plugin>]) -> CoreResult<(Core, Option<String>)> {
+    migrate(db, plugins).await?;
+    let core = Core::new(db.clone(), plugins.iter().map(|p| p.manifest()).collect(), config.limits).await?;
+    core.authz.define(PLATFORM_ADMIN, "*", "*").await?;
+    core.authz.define(TENANT_ADMIN, "*", "*").await?;
+    for p in plugins {
+        let name = p.manifest().name;
+        for perm in p.permissions() {
+            let own_role = perm.role == TENANT_ADMIN || perm.role.starts_with(&format!("{name}_"));
+            if !own_role || !perm.object.starts_with(&format!("{name}:")) {
+                return Err(CoreError::internal(format!(
+                    "plugin {name} declares {} on {}: roles must be `{name}_…` and objects `{name}:…`",
+                    perm.role, perm.object
+                )));
+            }
+            core.authz.define(perm.role, perm.object, perm.action).await?;
+        }
+    }
+
+    let key = bootstrap(&core, config).await?;
+    Ok((core, key))
+}
+
+pub async fn start(config: &Config, plugins: Vec<Arc<dyn Plugin>>) -> CoreResult<Tessera> {
+    check_plugins(&plugins)?;
+    let db = Db::connect(&config.database_url.0, config.max_connections).await?;
+    // Instances starting together on one PostgreSQL take turns: the first migrates and bootstraps, the others find
+    // it done. The lock is held by one connection for the whole preparation and released with it.
+    let mut start_lock = match db.backend {
+        Backend::Postgres => {
+            let mut conn = db.pool.acquire().await?;
+            sqlx::query("SELECT pg_advisory_lock(7300001)").execute(&mut *conn).await?;
+            Some(conn)
+        }
+        Backend::Sqlite => None,
+    };
+    let prepared = prepare(&db, config, &plugins).await;
+    if let Some(conn) = start_lock.as_mut() {
+        let _ = sqlx::query("SELECT pg_advisory_unlock(7300001)").execute(&mut **conn).await;
+    }
+    drop(start_lock);
+    let (core, bootstrap_key) = prepared?;
+    core.events.listen(config.database_url.0.clone(), core.clone());
+
+    let admin_api = admin::api(core.clone());
+    let mut route = Route::new().nest("/core/v1", admin_api.endpoint);
+    let mut specs = vec![("core".to_string(), "/core/v1".to_string(), admin_api.spec)];
+    for p in &plugins {
+        let manifest = p.manifest();
+        let ctx = PluginContext {
+            plugin: manifest.name,
+            core: core.clone(),
+            config: config.plugins.get(manifest.name).cloned().unwrap_or(Value::Null),
+        };
+        let api = p.api(ctx);
+        let mount = format!("/{}", manifest.name);
+        route = route.nest(&mount, api.endpoint);
+        specs.push((manifest.name.to_string(), mount, api.spec));
+    }
+    let parts: Vec<openapi::Part<'_>> =
+        specs.iter().map(|(owner, mount, spec)| openapi::Part { owner, mount, spec }).collect();
+    let document = openapi::merge(VERSION, &parts).map_err(|e| CoreError::internal(format!("OpenAPI merge: {e}")))?;
+    let document_text = serde_json::to_string_pretty(&document).map_err(CoreError::internal)?;
+    let docs_html = openapi::swagger_html(&document_text);
+
+    if config.test_clock {
+        tracing::warn!("test_clock is on: the platform admin can move this server's clock (tests only)");
+        let clock_core = core.clone();
+        route = route.at(
+            "/_test/clock/advance",
+            poem::endpoint::make(move |req: poem::Request| {
+                let core = clock_core.clone();
+                async move { advance_clock_endpoint(&core, &req).await }
+            }),
+        );
+    }
+    let max_body = config.max_body_bytes;
+    let ready_core = core.clone();
+    let ready_plugins = plugins.clone();
+    let app = route
+        .at("/healthz", handler_fn(|| async { (StatusCode::OK, "ok").into_response() }))
+        .at(
+            "/readyz",
+            handler_fn(move || {
+                let core = ready_core.clone();
+                let plugins = ready_plugins.clone();
+                async move { readiness(&core, &plugins).await }
+            }),
+        )
+        .at("/metrics", handler_fn(|| async { metrics_text().into_response() }))
+        .at(
+            "/openapi.json",
+            handler_fn(move || {
+                let text = document_text.clone();
+                async move { Response::builder().content_type("application/json").body(text) }
+            }),
+        )
+        .nest(
+            "/docs",
+            handler_fn(move || {
+                let html = docs_html.clone();
+                async move { Html(html).into_response() }
+            }),
+        )
+        .with(CatchPanic::new())
+        .around(move |ep, req| limit_body(ep, req, max_body))
+        .around(count_requests)
+        .around(crate::request_id::middleware)
+        .boxed();
+    Ok(Tessera { core, app, document, bootstrap_key })
+}
+
+/// A poem endpoint from an async closure without arguments.
+fn handler_fn<F, Fut, R>(f: F) -> impl poem::Endpoint<Output = Response>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = R> + Send,
+    R: IntoResponse,
+{
+    poem::endpoint::make(move |_req| {
+        let fut = f();
+        async move { Ok::<_, poem::Error>(fut.await.into_response()) }
+    })
+    .map_to_response()
+}
+
+/// Test clock: `POST /_test/clock/advance?seconds=N` with the platform admin's bearer key.
+async fn advance_clock_endpoint(core: &Core, req: &poem::Request) -> Response {
+    let key = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    match core.identity.authenticate_key(key).await {
+        Ok(caller) if caller.tenant.parent_id.is_none() => {}
+        _ => return (StatusCode::FORBIDDEN, "platform admin only").into_response(),
+    }
+    let seconds = req
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("seconds=")))
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|s| *s >= 0);
+    match seconds {
+        Some(s) => {
+            crate::db::advance_clock(s * 1000);
+            (StatusCode::OK, format!("{}", crate::now_ms())).into_response()
+        }
+        None => (StatusCode::BAD_REQUEST, "seconds: must be a non-negative whole number").into_response(),
+    }
+}
+
+async fn readiness(core: &Core, plugins: &[Arc<dyn Plugin>]) -> Response {
+    let core_set = crate::migrations();
+    let sets: Vec<(&str, Migrations)> = plugins.iter().map(|p| (p.manifest().name, p.migrations())).collect();
+    let mut all: Vec<(&str, &Migrations)> = vec![("core", &core_set)];
+    all.extend(sets.iter().map(|(n, m)| (*n, m)));
+    match core.db.migrations_applied(&all).await {
+        Ok(true) => (StatusCode::OK, "ready").into_response(),
+        Ok(false) => (StatusCode::SERVICE_UNAVAILABLE, "migrations not applied").into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response(),
+    }
+}
+
+/// Refuses a declared body over the limit with 413 before it is read; `wire::Input` enforces the same limit while
+/// reading bodies of undeclared length.
+async fn limit_body<E: poem::Endpoint>(next: Arc<E>, mut req: poem::Request, max: usize) -> poem::Result<Response> {
+    let declared =
+        req.headers().get(poem::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        let problem = serde_json::json!({
+            "type": "https://tessera.dev/problems/payload-too-large",
+            "title": "Payload Too Large",
+            "status": 413,
+            "detail": format!("the request body is larger than {max} bytes"),
+            "request_id": crate::request_id::current(),
+        });
+        return Ok(Response::builder()
+            .status(StatusCode::PAYLOAD_TOO_LARGE)
+            .content_type("application/problem+json")
+            .body(problem.to_string()));
+    }
+    req.set_data(crate::wire::BodyLimit(max));
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
+static REQUESTS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+
+async fn count_requests<E: poem::Endpoint>(next: E, req: poem::Request) -> poem::Result<Response> {
+    let resp = next.call(req).await.map(IntoResponse::into_response).unwrap_or_else(|e| e.into_response());
+    let class = (resp.status().as_u16() / 100).clamp(1, 5) as usize - 1;
+    REQUESTS[class].fetch_add(1, Ordering::Relaxed);
+    Ok(resp)
+}
+
+fn metrics_text() -> String {
+    let mut out = String::from(
+        "# HELP tessera_http_requests_total HTTP requests answered, by status class.\n# TYPE tessera_http_requests_total counter\n",
+    );
+    for (i, counter) in REQUESTS.iter().enumerate() {
+        out.push_str(&format!(
+            "tessera_http_requests_total{{class=\"{}xx\"}} {}\n",
+            i + 1,
+            counter.load(Ordering::Relaxed)
+        ));
+    }
+    out
+}
+
+/// On an empty database: the platform tenant, its admin, the admin role and an API key. Never runs twice: the platform
+/// tenant's existence is the marker, and its unique slug stops a concurrent second start.
+async fn bootstrap(core: &Core, config: &Config) -> CoreResult<Option<String>> {
+    if store::platform_exists(&core.db.pool).await? {
+        return Ok(None);
+    }
+    let mut tx = core.db.pool.begin().await?;
+    let now = crate::now_ms();
+    let platform = store::insert_tenant(&mut tx, None, "platform", "Platform", "platform", now).await?;
+    let admin =
+        store::insert_principal(&mut tx, platform.id, "admin@platform.local", "Platform admin", None, now).await?;
+    crate::audit::record(&mut tx, None, &platform, "core.bootstrap", &format!("principal:{admin}")).await?;
+    tx.commit().await?;
+    core.authz.grant(admin, PLATFORM_ADMIN, &platform.path).await?;
+    let given = config.admin_api_key.as_ref().map(|s| s.0.clone()).filter(|k| !k.is_empty());
+    let (_, key) = core.identity.create_key(admin, platform.id, "bootstrap", None, given).await?;
+    tracing::info!(principal_id = admin, "created the platform tenant and its admin");
+    Ok(Some(key))
+}
+
+/// Serves until SIGINT/SIGTERM, then finishes the requests in flight (up to 10 s).
+pub async fn serve(tessera: Tessera, listen: &str, on_bound: impl FnOnce(&str)) -> std::io::Result<()> {
+    let acceptor = TcpListener::bind(listen.to_string()).into_acceptor().await?;
+    let addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().map(|s| s.to_string()))
+        .unwrap_or_else(|| listen.to_string());
+    on_bound(&addr);
+    tracing::info!(%addr, "listening");
+    poem::Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(tessera.app, shutdown_signal(), Some(Duration::from_secs(10)))
+        .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}

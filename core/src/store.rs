@@ -1,0 +1,501 @@
+//! All SQL of the core: tenants, principals, API keys, per-tenant plugins, casbin rules and the audit log.
+
+use sqlx::{AnyConnection, AnyPool};
+use tracing::instrument;
+
+use crate::error::CoreResult;
+use crate::identity::KeyRecord;
+use crate::tenancy::Tenant;
+
+// ---- tenants ----
+
+const TENANT_COLS: &str = "id, parent_id, kind, name, slug, path, status, created_at";
+
+#[instrument(skip_all)]
+pub async fn tenant(pool: &AnyPool, id: i64) -> CoreResult<Option<Tenant>> {
+    let sql = format!("SELECT {TENANT_COLS} FROM tenants WHERE id = $1");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?)
+}
+
+#[instrument(skip_all)]
+pub async fn tenant_by_slug(pool: &AnyPool, slug: &str) -> CoreResult<Option<Tenant>> {
+    let sql = format!("SELECT {TENANT_COLS} FROM tenants WHERE slug = $1");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(slug).fetch_optional(pool).await?)
+}
+
+#[instrument(skip_all)]
+pub async fn platform_exists(pool: &AnyPool) -> CoreResult<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenants WHERE parent_id IS NULL").fetch_one(pool).await?;
+    Ok(n > 0)
+}
+
+/// Inserts a tenant and sets its materialised path from the parent's (in the caller's transaction).
+#[instrument(skip_all)]
+pub async fn insert_tenant(
+    conn: &mut AnyConnection,
+    parent: Option<&Tenant>,
+    kind: &str,
+    name: &str,
+    slug: &str,
+    now: i64,
+) -> CoreResult<Tenant> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO tenants (parent_id, kind, name, slug, path, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, '', 'active', $5, $5) RETURNING id",
+    )
+    .bind(parent.map(|p| p.id))
+    .bind(kind)
+    .bind(name)
+    .bind(slug)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    let path = format!("{}{id}/", parent.map(|p| p.path.as_str()).unwrap_or("/"));
+    sqlx::query("UPDATE tenants SET path = $1 WHERE id = $2").bind(&path).bind(id).execute(&mut *conn).await?;
+    Ok(Tenant {
+        id,
+        parent_id: parent.map(|p| p.id),
+        kind: kind.to_string(),
+        name: name.to_string(),
+        slug: slug.to_string(),
+        path,
+        status: "active".to_string(),
+        created_at: now,
+    })
+}
+
+#[instrument(skip_all)]
+pub async fn slug_taken(pool: &AnyPool, slug: &str) -> CoreResult<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenants WHERE slug = $1").bind(slug).fetch_one(pool).await?;
+    Ok(n > 0)
+}
+
+#[instrument(skip_all)]
+pub async fn children(pool: &AnyPool, parent_id: i64, limit: i64, offset: i64) -> CoreResult<(Vec<Tenant>, i64)> {
+    let sql = format!("SELECT {TENANT_COLS} FROM tenants WHERE parent_id = $1 ORDER BY id LIMIT $2 OFFSET $3");
+    let rows =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(parent_id).bind(limit).bind(offset).fetch_all(pool).await?;
+    let total: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM tenants WHERE parent_id = $1").bind(parent_id).fetch_one(pool).await?;
+    Ok((rows, total))
+}
+
+#[instrument(skip_all)]
+pub async fn update_tenant(
+    conn: &mut AnyConnection,
+    id: i64,
+    name: Option<&str>,
+    status: Option<&str>,
+    now: i64,
+) -> CoreResult<()> {
+    sqlx::query(
+        "UPDATE tenants SET name = COALESCE($1, name), status = COALESCE($2, status), updated_at = $3 WHERE id = $4",
+    )
+    .bind(name)
+    .bind(status)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+// ---- principals ----
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PrincipalRow {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub email: String,
+    pub name: String,
+    pub status: String,
+    pub created_at: i64,
+}
+
+const PRINCIPAL_COLS: &str = "id, tenant_id, email, name, status, created_at";
+
+#[instrument(skip_all)]
+pub async fn insert_principal(
+    conn: &mut AnyConnection,
+    tenant_id: i64,
+    email: &str,
+    name: &str,
+    password_hash: Option<&str>,
+    now: i64,
+) -> CoreResult<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO principals (tenant_id, email, name, password_hash, status, created_at) \
+         VALUES ($1, $2, $3, $4, 'active', $5) RETURNING id",
+    )
+    .bind(tenant_id)
+    .bind(email)
+    .bind(name)
+    .bind(password_hash)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+#[instrument(skip_all)]
+pub async fn principal(pool: &AnyPool, id: i64) -> CoreResult<Option<PrincipalRow>> {
+    let sql = format!("SELECT {PRINCIPAL_COLS} FROM principals WHERE id = $1");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?)
+}
+
+#[instrument(skip_all)]
+pub async fn principal_email_taken(pool: &AnyPool, tenant_id: i64, email: &str) -> CoreResult<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM principals WHERE tenant_id = $1 AND email = $2")
+        .bind(tenant_id)
+        .bind(email)
+        .fetch_one(pool)
+        .await?;
+    Ok(n > 0)
+}
+
+/// The principal of a tenant with that email, with its password hash (for login only).
+#[instrument(skip_all)]
+pub async fn principal_login(pool: &AnyPool, tenant_id: i64, email: &str) -> CoreResult<Option<(i64, Option<String>)>> {
+    Ok(sqlx::query_as(
+        "SELECT id, password_hash FROM principals WHERE tenant_id = $1 AND email = $2 AND status = 'active'",
+    )
+    .bind(tenant_id)
+    .bind(email)
+    .fetch_optional(pool)
+    .await?)
+}
+
+#[instrument(skip_all)]
+pub async fn principal_id_by_email(conn: &mut AnyConnection, tenant_id: i64, email: &str) -> CoreResult<Option<i64>> {
+    Ok(sqlx::query_scalar("SELECT id FROM principals WHERE tenant_id = $1 AND email = $2")
+        .bind(tenant_id)
+        .bind(email)
+        .fetch_optional(&mut *conn)
+        .await?)
+}
+
+#[instrument(skip_all)]
+pub async fn principals_of(
+    pool: &AnyPool,
+    tenant_id: i64,
+    limit: i64,
+    offset: i64,
+) -> CoreResult<(Vec<PrincipalRow>, i64)> {
+    let sql = format!("SELECT {PRINCIPAL_COLS} FROM principals WHERE tenant_id = $1 ORDER BY id LIMIT $2 OFFSET $3");
+    let rows =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant_id).bind(limit).bind(offset).fetch_all(pool).await?;
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM principals WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .fetch_one(pool)
+        .await?;
+    Ok((rows, total))
+}
+
+// ---- API keys ----
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyRow {
+    pub id: i64,
+    pub principal_id: i64,
+    pub tenant_id: i64,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+#[instrument(skip_all)]
+pub async fn insert_key(
+    pool: &AnyPool,
+    principal_id: i64,
+    tenant_id: i64,
+    name: &str,
+    prefix: &str,
+    key_hash: &str,
+    expires_at: Option<i64>,
+) -> CoreResult<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO api_keys (principal_id, tenant_id, name, prefix, key_hash, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(principal_id)
+    .bind(tenant_id)
+    .bind(name)
+    .bind(prefix)
+    .bind(key_hash)
+    .bind(crate::db::now_ms())
+    .bind(expires_at)
+    .fetch_one(pool)
+    .await?)
+}
+
+#[instrument(skip_all)]
+pub async fn key_by_hash(pool: &AnyPool, key_hash: &str) -> CoreResult<Option<KeyRecord>> {
+    Ok(sqlx::query_as(
+        "SELECT k.id, k.principal_id, k.tenant_id, k.expires_at, k.revoked_at FROM api_keys k \
+         JOIN principals p ON p.id = k.principal_id WHERE k.key_hash = $1 AND p.status = 'active'",
+    )
+    .bind(key_hash)
+    .fetch_optional(pool)
+    .await?)
+}
+
+#[instrument(skip_all)]
+pub async fn keys_of(pool: &AnyPool, principal_id: i64) -> CoreResult<Vec<KeyRow>> {
+    Ok(sqlx::query_as(
+        "SELECT id, principal_id, tenant_id, name, prefix, created_at, expires_at, revoked_at FROM api_keys \
+         WHERE principal_id = $1 ORDER BY id",
+    )
+    .bind(principal_id)
+    .fetch_all(pool)
+    .await?)
+}
+
+#[instrument(skip_all)]
+pub async fn key(pool: &AnyPool, id: i64) -> CoreResult<Option<KeyRow>> {
+    Ok(sqlx::query_as(
+        "SELECT id, principal_id, tenant_id, name, prefix, created_at, expires_at, revoked_at FROM api_keys WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Marks a key revoked and returns its hash, so the caller can drop it from the cache.
+#[instrument(skip_all)]
+pub async fn revoke_key(pool: &AnyPool, id: i64, now: i64) -> CoreResult<Option<String>> {
+    Ok(sqlx::query_scalar("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 RETURNING key_hash")
+        .bind(now)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?)
+}
+
+// ---- plugins per tenant ----
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TenantPluginRow {
+    pub plugin: String,
+    pub enabled: i64,
+    pub config: String,
+    pub updated_at: i64,
+}
+
+#[instrument(skip_all)]
+pub async fn set_tenant_plugin(
+    conn: &mut AnyConnection,
+    tenant_id: i64,
+    plugin: &str,
+    enabled: bool,
+    config: &str,
+    now: i64,
+) -> CoreResult<()> {
+    sqlx::query(
+        "INSERT INTO tenant_plugins (tenant_id, plugin, enabled, config, updated_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (tenant_id, plugin) DO UPDATE SET enabled = $3, config = $4, updated_at = $5",
+    )
+    .bind(tenant_id)
+    .bind(plugin)
+    .bind(enabled as i64)
+    .bind(config)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+#[instrument(skip_all)]
+pub async fn tenant_plugins(pool: &AnyPool, tenant_id: i64) -> CoreResult<Vec<TenantPluginRow>> {
+    Ok(sqlx::query_as(
+        "SELECT plugin, enabled, config, updated_at FROM tenant_plugins WHERE tenant_id = $1 ORDER BY plugin",
+    )
+    .bind(tenant_id)
+    .fetch_all(pool)
+    .await?)
+}
+
+#[instrument(skip_all)]
+pub async fn plugin_enabled(pool: &AnyPool, tenant_id: i64, plugin: &str) -> CoreResult<bool> {
+    let n: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM tenant_plugins WHERE tenant_id = $1 AND plugin = $2 AND enabled = 1")
+            .bind(tenant_id)
+            .bind(plugin)
+            .fetch_one(pool)
+            .await?;
+    Ok(n > 0)
+}
+
+// ---- casbin rules ----
+
+#[instrument(skip_all)]
+pub async fn load_rules(pool: &AnyPool) -> Result<Vec<(String, Vec<String>)>, sqlx::Error> {
+    let rows: Vec<(String, String, String, String, String, String, String)> =
+        sqlx::query_as("SELECT ptype, v0, v1, v2, v3, v4, v5 FROM casbin_rules ORDER BY id").fetch_all(pool).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(ptype, v0, v1, v2, v3, v4, v5)| {
+            let mut rule = vec![v0, v1, v2, v3, v4, v5];
+            while rule.last().is_some_and(|v| v.is_empty()) {
+                rule.pop();
+            }
+            (ptype, rule)
+        })
+        .collect())
+}
+
+fn padded(rule: &[String]) -> [&str; 6] {
+    let mut out = [""; 6];
+    for (slot, v) in out.iter_mut().zip(rule) {
+        *slot = v.as_str();
+    }
+    out
+}
+
+#[instrument(skip_all)]
+pub async fn add_rule(pool: &AnyPool, ptype: &str, rule: &[String]) -> Result<(), sqlx::Error> {
+    let v = padded(rule);
+    sqlx::query(
+        "INSERT INTO casbin_rules (ptype, v0, v1, v2, v3, v4, v5) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (ptype, v0, v1, v2, v3, v4, v5) DO NOTHING",
+    )
+    .bind(ptype)
+    .bind(v[0])
+    .bind(v[1])
+    .bind(v[2])
+    .bind(v[3])
+    .bind(v[4])
+    .bind(v[5])
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+#[instrument(skip_all)]
+pub async fn remove_rule(pool: &AnyPool, ptype: &str, rule: &[String]) -> Result<bool, sqlx::Error> {
+    let v = padded(rule);
+    let done = sqlx::query(
+        "DELETE FROM casbin_rules WHERE ptype = $1 AND v0 = $2 AND v1 = $3 AND v2 = $4 AND v3 = $5 AND v4 = $6 AND v5 = $7",
+    )
+    .bind(ptype)
+    .bind(v[0])
+    .bind(v[1])
+    .bind(v[2])
+    .bind(v[3])
+    .bind(v[4])
+    .bind(v[5])
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Removes the rules whose fields from `field_index` on equal `values` (an empty value matches anything).
+#[instrument(skip_all)]
+pub async fn remove_filtered_rules(
+    pool: &AnyPool,
+    ptype: &str,
+    field_index: usize,
+    values: &[String],
+) -> Result<bool, sqlx::Error> {
+    let mut removed = false;
+    for (ptype_found, rule) in load_rules(pool).await? {
+        let matches = ptype_found == ptype
+            && values
+                .iter()
+                .enumerate()
+                .all(|(i, v)| v.is_empty() || rule.get(field_index + i).map(String::as_str) == Some(v.as_str()));
+        if matches {
+            removed |= remove_rule(pool, ptype, &rule).await?;
+        }
+    }
+    Ok(removed)
+}
+
+#[instrument(skip_all)]
+pub async fn replace_rules(pool: &AnyPool, rules: &[(String, Vec<String>)]) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM casbin_rules").execute(&mut *tx).await?;
+    for (ptype, rule) in rules {
+        let v = padded(rule);
+        sqlx::query("INSERT INTO casbin_rules (ptype, v0, v1, v2, v3, v4, v5) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(ptype)
+            .bind(v[0])
+            .bind(v[1])
+            .bind(v[2])
+            .bind(v[3])
+            .bind(v[4])
+            .bind(v[5])
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
+}
+
+#[instrument(skip_all)]
+pub async fn grants_of(pool: &AnyPool, subject: &str) -> CoreResult<Vec<(String, String)>> {
+    Ok(sqlx::query_as("SELECT v1, v2 FROM casbin_rules WHERE ptype = 'g' AND v0 = $1 ORDER BY id")
+        .bind(subject)
+        .fetch_all(pool)
+        .await?)
+}
+
+// ---- audit ----
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: i64,
+    pub principal_id: Option<i64>,
+    pub tenant_id: i64,
+    pub action: String,
+    pub object: String,
+    pub request_id: String,
+}
+
+#[allow(clippy::too_many_arguments)]
+#[instrument(skip_all)]
+pub async fn insert_audit(
+    conn: &mut AnyConnection,
+    at: i64,
+    principal_id: Option<i64>,
+    tenant_id: i64,
+    tenant_path: &str,
+    action: &str,
+    object: &str,
+    request_id: &str,
+) -> CoreResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, principal_id, tenant_id, tenant_path, action, object, request_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(at)
+    .bind(principal_id)
+    .bind(tenant_id)
+    .bind(tenant_path)
+    .bind(action)
+    .bind(object)
+    .bind(request_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Audit rows of a tenant and everything below it, newest first. Paths are digits and slashes only, so the prefix
+/// pattern needs no escaping.
+#[instrument(skip_all)]
+pub async fn audit_under(pool: &AnyPool, path: &str, limit: i64, offset: i64) -> CoreResult<(Vec<AuditRow>, i64)> {
+    let pattern = format!("{path}%");
+    let rows = sqlx::query_as(
+        "SELECT id, at, principal_id, tenant_id, action, object, request_id FROM audit_log \
+         WHERE tenant_path LIKE $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
+    )
+    .bind(&pattern)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE tenant_path LIKE $1")
+        .bind(&pattern)
+        .fetch_one(pool)
+        .await?;
+    Ok((rows, total))
+}

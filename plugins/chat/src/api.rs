@@ -1,0 +1,930 @@
+//! The chat addon admin API at the seed's paths under `/chat`: access tokens (issue, validate, regenerate), operators,
+//! domains and operator assignments, answering `{"status": 1, "data": …}` or
+//! `{"status": 0, "error": {"code": …, "message": …}}`; plus the addon management a tenant admin needs first.
+//!
+//! Every seed operation but the token calls takes the `access_token` header: the token names one organisation and
+//! one addon, resolves (through a cache) to the principal who logged in, and the operation makes its one permission
+//! check on the organisation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::future::Cache;
+use poem_openapi::auth::ApiKey;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::types::{ParseFromJSON, ToJSON};
+use poem_openapi::{Object, OpenApi, SecurityScheme, Tags};
+use tessera_core::events::Change;
+use tessera_core::identity::{hash_secret, new_secret};
+use tessera_core::{
+    now_ms, BearerKey, Caller, CoreError, CoreResult, ErrorEnvelope, Input, PathId, PluginContext, Tenant, TenantKind,
+};
+
+use crate::model::{self, AddonKind};
+use crate::store::{self, AddonRow, AssignmentChanges, DomainRow, NewToken, TokenRow};
+
+#[derive(Tags)]
+enum ChatTag {
+    /// Live-chat addon administration: access tokens, operators, domains, assignments, addons.
+    Chat,
+}
+
+/// The access token from an access-token call, in the `access_token` header.
+#[derive(SecurityScheme)]
+#[oai(rename = "ChatAccessToken", ty = "api_key", key_name = "access_token", key_in = "header")]
+struct AccessToken(ApiKey);
+
+// ---- envelope ----
+
+/// Failure detail.
+#[derive(Object)]
+#[oai(rename = "ChatErrorDetail")]
+pub struct ErrorDetail {
+    /// A stable code: invalid_input, unauthenticated, forbidden, not_found, conflict, rate_limited, …
+    pub code: String,
+    /// What is wrong, naming the field.
+    pub message: String,
+}
+
+/// Failure: `status` 0.
+#[derive(Object)]
+#[oai(rename = "ChatError")]
+pub struct ErrorBody {
+    pub status: i64,
+    pub error: ErrorDetail,
+}
+
+/// Success: `status` 1 and the answer in `data`.
+#[derive(Object)]
+#[oai(rename = "ChatResult")]
+pub struct Envelope<T: ToJSON + ParseFromJSON> {
+    pub status: i64,
+    pub data: T,
+}
+
+/// The answers of every chat operation.
+pub type Reply<T> = tessera_core::Reply<Envelope<T>, ErrorBody>;
+
+impl ErrorEnvelope for ErrorBody {
+    /// The one mapping of a core error to the seed's envelope.
+    fn from_error(e: &CoreError) -> Self {
+        let code = match e {
+            CoreError::Invalid { .. } | CoreError::PayloadTooLarge(_) => "invalid_input",
+            CoreError::Unauthenticated(_) => "unauthenticated",
+            CoreError::Forbidden(_) => "forbidden",
+            CoreError::TenantSuspended => "organisation_suspended",
+            CoreError::PluginDisabled(_) => "service_not_enabled",
+            CoreError::NotFound(_) => "not_found",
+            CoreError::Conflict(_) => "conflict",
+            CoreError::RateLimited(_) => "rate_limited",
+            CoreError::LoginBlocked(_) => "login_blocked",
+            CoreError::Internal(_) => "internal",
+        };
+        ErrorBody { status: 0, error: ErrorDetail { code: code.into(), message: e.public_message() } }
+    }
+}
+
+fn reply<T: ToJSON + ParseFromJSON>(r: CoreResult<T>) -> Reply<T> {
+    Reply::from_result(r, |data| Envelope { status: 1, data })
+}
+
+// ---- wire types ----
+
+#[derive(Object)]
+#[oai(rename = "ChatTokenRequest")]
+pub struct TokenRequest {
+    #[oai(validator(max_length = 254))]
+    pub email: String,
+    #[oai(validator(max_length = 256))]
+    pub password: String,
+    /// The organisation's domain (its tenant slug).
+    #[oai(validator(max_length = 63))]
+    pub organisation_domain: String,
+    #[oai(validator(max_length = 100))]
+    pub addon_unique_name: String,
+}
+
+#[derive(Object)]
+#[oai(rename = "ChatTokenValidateRequest")]
+pub struct ValidateRequest {
+    #[oai(validator(max_length = 256))]
+    pub access_token: String,
+    #[oai(validator(max_length = 256))]
+    pub refresh_token: String,
+    #[oai(validator(max_length = 100))]
+    pub addon_unique_name: String,
+}
+
+#[derive(Object)]
+#[oai(rename = "ChatTokenRegenerateRequest")]
+pub struct RegenerateRequest {
+    #[oai(validator(max_length = 256))]
+    pub access_token: String,
+    #[oai(validator(max_length = 256))]
+    pub refresh_token: String,
+}
+
+#[derive(Object)]
+#[oai(rename = "ChatToken")]
+pub struct TokenOut {
+    pub access_token: String,
+    /// Spent by regenerate; presenting a spent one again revokes every token of the session.
+    pub refresh_token: String,
+    /// Seconds the access token stays valid.
+    pub expire_in: i64,
+    pub organisation_domain: String,
+}
+
+#[derive(Object)]
+#[oai(rename = "ChatOperatorCreateRequest")]
+pub struct OperatorCreate {
+    #[oai(validator(max_length = 254))]
+    pub email: String,
+    /// Used when the email is new to the organisation.
+    #[oai(validator(max_length = 100))]
+    pub first_name: Option<String>,
+    #[oai(validator(max_length = 100))]
+    pub last_name: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename = "ChatOperatorCreated")]
+pub struct OperatorCreated {
+    /// The operator id, used to read and update it.
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub addon_unique_name: String,
+}
+
+#[derive(Object)]
+#[oai(rename = "ChatOperator")]
+pub struct OperatorOut {
+    #[oai(rename = "_id")]
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    /// 0 offline, 1 online, 2 away, 3 busy.
+    pub status: i64,
+    /// Whether the operator is active on this addon.
+    pub operator: bool,
+}
+
+#[derive(Object)]
+#[oai(rename = "ChatOperatorUpdateRequest")]
+pub struct OperatorUpdate {
+    /// 1 active or 0 inactive, for this addon.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1")))]
+    pub status: i64,
+}
+
+#[derive(Object)]
+#[oai(rename = "ChatDomainCreateRequest")]
+pub struct DomainCreate {
+    /// Host name without http:// or https://.
+    #[oai(validator(max_length = 253))]
+    pub domain_name: String,
+    #[oai(validator(max_length = 254))]
+    pub email: String,
+}
+
+#[derive(Object)]
+#[oai(rename = "ChatDomainCreated")]
+pub struct DomainCreated {
+    pub name: String,
+    pub email: String,
+    /// true active, false inactive.
+    pub status: bool,
+    pub addon_unique_name: String,
+    /// The embed code for the merchant site (seller_buyer addons only).
+    #[oai(skip_serializing_if_is_none)]
+    pub link: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename = "ChatDomain")]
+pub struct DomainOut {
+    pub name: String,
+    pub email: String,
+    pub status: bool,
+}
+
+#[derive(Object)]
+#[oai(rename = "ChatDomainUpdateRequest")]
+pub struct DomainUpdate {
+    /// At least one of name, status, email.
+    #[oai(validator(max_length = 253))]
+    pub name: Option<String>,
+    pub status: Option<bool>,
+    #[oai(validator(max_length = 254))]
+    pub email: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename = "ChatAssignRequest")]
+pub struct AssignCreate {
+    #[oai(validator(max_length = 253))]
+    pub domain_name: String,
+    pub operator_id: i64,
+    /// The seller's product page (seller_buyer addons only).
+    #[oai(validator(max_length = 200))]
+    pub unique_id: Option<String>,
+    pub is_admin: Option<bool>,
+}
+
+#[derive(Object)]
+#[oai(rename = "ChatAssignedOperator")]
+pub struct AssignedOperator {
+    pub name: String,
+    pub email: String,
+    #[oai(rename = "userId")]
+    pub user_id: i64,
+    #[oai(skip_serializing_if_is_none)]
+    pub unique_id: Option<String>,
+    pub is_admin: bool,
+}
+
+#[derive(Object)]
+#[oai(rename = "ChatAssigned")]
+pub struct Assigned {
+    pub operators: AssignedOperator,
+}
+
+#[derive(Object)]
+#[oai(rename = "ChatAssignUpdateRequest")]
+pub struct AssignUpdate {
+    #[oai(validator(max_length = 253))]
+    pub domain_name: String,
+    /// At least one of unique_id, is_admin, online_status, status; unique_id and status are for seller_buyer only.
+    #[oai(validator(max_length = 200))]
+    pub unique_id: Option<String>,
+    pub is_admin: Option<bool>,
+    /// Whether the operator shows as online.
+    pub online_status: Option<bool>,
+    /// Whether the operator receives messages (seller_buyer only).
+    pub status: Option<bool>,
+}
+
+#[derive(Object)]
+#[oai(rename = "ChatAssignmentState")]
+pub struct AssignmentState {
+    pub online_status: bool,
+    #[oai(skip_serializing_if_is_none)]
+    pub unique_id: Option<String>,
+    pub is_admin: bool,
+    pub status: bool,
+}
+
+#[derive(Object)]
+#[oai(rename = "ChatAssignmentUpdated")]
+pub struct AssignmentUpdated {
+    pub addon_unique_name: String,
+    pub domain_name: String,
+    pub operators: AssignmentState,
+}
+
+#[derive(Object)]
+#[oai(rename = "ChatAddonCreateRequest")]
+pub struct AddonCreate {
+    /// The organisation (a tenant of kind organisation in your subtree).
+    pub organisation_id: i64,
+    #[oai(validator(max_length = 100))]
+    pub addon_unique_name: String,
+    pub kind: AddonKind,
+}
+
+#[derive(Object)]
+#[oai(rename = "ChatAddon")]
+pub struct AddonOut {
+    pub id: i64,
+    pub organisation_id: i64,
+    pub addon_unique_name: String,
+    pub kind: AddonKind,
+    pub active: bool,
+}
+
+#[derive(Object)]
+#[oai(rename = "ChatAddonList")]
+pub struct AddonList {
+    pub items: Vec<AddonOut>,
+}
+
+impl AddonOut {
+    fn from_row(a: AddonRow) -> CoreResult<Self> {
+        Ok(AddonOut {
+            id: a.id,
+            organisation_id: a.tenant_id,
+            kind: AddonKind::parse(&a.kind)?,
+            addon_unique_name: a.unique_name,
+            active: a.active != 0,
+        })
+    }
+}
+
+// ---- sessions ----
+
+/// What an access token stands for.
+#[derive(Debug, Clone)]
+struct Session {
+    tenant_id: i64,
+    principal_id: i64,
+    addon: AddonRow,
+    expires_at: i64,
+    revoked: bool,
+}
+
+/// A checked session: the caller (the principal who logged in, in its organisation) and the addon.
+struct Authed {
+    caller: Caller,
+    addon: AddonRow,
+    kind: AddonKind,
+}
+
+impl Authed {
+    fn org(&self) -> &Tenant {
+        &self.caller.tenant
+    }
+}
+
+const REFRESH_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
+
+pub struct ChatApi {
+    ctx: PluginContext,
+    /// access-token hash → session (None: no such token).
+    sessions: Cache<String, Option<Arc<Session>>>,
+    token_ttl_s: i64,
+    embed_base: String,
+}
+
+impl ChatApi {
+    pub fn new(ctx: PluginContext) -> Self {
+        let token_ttl_s = ctx.config["token_ttl_seconds"].as_i64().filter(|s| *s > 0).unwrap_or(3600);
+        let embed_base =
+            ctx.config["embed_base_url"].as_str().unwrap_or("https://chat.tessera.example/embed").to_string();
+        let sessions = Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(3600)).build();
+        // Tokens revoked by other instances.
+        let mut changes = ctx.subscribe();
+        let watched = sessions.clone();
+        tokio::spawn(async move {
+            while let Ok(change) = changes.recv().await {
+                match change {
+                    Change::Plugin { plugin, key } if plugin == crate::NAME => watched.invalidate(&key).await,
+                    Change::All => watched.invalidate_all(),
+                    _ => {}
+                }
+            }
+        });
+        ChatApi { ctx, sessions, token_ttl_s, embed_base }
+    }
+
+    /// Drops revoked tokens here and in every other instance.
+    async fn forget_tokens(&self, hashes: &[String]) {
+        for hash in hashes {
+            self.sessions.invalidate(hash).await;
+            self.ctx.publish_change(hash).await;
+        }
+    }
+
+    async fn session(&self, token: &AccessToken) -> CoreResult<Authed> {
+        let unknown = || CoreError::Unauthenticated("access_token: unknown or revoked token".into());
+        let hash = hash_secret(&token.0.key);
+        let pool = self.ctx.pool().clone();
+        let lookup = hash.clone();
+        let session = self
+            .sessions
+            .try_get_with(hash, async move {
+                let Some(t) = store::token_by_access(&pool, &lookup).await? else { return Ok(None) };
+                let addon =
+                    store::addon_by_id(&pool, t.addon_id).await?.ok_or_else(|| CoreError::internal("addon gone"))?;
+                Ok::<_, CoreError>(Some(Arc::new(Session {
+                    tenant_id: t.tenant_id,
+                    principal_id: t.principal_id,
+                    addon,
+                    expires_at: t.expires_at,
+                    revoked: t.revoked != 0,
+                })))
+            })
+            .await
+            .map_err(CoreError::internal)?
+            .ok_or_else(unknown)?;
+        if session.revoked {
+            return Err(unknown());
+        }
+        if session.expires_at <= now_ms() {
+            return Err(CoreError::Unauthenticated(
+                "access_token: expired; regenerate it with the refresh token".into(),
+            ));
+        }
+        let tenant = self.ctx.core.tenants.require(session.tenant_id).await?;
+        self.ctx.core.tenants.ensure_usable(&tenant).await?;
+        self.ctx.core.ensure_enabled(crate::NAME, tenant.id).await?;
+        Ok(Authed {
+            kind: AddonKind::parse(&session.addon.kind)?,
+            addon: session.addon.clone(),
+            caller: Caller { principal_id: session.principal_id, tenant, key_id: None },
+        })
+    }
+
+    async fn issue(&self, req: &TokenRequest) -> CoreResult<TokenOut> {
+        let wrong = || CoreError::Unauthenticated("wrong email, password or organisation_domain".into());
+        let org = match self.ctx.core.tenants.by_slug(req.organisation_domain.trim()).await? {
+            Some(t) if t.kind() == TenantKind::Organisation => t,
+            _ => return Err(wrong()),
+        };
+        let principal = self.ctx.core.identity.login(org.id, &req.email, &req.password).await.map_err(|e| match e {
+            CoreError::Unauthenticated(_) => wrong(),
+            other => other,
+        })?;
+        self.ctx.core.tenants.ensure_usable(&org).await?;
+        self.ctx.core.ensure_enabled(crate::NAME, org.id).await?;
+        let caller = Caller { principal_id: principal, tenant: org.clone(), key_id: None };
+        self.ctx.require(&caller, "chat:token", "create", &org).await?;
+        let addon = match store::addon(self.ctx.pool(), org.id, req.addon_unique_name.trim()).await? {
+            Some(a) if a.active != 0 => a,
+            _ => return Err(CoreError::not_found("addon_unique_name: no such active addon in this organisation")),
+        };
+        let family = new_secret("");
+        self.new_pair(&caller, &org, &addon, &family, None).await
+    }
+
+    /// Stores a new token pair (after spending `spent`, in the same transaction) and answers it.
+    async fn new_pair(
+        &self,
+        caller: &Caller,
+        org: &Tenant,
+        addon: &AddonRow,
+        family: &str,
+        spent: Option<&TokenRow>,
+    ) -> CoreResult<TokenOut> {
+        let (access, refresh) = (new_secret("cat_"), new_secret("crt_"));
+        let now = now_ms();
+        let mut tx = self.ctx.pool().begin().await?;
+        if let Some(old) = spent {
+            if !store::spend_refresh(&mut tx, old.id).await? {
+                drop(tx);
+                return Err(self.reuse_detected(old).await);
+            }
+        }
+        let token = NewToken {
+            tenant_id: org.id,
+            addon_id: addon.id,
+            principal_id: caller.principal_id,
+            family,
+            access_hash: &hash_secret(&access),
+            refresh_hash: &hash_secret(&refresh),
+            expires_at: now + self.token_ttl_s * 1000,
+            refresh_expires_at: now + REFRESH_TTL_MS,
+        };
+        store::insert_token(&mut tx, &token, now).await?;
+        let action = if spent.is_some() { "token.regenerate" } else { "token.issue" };
+        self.ctx.audit(&mut tx, caller, org, action, &format!("chat_addon:{}", addon.id)).await?;
+        tx.commit().await?;
+        if let Some(old) = spent {
+            self.forget_tokens(std::slice::from_ref(&old.access_hash)).await;
+        }
+        Ok(TokenOut {
+            access_token: access,
+            refresh_token: refresh,
+            expire_in: self.token_ttl_s,
+            organisation_domain: org.slug.clone(),
+        })
+    }
+
+    /// A spent refresh token came back: someone holds a copy. Every token of that login is revoked.
+    async fn reuse_detected(&self, t: &TokenRow) -> CoreError {
+        match store::revoke_family(self.ctx.pool(), &t.family).await {
+            Ok(hashes) => self.forget_tokens(&hashes).await,
+            Err(e) => return e,
+        }
+        tracing::warn!(token = t.id, "a spent refresh token was presented again; its session is revoked");
+        CoreError::Unauthenticated("refresh_token: already used; every token of this session is now revoked".into())
+    }
+
+    /// The pair row of a refresh token, if the access token belongs to it.
+    async fn pair(&self, access_token: &str, refresh_token: &str) -> CoreResult<TokenRow> {
+        let bad = || CoreError::Unauthenticated("refresh_token: unknown, or not the pair of access_token".into());
+        let row = store::token_by_refresh(self.ctx.pool(), &hash_secret(refresh_token)).await?.ok_or_else(bad)?;
+        if row.access_hash != hash_secret(access_token) {
+            return Err(bad());
+        }
+        Ok(row)
+    }
+
+    async fn validate(&self, req: &ValidateRequest) -> CoreResult<TokenOut> {
+        let row = self.pair(&req.access_token, &req.refresh_token).await?;
+        if row.revoked != 0 {
+            return Err(CoreError::Unauthenticated("access_token: revoked".into()));
+        }
+        let left = (row.expires_at - now_ms()) / 1000;
+        if left <= 0 {
+            return Err(CoreError::Unauthenticated(
+                "access_token: expired; regenerate it with the refresh token".into(),
+            ));
+        }
+        let addon = store::addon_by_id(self.ctx.pool(), row.addon_id).await?;
+        if addon.as_ref().map(|a| a.unique_name.as_str()) != Some(req.addon_unique_name.trim()) {
+            return Err(CoreError::Unauthenticated("addon_unique_name: the token is not for this addon".into()));
+        }
+        let org = self.ctx.core.tenants.require(row.tenant_id).await?;
+        Ok(TokenOut {
+            access_token: req.access_token.clone(),
+            refresh_token: req.refresh_token.clone(),
+            expire_in: left,
+            organisation_domain: org.slug.clone(),
+        })
+    }
+
+    async fn regenerate(&self, req: &RegenerateRequest) -> CoreResult<TokenOut> {
+        let row = self.pair(&req.access_token, &req.refresh_token).await?;
+        if row.rotated != 0 {
+            return Err(self.reuse_detected(&row).await);
+        }
+        if row.revoked != 0 {
+            return Err(CoreError::Unauthenticated("refresh_token: revoked".into()));
+        }
+        if row.refresh_expires_at <= now_ms() {
+            return Err(CoreError::Unauthenticated("refresh_token: expired; request a new access token".into()));
+        }
+        let org = self.ctx.core.tenants.require(row.tenant_id).await?;
+        self.ctx.core.tenants.ensure_usable(&org).await?;
+        self.ctx.core.ensure_enabled(crate::NAME, org.id).await?;
+        let addon = match store::addon_by_id(self.ctx.pool(), row.addon_id).await? {
+            Some(a) if a.active != 0 => a,
+            _ => return Err(CoreError::Unauthenticated("addon_unique_name: the addon is disabled".into())),
+        };
+        let caller = Caller { principal_id: row.principal_id, tenant: org.clone(), key_id: None };
+        self.new_pair(&caller, &org, &addon, &row.family, Some(&row)).await
+    }
+
+    async fn operator_of(&self, s: &Authed, id: i64) -> CoreResult<store::OperatorRow> {
+        store::operator(self.ctx.pool(), s.org().id, s.addon.id, id)
+            .await?
+            .ok_or_else(|| CoreError::not_found(format!("operatorId: operator {id} not found in this addon")))
+    }
+
+    async fn domain_of(&self, s: &Authed, field: &str, name: &str) -> CoreResult<DomainRow> {
+        let name = model::host_name(field, name)?;
+        store::domain(self.ctx.pool(), s.org().id, s.addon.id, &name)
+            .await?
+            .ok_or_else(|| CoreError::not_found(format!("{field}: domain {name} not found in this addon")))
+    }
+
+    async fn operator_create(&self, s: &Authed, req: &OperatorCreate) -> CoreResult<OperatorCreated> {
+        self.ctx.require(&s.caller, "chat:operator", "create", s.org()).await?;
+        let email = model::email("email", &req.email)?;
+        let name = model::operator_name(&email, req.first_name.as_deref(), req.last_name.as_deref());
+        let mut tx = self.ctx.pool().begin().await?;
+        let (id, _) = self.ctx.core.identity.ensure_principal(&mut tx, s.org().id, &email, &name).await?;
+        if !store::insert_operator(&mut tx, s.org().id, s.addon.id, id, now_ms()).await? {
+            return Err(CoreError::conflict(format!("email: {email} is already an operator of this addon")));
+        }
+        self.ctx
+            .audit(&mut tx, &s.caller, s.org(), "operator.create", &format!("chat_operator:{}:{id}", s.addon.id))
+            .await?;
+        tx.commit().await?;
+        let op = self.operator_of(s, id).await?;
+        Ok(OperatorCreated { id, name: op.name, email: op.email, addon_unique_name: s.addon.unique_name.clone() })
+    }
+
+    async fn domain_create(&self, s: &Authed, req: &DomainCreate) -> CoreResult<DomainCreated> {
+        self.ctx.require(&s.caller, "chat:domain", "create", s.org()).await?;
+        let name = model::host_name("domain_name", &req.domain_name)?;
+        let email = model::email("email", &req.email)?;
+        if store::domain(self.ctx.pool(), s.org().id, s.addon.id, &name).await?.is_some() {
+            return Err(CoreError::conflict(format!("domain_name: {name} is already a domain of this addon")));
+        }
+        let link = (s.kind == AddonKind::SellerBuyer).then(|| {
+            format!(
+                "<script src=\"{}/{}/{}.js\" data-domain=\"{name}\" async></script>",
+                self.embed_base,
+                s.org().slug,
+                s.addon.unique_name
+            )
+        });
+        let mut tx = self.ctx.pool().begin().await?;
+        let id =
+            store::insert_domain(&mut tx, s.org().id, s.addon.id, &name, &email, link.as_deref(), now_ms()).await?;
+        self.ctx.audit(&mut tx, &s.caller, s.org(), "domain.create", &format!("chat_domain:{id}")).await?;
+        tx.commit().await?;
+        Ok(DomainCreated { name, email, status: true, addon_unique_name: s.addon.unique_name.clone(), link })
+    }
+
+    async fn domain_update(&self, s: &Authed, current: &str, req: &DomainUpdate) -> CoreResult<DomainOut> {
+        self.ctx.require(&s.caller, "chat:domain", "update", s.org()).await?;
+        model::at_least_one("name, status, email", &[req.name.is_some(), req.status.is_some(), req.email.is_some()])?;
+        let domain = self.domain_of(s, "domain_name", current).await?;
+        let name = req.name.as_deref().map(|n| model::host_name("name", n)).transpose()?;
+        let email = req.email.as_deref().map(|e| model::email("email", e)).transpose()?;
+        if let Some(n) = name.as_deref().filter(|n| *n != domain.name) {
+            if store::domain(self.ctx.pool(), s.org().id, s.addon.id, n).await?.is_some() {
+                return Err(CoreError::conflict(format!("name: {n} is already a domain of this addon")));
+            }
+        }
+        let mut tx = self.ctx.pool().begin().await?;
+        store::update_domain(&mut tx, domain.id, name.as_deref(), email.as_deref(), req.status).await?;
+        self.ctx.audit(&mut tx, &s.caller, s.org(), "domain.update", &format!("chat_domain:{}", domain.id)).await?;
+        tx.commit().await?;
+        Ok(DomainOut {
+            name: name.unwrap_or(domain.name),
+            email: email.unwrap_or(domain.email),
+            status: req.status.unwrap_or(domain.active != 0),
+        })
+    }
+
+    async fn assign(&self, s: &Authed, req: &AssignCreate) -> CoreResult<Assigned> {
+        self.ctx.require(&s.caller, "chat:assignment", "create", s.org()).await?;
+        model::seller_buyer_only(s.kind, "unique_id", req.unique_id.is_some())?;
+        let domain = self.domain_of(s, "domain_name", &req.domain_name).await?;
+        let op = store::operator(self.ctx.pool(), s.org().id, s.addon.id, req.operator_id).await?.ok_or_else(|| {
+            CoreError::not_found(format!("operator_id: operator {} not found in this addon", req.operator_id))
+        })?;
+        let is_admin = req.is_admin.unwrap_or(false);
+        let unique_id = req.unique_id.as_deref().map(str::trim);
+        let mut tx = self.ctx.pool().begin().await?;
+        let added = store::insert_assignment(
+            &mut tx,
+            s.org().id,
+            s.addon.id,
+            domain.id,
+            op.principal_id,
+            is_admin,
+            unique_id,
+            now_ms(),
+        )
+        .await?;
+        if !added {
+            return Err(CoreError::conflict(format!(
+                "operator_id: operator {} is already assigned to {}",
+                op.principal_id, domain.name
+            )));
+        }
+        let object = format!("chat_assignment:{}:{}", domain.id, op.principal_id);
+        self.ctx.audit(&mut tx, &s.caller, s.org(), "assignment.create", &object).await?;
+        tx.commit().await?;
+        Ok(Assigned {
+            operators: AssignedOperator {
+                name: op.name,
+                email: op.email,
+                user_id: op.principal_id,
+                unique_id: unique_id.map(str::to_string),
+                is_admin,
+            },
+        })
+    }
+
+    async fn assignment_update(&self, s: &Authed, operator: i64, req: &AssignUpdate) -> CoreResult<AssignmentUpdated> {
+        self.ctx.require(&s.caller, "chat:assignment", "update", s.org()).await?;
+        let present =
+            [req.unique_id.is_some(), req.is_admin.is_some(), req.online_status.is_some(), req.status.is_some()];
+        model::at_least_one("unique_id, is_admin, online_status, status", &present)?;
+        model::seller_buyer_only(s.kind, "unique_id", req.unique_id.is_some())?;
+        model::seller_buyer_only(s.kind, "status", req.status.is_some())?;
+        let domain = self.domain_of(s, "domain_name", &req.domain_name).await?;
+        let op = self.operator_of(s, operator).await?;
+        let missing =
+            || CoreError::not_found(format!("operatorId: operator {operator} is not assigned to {}", domain.name));
+        store::assignment(self.ctx.pool(), domain.id, op.principal_id).await?.ok_or_else(missing)?;
+        let changes = AssignmentChanges {
+            unique_id: req.unique_id.as_deref().map(str::trim),
+            is_admin: req.is_admin,
+            online_status: req.online_status,
+            status: req.status,
+        };
+        let mut tx = self.ctx.pool().begin().await?;
+        store::update_assignment(&mut tx, domain.id, op.principal_id, &changes).await?;
+        let object = format!("chat_assignment:{}:{}", domain.id, op.principal_id);
+        self.ctx.audit(&mut tx, &s.caller, s.org(), "assignment.update", &object).await?;
+        tx.commit().await?;
+        let now = store::assignment(self.ctx.pool(), domain.id, op.principal_id).await?.ok_or_else(missing)?;
+        Ok(AssignmentUpdated {
+            addon_unique_name: s.addon.unique_name.clone(),
+            domain_name: domain.name,
+            operators: AssignmentState {
+                online_status: now.online_status != 0,
+                unique_id: now.unique_id,
+                is_admin: now.is_admin != 0,
+                status: now.status != 0,
+            },
+        })
+    }
+
+    /// The organisation an admin names for addon management: in the caller's subtree, of kind organisation.
+    async fn organisation(&self, caller: &Caller, id: i64) -> CoreResult<Arc<Tenant>> {
+        let org = self.ctx.visible_tenant(caller, id, "organisation_id: organisation").await?;
+        if org.kind() != TenantKind::Organisation {
+            return Err(CoreError::invalid("organisation_id", "is not an organisation"));
+        }
+        Ok(org)
+    }
+
+    async fn addon_create(&self, key: &BearerKey, req: &AddonCreate) -> CoreResult<AddonOut> {
+        let caller = self.ctx.caller_from_key(&key.0.token).await?;
+        let org = self.organisation(&caller, req.organisation_id).await?;
+        self.ctx.require(&caller, "chat:addon", "create", &org).await?;
+        let name = req.addon_unique_name.trim();
+        let well_formed =
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !well_formed {
+            return Err(CoreError::invalid("addon_unique_name", "must be letters, digits, '-', '_' or '.'"));
+        }
+        if store::addon(self.ctx.pool(), org.id, name).await?.is_some() {
+            return Err(CoreError::conflict(format!("addon_unique_name: {name} already exists in this organisation")));
+        }
+        let mut tx = self.ctx.pool().begin().await?;
+        let id = store::insert_addon(&mut tx, org.id, name, req.kind.as_str(), now_ms()).await?;
+        self.ctx.audit(&mut tx, &caller, &org, "addon.create", &format!("chat_addon:{id}")).await?;
+        tx.commit().await?;
+        Ok(AddonOut { id, organisation_id: org.id, addon_unique_name: name.to_string(), kind: req.kind, active: true })
+    }
+
+    async fn addon_disable(&self, key: &BearerKey, organisation_id: i64, name: &str) -> CoreResult<AddonOut> {
+        let caller = self.ctx.caller_from_key(&key.0.token).await?;
+        let org = self.organisation(&caller, organisation_id).await?;
+        self.ctx.require(&caller, "chat:addon", "update", &org).await?;
+        let addon = store::addon(self.ctx.pool(), org.id, name)
+            .await?
+            .ok_or_else(|| CoreError::not_found(format!("addon_unique_name: {name} not found")))?;
+        let mut tx = self.ctx.pool().begin().await?;
+        let revoked = store::disable_addon(&mut tx, addon.id).await?;
+        self.ctx.audit(&mut tx, &caller, &org, "addon.disable", &format!("chat_addon:{}", addon.id)).await?;
+        tx.commit().await?;
+        self.forget_tokens(&revoked).await;
+        Ok(AddonOut { active: false, ..AddonOut::from_row(addon)? })
+    }
+}
+
+#[OpenApi(tag = "ChatTag::Chat")]
+impl ChatApi {
+    /// Get an access token (seed form: credentials in the query string; prefer POST, query strings reach logs).
+    #[oai(path = "/admin/access-token", method = "get", operation_id = "chat_tokens_issue_get")]
+    async fn token_get(
+        &self,
+        email: Query<String>,
+        password: Query<String>,
+        organisation_domain: Query<String>,
+        addon_unique_name: Query<String>,
+    ) -> Reply<TokenOut> {
+        let req = TokenRequest {
+            email: email.0,
+            password: password.0,
+            organisation_domain: organisation_domain.0,
+            addon_unique_name: addon_unique_name.0,
+        };
+        reply(self.issue(&req).await)
+    }
+
+    /// Get an access token for an organisation's addon with the owner's email and password.
+    #[oai(path = "/admin/access-token", method = "post", operation_id = "chat_tokens_issue")]
+    async fn token_post(&self, body: Input<TokenRequest>) -> Reply<TokenOut> {
+        reply(self.issue(&body).await)
+    }
+
+    /// Check an access token (with its refresh token) for an addon; answers the seconds it has left.
+    #[oai(path = "/admin/access-token/validate", method = "post", operation_id = "chat_tokens_validate")]
+    async fn token_validate(&self, body: Input<ValidateRequest>) -> Reply<TokenOut> {
+        reply(self.validate(&body).await)
+    }
+
+    /// Rotate a token pair: the old pair stops working; a spent refresh token presented again revokes the session.
+    #[oai(path = "/admin/access-token/regenerate", method = "post", operation_id = "chat_tokens_regenerate")]
+    async fn token_regenerate(&self, body: Input<RegenerateRequest>) -> Reply<TokenOut> {
+        reply(self.regenerate(&body).await)
+    }
+
+    /// Add an operator to this addon by email (a new person of the organisation when the email is new).
+    #[oai(path = "/admin/operator/create", method = "post", operation_id = "chat_operators_create")]
+    async fn operator_create_op(&self, token: AccessToken, body: Input<OperatorCreate>) -> Reply<OperatorCreated> {
+        reply(async { self.operator_create(&self.session(&token).await?, &body).await }.await)
+    }
+
+    /// Read an operator of this addon.
+    #[oai(path = "/admin/operator/:operatorId", method = "get", operation_id = "chat_operators_get")]
+    async fn operator_get(
+        &self,
+        token: AccessToken,
+        #[oai(name = "operatorId")] operator_id: Path<PathId>,
+    ) -> Reply<OperatorOut> {
+        reply(
+            async {
+                let s = self.session(&token).await?;
+                self.ctx.require(&s.caller, "chat:operator", "read", s.org()).await?;
+                let op = self.operator_of(&s, operator_id.get("operatorId")?).await?;
+                Ok(OperatorOut {
+                    id: op.principal_id,
+                    name: op.name,
+                    email: op.email,
+                    status: op.presence,
+                    operator: op.active != 0,
+                })
+            }
+            .await,
+        )
+    }
+
+    /// Activate (1) or deactivate (0) an operator on this addon.
+    #[oai(path = "/admin/operator/update/:operatorId", method = "put", operation_id = "chat_operators_update")]
+    async fn operator_update(
+        &self,
+        token: AccessToken,
+        #[oai(name = "operatorId")] operator_id: Path<PathId>,
+        body: Input<OperatorUpdate>,
+    ) -> Reply<String> {
+        reply(
+            async {
+                let s = self.session(&token).await?;
+                self.ctx.require(&s.caller, "chat:operator", "update", s.org()).await?;
+                let op = self.operator_of(&s, operator_id.get("operatorId")?).await?;
+                let mut tx = self.ctx.pool().begin().await?;
+                store::set_operator_active(&mut tx, s.addon.id, op.principal_id, body.status == 1).await?;
+                let object = format!("chat_operator:{}:{}", s.addon.id, op.principal_id);
+                self.ctx.audit(&mut tx, &s.caller, s.org(), "operator.update", &object).await?;
+                tx.commit().await?;
+                Ok("Status Changes Successfully".to_string())
+            }
+            .await,
+        )
+    }
+
+    /// Add a website (host name) to this addon; seller_buyer addons also get the embed link.
+    #[oai(path = "/admin/domain/create", method = "post", operation_id = "chat_domains_create")]
+    async fn domain_create_op(&self, token: AccessToken, body: Input<DomainCreate>) -> Reply<DomainCreated> {
+        reply(async { self.domain_create(&self.session(&token).await?, &body).await }.await)
+    }
+
+    /// Read a website of this addon.
+    #[oai(path = "/admin/domain/:domain_name", method = "get", operation_id = "chat_domains_get")]
+    async fn domain_get(&self, token: AccessToken, domain_name: Path<String>) -> Reply<DomainOut> {
+        reply(
+            async {
+                let s = self.session(&token).await?;
+                self.ctx.require(&s.caller, "chat:domain", "read", s.org()).await?;
+                let d = self.domain_of(&s, "domain_name", &domain_name).await?;
+                Ok(DomainOut { name: d.name, email: d.email, status: d.active != 0 })
+            }
+            .await,
+        )
+    }
+
+    /// Change the name, status or email of a website (at least one).
+    #[oai(path = "/admin/domain/update/:domain_name", method = "put", operation_id = "chat_domains_update")]
+    async fn domain_update_op(
+        &self,
+        token: AccessToken,
+        domain_name: Path<String>,
+        body: Input<DomainUpdate>,
+    ) -> Reply<DomainOut> {
+        reply(async { self.domain_update(&self.session(&token).await?, &domain_name, &body).await }.await)
+    }
+
+    /// Assign an operator to a website of this addon.
+    #[oai(path = "/admin/operator/assign", method = "post", operation_id = "chat_assignments_create")]
+    async fn assign_op(&self, token: AccessToken, body: Input<AssignCreate>) -> Reply<Assigned> {
+        reply(async { self.assign(&self.session(&token).await?, &body).await }.await)
+    }
+
+    /// Change an operator's assignment on a website: unique_id, is_admin, online_status or status (at least one).
+    #[oai(path = "/admin/operator/assign/:operatorId", method = "put", operation_id = "chat_assignments_update")]
+    async fn assignment_update_op(
+        &self,
+        token: AccessToken,
+        #[oai(name = "operatorId")] operator_id: Path<PathId>,
+        body: Input<AssignUpdate>,
+    ) -> Reply<AssignmentUpdated> {
+        reply(
+            async { self.assignment_update(&self.session(&token).await?, operator_id.get("operatorId")?, &body).await }
+                .await,
+        )
+    }
+
+    /// Create an addon for an organisation of your subtree (tenant admins, with a core API key).
+    #[oai(path = "/addons", method = "post", operation_id = "chat_addons_create")]
+    async fn addons_create(&self, key: BearerKey, body: Input<AddonCreate>) -> Reply<AddonOut> {
+        reply(self.addon_create(&key, &body).await)
+    }
+
+    /// List the addons of an organisation of your subtree.
+    #[oai(path = "/addons", method = "get", operation_id = "chat_addons_list")]
+    async fn addons_list(&self, key: BearerKey, organisation_id: Query<i64>) -> Reply<AddonList> {
+        reply(
+            async {
+                let caller = self.ctx.caller_from_key(&key.0.token).await?;
+                let org = self.organisation(&caller, *organisation_id).await?;
+                self.ctx.require(&caller, "chat:addon", "read", &org).await?;
+                let rows = store::addons(self.ctx.pool(), org.id).await?;
+                Ok(AddonList { items: rows.into_iter().map(AddonOut::from_row).collect::<CoreResult<_>>()? })
+            }
+            .await,
+        )
+    }
+
+    /// Disable an addon: its tokens stop working at once and no new ones are issued.
+    #[oai(path = "/addons/:addon_unique_name/disable", method = "post", operation_id = "chat_addons_disable")]
+    async fn addons_disable(
+        &self,
+        key: BearerKey,
+        addon_unique_name: Path<String>,
+        organisation_id: Query<i64>,
+    ) -> Reply<AddonOut> {
+        reply(self.addon_disable(&key, *organisation_id, &addon_unique_name).await)
+    }
+}

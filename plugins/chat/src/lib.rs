@@ -1,0 +1,43 @@
+//! The chat plugin (mount `/chat`): live-chat addon administration for organisations — access tokens, operators,
+//! domains and operator assignments — at the paths and with the fields of the chat addon admin API.
+
+mod api;
+mod model;
+mod store;
+
+use tessera_core::{Manifest, Migrations, Permission, Plugin, PluginApi, PluginContext};
+
+pub struct ChatPlugin;
+
+pub const NAME: &str = "chat";
+
+impl Plugin for ChatPlugin {
+    fn manifest(&self) -> Manifest {
+        Manifest {
+            name: NAME,
+            version: env!("CARGO_PKG_VERSION"),
+            title: "Chat",
+            description: "Live-chat addon administration: organisation access tokens, operators, domains, assignments.",
+        }
+    }
+
+    fn migrations(&self) -> Migrations {
+        Migrations { sqlite: sqlx::migrate!("./migrations/sqlite"), postgres: sqlx::migrate!("./migrations/postgres") }
+    }
+
+    fn permissions(&self) -> Vec<Permission> {
+        // chat_admin: an organisation's chat owner, who logs in for tokens and runs operators, domains, assignments.
+        let mut grants = vec![Permission { role: "chat_admin", object: "chat:token", action: "create" }];
+        for object in ["chat:operator", "chat:domain", "chat:assignment"] {
+            for action in ["create", "read", "update"] {
+                grants.push(Permission { role: "chat_admin", object, action });
+            }
+        }
+        grants.push(Permission { role: "chat_admin", object: "chat:addon", action: "read" });
+        grants
+    }
+
+    fn api(&self, ctx: PluginContext) -> PluginApi {
+        PluginApi::new(api::ChatApi::new(ctx), &self.manifest())
+    }
+}

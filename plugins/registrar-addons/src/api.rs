@@ -1,0 +1,1153 @@
+//! The registrar reseller API at the seed's paths under `/registrar`: customers (with single-use login tokens) and
+//! CodeGuard / SiteLock orders and plan changes. Parameters carry the seed's names (`auth-userid`, `api-key`,
+//! `customer-id`, `order-id`, `new-plan-id`…): GET operations take them in the query string, POST operations in the
+//! body or the query string. Failures answer `{"status": "ERROR", "message": "…"}`.
+//!
+//! Every operation: authenticate `api-key` (through the core; the plugin must be enabled for the reseller), check that
+//! `auth-userid` is the key's reseller, find the target among the customers and orders of that reseller and its
+//! sub-resellers, make the one permission check, act.
+
+use std::sync::Arc;
+
+use poem_openapi::param::Query;
+use poem_openapi::types::{ParseFromJSON, ToJSON};
+use poem_openapi::{Object, OpenApi, Tags};
+use tessera_core::identity::{hash_secret, new_secret};
+use tessera_core::money::{format_money, parse_money};
+use tessera_core::{now_ms, Caller, CoreError, CoreResult, ErrorEnvelope, Input, PluginContext, Tenant, TenantKind};
+
+use crate::model::{self, ChangePrice, InvoiceOption, Pricing, Product, MONTH_MS};
+use crate::store::{self, CustomerRow, NewCustomer, OrderRow, PlanRow};
+
+#[derive(Tags)]
+enum RegistrarTag {
+    /// Domain-registrar reseller API: customers, login tokens, CodeGuard and SiteLock orders and plan changes.
+    Registrar,
+}
+
+// ---- envelope ----
+
+/// Failure: `status` is "ERROR" and `message` says what is wrong, naming the parameter.
+#[derive(Object)]
+#[oai(rename = "RegistrarError")]
+pub struct ErrorBody {
+    pub status: String,
+    pub message: String,
+}
+
+/// The answers of every registrar operation; success is the bare answer, as in the seed.
+pub type Reply<T> = tessera_core::Reply<T, ErrorBody>;
+
+impl ErrorEnvelope for ErrorBody {
+    /// The one mapping of a core error to the seed's envelope.
+    fn from_error(e: &CoreError) -> Self {
+        ErrorBody { status: "ERROR".into(), message: e.public_message() }
+    }
+}
+
+fn reply<T: ToJSON + ParseFromJSON>(r: CoreResult<T>) -> Reply<T> {
+    Reply::from_result(r, |v| v)
+}
+
+// ---- wire types ----
+
+#[derive(Object)]
+#[oai(rename = "RegistrarSignupRequest")]
+pub struct SignupRequest {
+    #[oai(rename = "auth-userid")]
+    pub auth_userid: i64,
+    #[oai(rename = "api-key", validator(max_length = 256))]
+    pub api_key: String,
+    /// The customer's email address, their login.
+    #[oai(validator(max_length = 254))]
+    pub username: String,
+    #[oai(validator(max_length = 200))]
+    pub name: String,
+    #[oai(validator(max_length = 200))]
+    pub company: String,
+    #[oai(rename = "address-line-1", validator(max_length = 200))]
+    pub address_line_1: String,
+    #[oai(rename = "address-line-2", validator(max_length = 200))]
+    pub address_line_2: Option<String>,
+    #[oai(rename = "address-line-3", validator(max_length = 200))]
+    pub address_line_3: Option<String>,
+    #[oai(validator(max_length = 100))]
+    pub city: String,
+    #[oai(validator(max_length = 100))]
+    pub state: String,
+    /// ISO 3166 country code, e.g. IN.
+    #[oai(validator(max_length = 2))]
+    pub country: String,
+    #[oai(validator(max_length = 20))]
+    pub zipcode: String,
+    #[oai(rename = "phone-cc", validator(max_length = 4))]
+    pub phone_cc: String,
+    #[oai(validator(max_length = 15))]
+    pub phone: String,
+    #[oai(rename = "lang-pref", validator(max_length = 5))]
+    pub lang_pref: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename = "RegistrarCustomerActionRequest")]
+pub struct CustomerActionRequest {
+    #[oai(rename = "auth-userid")]
+    pub auth_userid: i64,
+    #[oai(rename = "api-key", validator(max_length = 256))]
+    pub api_key: String,
+    #[oai(rename = "customer-id")]
+    pub customer_id: i64,
+    /// Why; stored with the action.
+    #[oai(validator(max_length = 500))]
+    pub reason: String,
+}
+
+#[derive(Object)]
+#[oai(rename = "RegistrarAddFundsRequest")]
+pub struct AddFundsRequest {
+    #[oai(rename = "auth-userid")]
+    pub auth_userid: i64,
+    #[oai(rename = "api-key", validator(max_length = 256))]
+    pub api_key: String,
+    #[oai(rename = "customer-id")]
+    pub customer_id: i64,
+    /// Decimal amount > 0 in the reseller's currency.
+    pub amount: String,
+}
+
+#[derive(Object)]
+#[oai(rename = "RegistrarAddPlanRequest")]
+pub struct AddPlanRequest {
+    #[oai(rename = "auth-userid")]
+    pub auth_userid: i64,
+    #[oai(rename = "api-key", validator(max_length = 256))]
+    pub api_key: String,
+    #[oai(validator(max_length = 100))]
+    pub name: String,
+    /// Higher is better: SiteLock orders move only to a higher tier.
+    #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+    pub tier: i64,
+    /// Monthly price per tenure: `months:price` pairs, e.g. `1:10.00,12:8.50`.
+    #[oai(validator(max_length = 500))]
+    pub pricing: String,
+}
+
+#[derive(Object)]
+#[oai(rename = "RegistrarAddOrderRequest")]
+pub struct AddOrderRequest {
+    #[oai(rename = "auth-userid")]
+    pub auth_userid: i64,
+    #[oai(rename = "api-key", validator(max_length = 256))]
+    pub api_key: String,
+    #[oai(rename = "customer-id")]
+    pub customer_id: i64,
+    #[oai(rename = "domain-name", validator(max_length = 253))]
+    pub domain_name: String,
+    #[oai(rename = "plan-id")]
+    pub plan_id: i64,
+    /// A tenure the plan offers.
+    pub months: i64,
+    #[oai(rename = "invoice-option")]
+    pub invoice_option: InvoiceOption,
+}
+
+#[derive(Object)]
+#[oai(rename = "RegistrarModifyRequest")]
+pub struct ModifyRequest {
+    #[oai(rename = "auth-userid")]
+    pub auth_userid: i64,
+    #[oai(rename = "api-key", validator(max_length = 256))]
+    pub api_key: String,
+    #[oai(rename = "order-id")]
+    pub order_id: i64,
+    #[oai(rename = "new-plan-id")]
+    pub new_plan_id: i64,
+    /// CodeGuard: the tenure in the new plan (default: the order's).
+    pub months: Option<i64>,
+    #[oai(rename = "invoice-option")]
+    pub invoice_option: InvoiceOption,
+}
+
+/// A customer as the seed's hash map.
+#[derive(Object)]
+#[oai(rename = "RegistrarCustomer")]
+pub struct CustomerOut {
+    pub customerid: i64,
+    pub username: String,
+    pub resellerid: i64,
+    #[oai(nullable)]
+    pub parentid: Option<i64>,
+    pub name: String,
+    pub company: String,
+    pub useremail: String,
+    pub telnocc: String,
+    pub telno: String,
+    pub address1: String,
+    pub address2: String,
+    pub address3: String,
+    pub city: String,
+    pub state: String,
+    pub country: String,
+    pub zip: String,
+    pub pin: String,
+    /// Epoch seconds.
+    pub creationdt: String,
+    /// Active or Suspended.
+    pub customerstatus: String,
+    pub salesrepresentative: String,
+    pub langpref: String,
+    /// Decimal amount.
+    pub totalreceipts: String,
+}
+
+impl From<CustomerRow> for CustomerOut {
+    fn from(c: CustomerRow) -> Self {
+        CustomerOut {
+            customerid: c.id,
+            resellerid: c.tenant_id,
+            parentid: c.parent_id,
+            useremail: c.username.clone(),
+            username: c.username,
+            name: c.name,
+            company: c.company,
+            telnocc: c.telnocc,
+            telno: c.telno,
+            address1: c.address1,
+            address2: c.address2,
+            address3: c.address3,
+            city: c.city,
+            state: c.state,
+            country: c.country,
+            zip: c.zip,
+            pin: c.pin,
+            creationdt: (c.created_at / 1000).to_string(),
+            customerstatus: c.status,
+            salesrepresentative: String::new(),
+            langpref: c.lang,
+            totalreceipts: format_money(c.total_receipts),
+        }
+    }
+}
+
+#[derive(Object)]
+#[oai(rename = "RegistrarCustomerPage")]
+pub struct CustomerPage {
+    pub recsonpage: i64,
+    pub recsindb: i64,
+    pub result: Vec<CustomerOut>,
+}
+
+#[derive(Object)]
+#[oai(rename = "RegistrarFunds")]
+pub struct FundsOut {
+    pub customerid: i64,
+    /// Available funds, decimal.
+    pub funds: String,
+}
+
+#[derive(Object)]
+#[oai(rename = "RegistrarTenurePrice")]
+pub struct TenurePrice {
+    pub months: i64,
+    /// Monthly price, decimal.
+    pub monthlyprice: String,
+}
+
+#[derive(Object)]
+#[oai(rename = "RegistrarPlan")]
+pub struct PlanOut {
+    pub planid: i64,
+    pub name: String,
+    pub tier: i64,
+    pub pricing: Vec<TenurePrice>,
+}
+
+#[derive(Object)]
+#[oai(rename = "RegistrarPlanList")]
+pub struct PlanList {
+    pub currency: String,
+    pub plans: Vec<PlanOut>,
+}
+
+#[derive(Object)]
+#[oai(rename = "RegistrarOrder")]
+pub struct OrderOut {
+    pub orderid: i64,
+    pub customerid: i64,
+    pub domainname: String,
+    pub planid: i64,
+    pub months: i64,
+    /// Epoch seconds.
+    pub creationtime: String,
+    /// Epoch seconds.
+    pub endtime: String,
+    /// Active or Pending.
+    pub currentstatus: String,
+    /// The plan an unpaid change waits to move to.
+    #[oai(nullable)]
+    pub pendingplanid: Option<i64>,
+}
+
+impl From<OrderRow> for OrderOut {
+    fn from(o: OrderRow) -> Self {
+        OrderOut {
+            orderid: o.id,
+            customerid: o.customer_id,
+            domainname: o.domain,
+            planid: o.plan_id,
+            months: o.months,
+            creationtime: (o.start_at / 1000).to_string(),
+            endtime: (o.end_at / 1000).to_string(),
+            currentstatus: o.status,
+            pendingplanid: o.pending_plan_id,
+        }
+    }
+}
+
+/// The five figures of a plan change.
+#[derive(Object)]
+#[oai(rename = "RegistrarModifyPricing")]
+pub struct ModifyPricingOut {
+    pub upgradecost: f64,
+    #[oai(rename = "modifiedOrderPrice")]
+    pub modified_order_price: f64,
+    /// Epoch seconds.
+    pub endtime: String,
+    pub remainingmonths: i64,
+    #[oai(rename = "currentOrderPrice")]
+    pub current_order_price: f64,
+}
+
+/// An action on an order, as the seed's hash map. The invoice fields are absent with NoInvoice.
+#[derive(Object)]
+#[oai(rename = "RegistrarAction")]
+pub struct ActionOut {
+    /// The domain name.
+    pub description: String,
+    /// The order id.
+    pub entityid: i64,
+    pub actiontype: String,
+    pub actiontypedesc: String,
+    pub eaqid: i64,
+    /// Success or Pending.
+    pub actionstatus: String,
+    pub actionstatusdesc: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub invoiceid: Option<i64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub sellingcurrencysymbol: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub sellingamount: Option<f64>,
+    /// The customer's funds left after this action.
+    #[oai(skip_serializing_if_is_none)]
+    pub unutilisedsellingamount: Option<f64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub customerid: Option<i64>,
+}
+
+/// A customer action (suspend, unsuspend).
+#[derive(Object)]
+#[oai(rename = "RegistrarCustomerAction")]
+pub struct CustomerActionOut {
+    pub entityid: i64,
+    pub actiontype: String,
+    pub eaqid: i64,
+    pub actionstatus: String,
+    /// The reason given.
+    pub description: String,
+}
+
+fn decimal(minor: i64) -> f64 {
+    minor as f64 / 100.0
+}
+
+// ---- the API ----
+
+pub struct RegistrarApi {
+    ctx: PluginContext,
+    currency: String,
+}
+
+/// A login token lives 120 seconds.
+const LOGIN_TOKEN_MS: i64 = 120_000;
+
+impl RegistrarApi {
+    pub fn new(ctx: PluginContext) -> Self {
+        let currency = ctx.config["currency"].as_str().unwrap_or("USD").to_string();
+        RegistrarApi { ctx, currency }
+    }
+
+    /// `auth-userid` + `api-key` → the caller and its reseller tenant.
+    async fn reseller(&self, auth_userid: i64, api_key: &str) -> CoreResult<(Caller, Arc<Tenant>)> {
+        let caller = self.ctx.caller_from_key(api_key).await?;
+        if caller.tenant_id() != auth_userid || caller.tenant.kind() != TenantKind::Reseller {
+            return Err(CoreError::Unauthenticated("auth-userid and api-key do not match a reseller".into()));
+        }
+        let tenant = caller.tenant.clone();
+        Ok((caller, tenant))
+    }
+
+    async fn customer(&self, reseller: &Tenant, id: i64) -> CoreResult<CustomerRow> {
+        store::customer(self.ctx.pool(), &reseller.path, id)
+            .await?
+            .ok_or_else(|| CoreError::not_found(format!("customer-id: customer {id} not found")))
+    }
+
+    async fn order(&self, reseller: &Tenant, product: Product, id: i64) -> CoreResult<OrderRow> {
+        store::order(self.ctx.pool(), &reseller.path, product.as_str(), id)
+            .await?
+            .ok_or_else(|| CoreError::not_found(format!("order-id: {} order {id} not found", product.title())))
+    }
+
+    async fn plan(&self, tenant_id: i64, product: Product, field: &str, id: i64) -> CoreResult<(PlanRow, Pricing)> {
+        let plan = store::plan(self.ctx.pool(), tenant_id, product.as_str(), id)
+            .await?
+            .ok_or_else(|| CoreError::not_found(format!("{field}: {} plan {id} not found", product.title())))?;
+        let pricing: Pricing =
+            serde_json::from_str(&plan.pricing).map_err(|e| CoreError::internal(format!("plan pricing: {e}")))?;
+        Ok((plan, pricing))
+    }
+
+    async fn signup(&self, req: &SignupRequest) -> CoreResult<i64> {
+        let (caller, reseller) = self.reseller(req.auth_userid, &req.api_key).await?;
+        self.ctx.require(&caller, "registrar:customer", "create", &reseller).await?;
+        let username = req.username.trim().to_lowercase();
+        let valid_email = username.matches('@').count() == 1
+            && username.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
+            && !username.contains(char::is_whitespace);
+        if !valid_email {
+            return Err(CoreError::invalid("username", "must be the customer's email address"));
+        }
+        for (field, value) in [
+            ("name", &req.name),
+            ("company", &req.company),
+            ("address-line-1", &req.address_line_1),
+            ("city", &req.city),
+        ] {
+            if value.trim().is_empty() {
+                return Err(CoreError::invalid(field, "must not be empty"));
+            }
+        }
+        if req.country.len() != 2 || !req.country.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(CoreError::invalid("country", "must be a two-letter country code"));
+        }
+        let digits = |field: &str, v: &str| -> CoreResult<()> {
+            if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(CoreError::invalid(field, "must be digits only"));
+            }
+            Ok(())
+        };
+        digits("phone-cc", &req.phone_cc)?;
+        digits("phone", &req.phone)?;
+        if store::username_taken(self.ctx.pool(), reseller.id, &username).await? {
+            return Err(CoreError::conflict(format!("username: {username} is already a customer of this reseller")));
+        }
+        let pin: String = new_secret("").chars().filter(char::is_ascii_digit).take(4).collect();
+        let customer = NewCustomer {
+            tenant_id: reseller.id,
+            username: &username,
+            name: req.name.trim(),
+            company: req.company.trim(),
+            telnocc: &req.phone_cc,
+            telno: &req.phone,
+            address: [
+                req.address_line_1.trim(),
+                req.address_line_2.as_deref().unwrap_or("").trim(),
+                req.address_line_3.as_deref().unwrap_or("").trim(),
+            ],
+            city: req.city.trim(),
+            state: req.state.trim(),
+            country: &req.country.to_uppercase(),
+            zip: req.zipcode.trim(),
+            pin: &format!("{pin:0<4}"),
+            lang: req.lang_pref.as_deref().unwrap_or("en"),
+        };
+        let mut tx = self.ctx.pool().begin().await?;
+        let id = store::insert_customer(&mut tx, &customer, now_ms()).await?;
+        self.ctx.audit(&mut tx, &caller, &reseller, "customer.signup", &format!("registrar_customer:{id}")).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn set_status(&self, req: &CustomerActionRequest, suspend: bool) -> CoreResult<CustomerActionOut> {
+        let (caller, reseller) = self.reseller(req.auth_userid, &req.api_key).await?;
+        let customer = self.customer(&reseller, req.customer_id).await?;
+        self.ctx.require(&caller, "registrar:customer", "update", &reseller).await?;
+        let reason = req.reason.trim();
+        if reason.is_empty() {
+            return Err(CoreError::invalid("reason", "must not be empty"));
+        }
+        let (from, to, kind) =
+            if suspend { ("Active", "Suspended", "Suspend") } else { ("Suspended", "Active", "Unsuspend") };
+        if customer.status != from {
+            return Err(CoreError::conflict(format!("customer-id: customer {} is {}", customer.id, customer.status)));
+        }
+        let now = now_ms();
+        let mut tx = self.ctx.pool().begin().await?;
+        store::set_customer_status(&mut tx, customer.id, to).await?;
+        let eaqid = store::insert_action(
+            &mut tx,
+            customer.tenant_id,
+            customer.id,
+            None,
+            kind,
+            reason,
+            "Success",
+            Some(reason),
+            now,
+        )
+        .await?;
+        let object = format!("registrar_customer:{}", customer.id);
+        self.ctx.audit(&mut tx, &caller, &reseller, &format!("customer.{}", kind.to_lowercase()), &object).await?;
+        tx.commit().await?;
+        Ok(CustomerActionOut {
+            entityid: customer.id,
+            actiontype: kind.into(),
+            eaqid,
+            actionstatus: "Success".into(),
+            description: reason.into(),
+        })
+    }
+
+    /// Buys a product for a customer: an order, its action, and (unless NoInvoice) its invoice, in one transaction.
+    async fn add_order(&self, product: Product, req: &AddOrderRequest) -> CoreResult<ActionOut> {
+        let (caller, reseller) = self.reseller(req.auth_userid, &req.api_key).await?;
+        let customer = self.customer(&reseller, req.customer_id).await?;
+        self.ctx.require(&caller, "registrar:order", "create", &reseller).await?;
+        if customer.status != "Active" {
+            return Err(CoreError::conflict(format!("customer-id: customer {} is {}", customer.id, customer.status)));
+        }
+        let domain = req.domain_name.trim().to_lowercase();
+        let host_ok = domain.contains('.')
+            && domain.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        if !host_ok {
+            return Err(CoreError::invalid("domain-name", "must be a domain name like example.com"));
+        }
+        let (plan, pricing) = self.plan(customer.tenant_id, product, "plan-id", req.plan_id).await?;
+        let amount = model::monthly(&pricing, "months", req.months)? * req.months;
+        let now = now_ms();
+        let mut tx = self.ctx.pool().begin().await?;
+        let order_id = store::insert_order(
+            &mut tx,
+            customer.tenant_id,
+            customer.id,
+            product.as_str(),
+            &domain,
+            plan.id,
+            req.months,
+            now,
+            now + req.months * MONTH_MS,
+            "Pending",
+        )
+        .await?;
+        let desc = format!("Purchase of {} plan {} for {} months", product.title(), plan.name, req.months);
+        let out = self
+            .invoice_and_execute(
+                &mut tx,
+                &customer,
+                order_id,
+                &domain,
+                "Add",
+                &desc,
+                amount,
+                req.invoice_option,
+                plan.id,
+                true,
+            )
+            .await?;
+        self.ctx
+            .audit(
+                &mut tx,
+                &caller,
+                &reseller,
+                &format!("{}.add", product.as_str()),
+                &format!("registrar_order:{order_id}"),
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Applies an invoice option to an action of `amount` on an order, and executes the action when the option
+    /// allows: NoInvoice and KeepInvoice execute at once, PayInvoice when the funds cover it, OnlyAdd never (it waits
+    /// for payment). `new_order` marks a purchase (the order becomes Active) rather than a plan change.
+    #[allow(clippy::too_many_arguments)]
+    async fn invoice_and_execute(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        customer: &CustomerRow,
+        order_id: i64,
+        domain: &str,
+        kind: &str,
+        desc: &str,
+        amount: i64,
+        option: InvoiceOption,
+        plan_id: i64,
+        new_order: bool,
+    ) -> CoreResult<ActionOut> {
+        let amount = amount.max(0);
+        let (paid, funds_left) = match option {
+            InvoiceOption::PayInvoice => match store::take_funds(tx, customer.id, amount).await? {
+                Some(left) => (true, left),
+                None => (false, customer.funds),
+            },
+            _ => (false, customer.funds),
+        };
+        let execute = match option {
+            InvoiceOption::NoInvoice | InvoiceOption::KeepInvoice => true,
+            InvoiceOption::PayInvoice => paid,
+            InvoiceOption::OnlyAdd => false,
+        };
+        let status = if execute { "Success" } else { "Pending" };
+        if new_order {
+            if execute {
+                store::activate_order(tx, order_id).await?;
+            }
+        } else {
+            store::change_plan(tx, order_id, plan_id, execute).await?;
+        }
+        let eaqid = store::insert_action(
+            tx,
+            customer.tenant_id,
+            customer.id,
+            Some(order_id),
+            kind,
+            desc,
+            status,
+            None,
+            now_ms(),
+        )
+        .await?;
+        let status_desc = match (option, execute) {
+            (_, true) => "Action completed successfully".to_string(),
+            (InvoiceOption::PayInvoice, false) => {
+                format!(
+                    "Insufficient funds: {} needed, {} available; the invoice is unpaid",
+                    format_money(amount),
+                    format_money(customer.funds)
+                )
+            }
+            _ => "Waiting for the invoice to be paid".to_string(),
+        };
+        let mut out = ActionOut {
+            description: domain.to_string(),
+            entityid: order_id,
+            actiontype: kind.into(),
+            actiontypedesc: desc.into(),
+            eaqid,
+            actionstatus: status.into(),
+            actionstatusdesc: status_desc,
+            invoiceid: None,
+            sellingcurrencysymbol: None,
+            sellingamount: None,
+            unutilisedsellingamount: None,
+            customerid: None,
+        };
+        if option != InvoiceOption::NoInvoice {
+            let invoice_status = if paid { "Paid" } else { "Unpaid" };
+            let invoice = store::insert_invoice(
+                tx,
+                customer.tenant_id,
+                customer.id,
+                order_id,
+                eaqid,
+                amount,
+                invoice_status,
+                now_ms(),
+            )
+            .await?;
+            out.invoiceid = Some(invoice);
+            out.sellingcurrencysymbol = Some(self.currency.clone());
+            out.sellingamount = Some(decimal(amount));
+            out.unutilisedsellingamount = Some(decimal(funds_left));
+            out.customerid = Some(customer.id);
+        }
+        Ok(out)
+    }
+
+    /// Everything a plan change needs, checked: the order, its customer, both plans, and the price.
+    async fn change(
+        &self,
+        product: Product,
+        reseller: &Tenant,
+        order_id: i64,
+        new_plan_id: i64,
+        plan_field: &str,
+        months: Option<i64>,
+    ) -> CoreResult<(OrderRow, PlanRow, ChangePrice)> {
+        let order = self.order(reseller, product, order_id).await?;
+        if order.status != "Active" {
+            return Err(CoreError::invalid("order-id", format!("order {} is {}", order.id, order.status)));
+        }
+        if order.pending_plan_id.is_some() {
+            return Err(CoreError::invalid(
+                "order-id",
+                format!("order {} has a plan change waiting for payment", order.id),
+            ));
+        }
+        let (current, current_pricing) = self.plan(order.tenant_id, product, "order-id", order.plan_id).await?;
+        let (new, new_pricing) = self.plan(order.tenant_id, product, plan_field, new_plan_id).await?;
+        product.check_change(current.id, current.tier, new.id, new.tier)?;
+        let current_monthly = model::monthly(&current_pricing, "order-id", order.months)?;
+        let new_monthly = model::monthly(&new_pricing, "months", months.unwrap_or(order.months))?;
+        let price = ChangePrice::new(model::remaining_months(now_ms(), order.end_at), current_monthly, new_monthly);
+        Ok((order, new, price))
+    }
+
+    async fn plan_details(&self, product: Product, auth_userid: i64, api_key: &str) -> CoreResult<PlanList> {
+        let (caller, reseller) = self.reseller(auth_userid, api_key).await?;
+        self.ctx.require(&caller, "registrar:plan", "read", &reseller).await?;
+        let mut plans = Vec::new();
+        for row in store::plans(self.ctx.pool(), reseller.id, product.as_str()).await? {
+            let (plan, pricing) = self.plan(reseller.id, product, "plan-id", row.id).await?;
+            plans.push(PlanOut {
+                planid: plan.id,
+                name: plan.name,
+                tier: plan.tier,
+                pricing: pricing
+                    .iter()
+                    .map(|(m, p)| TenurePrice { months: *m, monthlyprice: format_money(*p) })
+                    .collect(),
+            });
+        }
+        Ok(PlanList { currency: self.currency.clone(), plans })
+    }
+
+    async fn add_plan(&self, product: Product, req: &AddPlanRequest) -> CoreResult<i64> {
+        let (caller, reseller) = self.reseller(req.auth_userid, &req.api_key).await?;
+        self.ctx.require(&caller, "registrar:plan", "create", &reseller).await?;
+        if req.name.trim().is_empty() {
+            return Err(CoreError::invalid("name", "must not be empty"));
+        }
+        let pricing = model::parse_pricing("pricing", &req.pricing)?;
+        let text = serde_json::to_string(&pricing).map_err(CoreError::internal)?;
+        let mut tx = self.ctx.pool().begin().await?;
+        let id = store::insert_plan(&mut tx, reseller.id, product.as_str(), req.name.trim(), req.tier, &text, now_ms())
+            .await?;
+        self.ctx
+            .audit(
+                &mut tx,
+                &caller,
+                &reseller,
+                &format!("{}.add_plan", product.as_str()),
+                &format!("registrar_plan:{id}"),
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn details(&self, product: Product, auth_userid: i64, api_key: &str, order_id: i64) -> CoreResult<OrderOut> {
+        let (caller, reseller) = self.reseller(auth_userid, api_key).await?;
+        let order = self.order(&reseller, product, order_id).await?;
+        self.ctx.require(&caller, "registrar:order", "read", &reseller).await?;
+        Ok(order.into())
+    }
+
+    async fn validate_modify(
+        &self,
+        product: Product,
+        auth_userid: i64,
+        api_key: &str,
+        order_id: i64,
+        new_plan: i64,
+    ) -> CoreResult<String> {
+        let (caller, reseller) = self.reseller(auth_userid, api_key).await?;
+        self.ctx.require(&caller, "registrar:order", "read", &reseller).await?;
+        self.change(product, &reseller, order_id, new_plan, "new-planid", None).await?;
+        Ok("true".into())
+    }
+
+    async fn modify_pricing(
+        &self,
+        product: Product,
+        auth_userid: i64,
+        api_key: &str,
+        order_id: i64,
+        new_plan: i64,
+        months: Option<i64>,
+    ) -> CoreResult<ModifyPricingOut> {
+        let (caller, reseller) = self.reseller(auth_userid, api_key).await?;
+        self.ctx.require(&caller, "registrar:order", "read", &reseller).await?;
+        let (order, _, price) = self.change(product, &reseller, order_id, new_plan, "new-plan-id", months).await?;
+        Ok(ModifyPricingOut {
+            upgradecost: decimal(price.upgrade_cost()),
+            modified_order_price: decimal(price.modified),
+            endtime: (order.end_at / 1000).to_string(),
+            remainingmonths: price.remaining_months,
+            current_order_price: decimal(price.current),
+        })
+    }
+
+    async fn modify(&self, product: Product, req: &ModifyRequest) -> CoreResult<ActionOut> {
+        let (caller, reseller) = self.reseller(req.auth_userid, &req.api_key).await?;
+        self.ctx.require(&caller, "registrar:order", "update", &reseller).await?;
+        let months = if product == Product::CodeGuard { req.months } else { None };
+        let (order, plan, price) =
+            self.change(product, &reseller, req.order_id, req.new_plan_id, "new-plan-id", months).await?;
+        let customer = self.customer(&reseller, order.customer_id).await?;
+        let desc = format!("Modification of {} order {} to plan {}", product.title(), order.id, plan.name);
+        let mut tx = self.ctx.pool().begin().await?;
+        let out = self
+            .invoice_and_execute(
+                &mut tx,
+                &customer,
+                order.id,
+                &order.domain,
+                "Mod",
+                &desc,
+                price.upgrade_cost(),
+                req.invoice_option,
+                plan.id,
+                false,
+            )
+            .await?;
+        self.ctx
+            .audit(
+                &mut tx,
+                &caller,
+                &reseller,
+                &format!("{}.modify", product.as_str()),
+                &format!("registrar_order:{}", order.id),
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+}
+
+#[OpenApi(tag = "RegistrarTag::Registrar")]
+impl RegistrarApi {
+    /// Create a customer of the reseller; answers the customer id.
+    #[oai(path = "/api/customers/signup.json", method = "post", operation_id = "registrar_customers_signup")]
+    async fn customers_signup(&self, body: Input<SignupRequest>) -> Reply<i64> {
+        reply(self.signup(&body).await)
+    }
+
+    /// A customer's details.
+    #[oai(path = "/api/customers/details-by-id.json", method = "get", operation_id = "registrar_customers_details")]
+    async fn customers_details(
+        &self,
+        #[oai(name = "auth-userid")] auth_userid: Query<i64>,
+        #[oai(name = "api-key")] api_key: Query<String>,
+        #[oai(name = "customer-id")] customer_id: Query<i64>,
+    ) -> Reply<CustomerOut> {
+        reply(
+            async {
+                let (caller, reseller) = self.reseller(*auth_userid, &api_key).await?;
+                let customer = self.customer(&reseller, *customer_id).await?;
+                self.ctx.require(&caller, "registrar:customer", "read", &reseller).await?;
+                Ok(customer.into())
+            }
+            .await,
+        )
+    }
+
+    /// Search the customers of the reseller and its sub-resellers, paged.
+    #[oai(path = "/api/customers/search.json", method = "get", operation_id = "registrar_customers_search")]
+    async fn customers_search(
+        &self,
+        #[oai(name = "auth-userid")] auth_userid: Query<i64>,
+        #[oai(name = "api-key")] api_key: Query<String>,
+        /// 1 to 500.
+        #[oai(name = "no-of-records")]
+        no_of_records: Query<i64>,
+        /// From 1.
+        #[oai(name = "page-no")]
+        page_no: Query<i64>,
+        /// Part of the username or name.
+        name: Query<Option<String>>,
+        /// Active or Suspended.
+        status: Query<Option<String>>,
+    ) -> Reply<CustomerPage> {
+        reply(
+            async {
+                let (caller, reseller) = self.reseller(*auth_userid, &api_key).await?;
+                self.ctx.require(&caller, "registrar:customer", "read", &reseller).await?;
+                if !(1..=500).contains(&*no_of_records) {
+                    return Err(CoreError::invalid("no-of-records", "must be between 1 and 500"));
+                }
+                if *page_no < 1 {
+                    return Err(CoreError::invalid("page-no", "must be 1 or more"));
+                }
+                if let Some(s) = status.as_deref().filter(|s| !matches!(*s, "Active" | "Suspended")) {
+                    return Err(CoreError::invalid("status", format!("`{s}` must be Active or Suspended")));
+                }
+                let offset = (*page_no - 1).saturating_mul(*no_of_records);
+                let (rows, total) = store::search_customers(
+                    self.ctx.pool(),
+                    &reseller.path,
+                    name.as_deref(),
+                    status.as_deref(),
+                    *no_of_records,
+                    offset,
+                )
+                .await?;
+                Ok(CustomerPage {
+                    recsonpage: rows.len() as i64,
+                    recsindb: total,
+                    result: rows.into_iter().map(Into::into).collect(),
+                })
+            }
+            .await,
+        )
+    }
+
+    /// Suspend a customer; the reason is stored with the action.
+    #[oai(path = "/api/customers/suspend.json", method = "post", operation_id = "registrar_customers_suspend")]
+    async fn customers_suspend(&self, body: Input<CustomerActionRequest>) -> Reply<CustomerActionOut> {
+        reply(self.set_status(&body, true).await)
+    }
+
+    /// Unsuspend a suspended customer; the reason is stored with the action.
+    #[oai(path = "/api/customers/unsuspend.json", method = "post", operation_id = "registrar_customers_unsuspend")]
+    async fn customers_unsuspend(&self, body: Input<CustomerActionRequest>) -> Reply<CustomerActionOut> {
+        reply(self.set_status(&body, false).await)
+    }
+
+    /// Add funds to a customer's account (a receipt), used to pay invoices.
+    #[oai(path = "/api/customers/add-funds.json", method = "post", operation_id = "registrar_customers_add_funds")]
+    async fn customers_add_funds(&self, body: Input<AddFundsRequest>) -> Reply<FundsOut> {
+        reply(
+            async {
+                let (caller, reseller) = self.reseller(body.auth_userid, &body.api_key).await?;
+                let customer = self.customer(&reseller, body.customer_id).await?;
+                self.ctx.require(&caller, "registrar:customer", "update", &reseller).await?;
+                let amount = parse_money("amount", &body.amount)?;
+                if amount <= 0 {
+                    return Err(CoreError::invalid("amount", "must be greater than 0"));
+                }
+                let mut tx = self.ctx.pool().begin().await?;
+                let funds = store::add_funds(&mut tx, customer.id, amount).await?;
+                self.ctx
+                    .audit(
+                        &mut tx,
+                        &caller,
+                        &reseller,
+                        "customer.add_funds",
+                        &format!("registrar_customer:{}", customer.id),
+                    )
+                    .await?;
+                tx.commit().await?;
+                Ok(FundsOut { customerid: customer.id, funds: format_money(funds) })
+            }
+            .await,
+        )
+    }
+
+    /// A login token for a customer's control panel: valid 120 seconds, usable once.
+    #[oai(
+        path = "/api/customers/generate-login-token.json",
+        method = "get",
+        operation_id = "registrar_customers_login_token"
+    )]
+    async fn customers_login_token(
+        &self,
+        #[oai(name = "auth-userid")] auth_userid: Query<i64>,
+        #[oai(name = "api-key")] api_key: Query<String>,
+        #[oai(name = "customer-id")] customer_id: Query<i64>,
+        /// The customer's IP address.
+        ip: Query<String>,
+    ) -> Reply<String> {
+        reply(
+            async {
+                let (caller, reseller) = self.reseller(*auth_userid, &api_key).await?;
+                let customer = self.customer(&reseller, *customer_id).await?;
+                self.ctx.require(&caller, "registrar:customer", "update", &reseller).await?;
+                if ip.parse::<std::net::IpAddr>().is_err() {
+                    return Err(CoreError::invalid("ip", "must be an IPv4 or IPv6 address"));
+                }
+                if customer.status != "Active" {
+                    return Err(CoreError::conflict(format!(
+                        "customer-id: customer {} is {}",
+                        customer.id, customer.status
+                    )));
+                }
+                let token = new_secret("");
+                let expires = now_ms() + LOGIN_TOKEN_MS;
+                store::insert_login_token(
+                    self.ctx.pool(),
+                    &hash_secret(&token),
+                    customer.tenant_id,
+                    customer.id,
+                    expires,
+                )
+                .await?;
+                Ok(token)
+            }
+            .await,
+        )
+    }
+
+    /// Check a customer login token (once) and answer the customer's details.
+    #[oai(
+        path = "/api/customers/authenticate-token-without-history.json",
+        method = "get",
+        operation_id = "registrar_customers_authenticate_token"
+    )]
+    async fn customers_authenticate_token(
+        &self,
+        #[oai(name = "auth-userid")] auth_userid: Query<i64>,
+        #[oai(name = "api-key")] api_key: Query<String>,
+        token: Query<String>,
+    ) -> Reply<CustomerOut> {
+        reply(
+            async {
+                let (caller, reseller) = self.reseller(*auth_userid, &api_key).await?;
+                self.ctx.require(&caller, "registrar:customer", "read", &reseller).await?;
+                let id = store::consume_login_token(self.ctx.pool(), &hash_secret(&token), &reseller.path, now_ms())
+                    .await?
+                    .ok_or_else(|| CoreError::Unauthenticated("token: unknown, expired or already used".into()))?;
+                Ok(self.customer(&reseller, id).await?.into())
+            }
+            .await,
+        )
+    }
+
+    /// The CodeGuard plans of the reseller, with the monthly price per tenure.
+    #[oai(path = "/api/codeguard/plan-details.json", method = "get", operation_id = "registrar_codeguard_plan_details")]
+    async fn codeguard_plan_details(
+        &self,
+        #[oai(name = "auth-userid")] auth_userid: Query<i64>,
+        #[oai(name = "api-key")] api_key: Query<String>,
+    ) -> Reply<PlanList> {
+        reply(self.plan_details(Product::CodeGuard, *auth_userid, &api_key).await)
+    }
+
+    /// Add a CodeGuard plan the reseller sells; answers the plan id.
+    #[oai(path = "/api/codeguard/add-plan.json", method = "post", operation_id = "registrar_codeguard_add_plan")]
+    async fn codeguard_add_plan(&self, body: Input<AddPlanRequest>) -> Reply<i64> {
+        reply(self.add_plan(Product::CodeGuard, &body).await)
+    }
+
+    /// Buy CodeGuard for a customer's domain; the invoice option decides the invoice and when the order starts.
+    #[oai(path = "/api/codeguard/add.json", method = "post", operation_id = "registrar_codeguard_add")]
+    async fn codeguard_add(&self, body: Input<AddOrderRequest>) -> Reply<ActionOut> {
+        reply(self.add_order(Product::CodeGuard, &body).await)
+    }
+
+    /// A CodeGuard order's details.
+    #[oai(path = "/api/codeguard/details.json", method = "get", operation_id = "registrar_codeguard_details")]
+    async fn codeguard_details(
+        &self,
+        #[oai(name = "auth-userid")] auth_userid: Query<i64>,
+        #[oai(name = "api-key")] api_key: Query<String>,
+        #[oai(name = "order-id")] order_id: Query<i64>,
+    ) -> Reply<OrderOut> {
+        reply(self.details(Product::CodeGuard, *auth_userid, &api_key, *order_id).await)
+    }
+
+    /// "true" when the CodeGuard order may move to the new plan.
+    #[oai(
+        path = "/api/codeguard/validate-modify.json",
+        method = "get",
+        operation_id = "registrar_codeguard_validate_modify"
+    )]
+    async fn codeguard_validate_modify(
+        &self,
+        #[oai(name = "auth-userid")] auth_userid: Query<i64>,
+        #[oai(name = "api-key")] api_key: Query<String>,
+        #[oai(name = "order-id")] order_id: Query<i64>,
+        #[oai(name = "new-planid")] new_planid: Query<i64>,
+    ) -> Reply<String> {
+        reply(self.validate_modify(Product::CodeGuard, *auth_userid, &api_key, *order_id, *new_planid).await)
+    }
+
+    /// The price of moving a CodeGuard order to another plan for its remaining months.
+    #[oai(
+        path = "/api/codeguard/modify-pricing.json",
+        method = "get",
+        operation_id = "registrar_codeguard_modify_pricing"
+    )]
+    async fn codeguard_modify_pricing(
+        &self,
+        #[oai(name = "auth-userid")] auth_userid: Query<i64>,
+        #[oai(name = "api-key")] api_key: Query<String>,
+        #[oai(name = "order-id")] order_id: Query<i64>,
+        #[oai(name = "new-plan-id")] new_plan_id: Query<i64>,
+        /// The tenure in the new plan, in months.
+        months: Query<i64>,
+    ) -> Reply<ModifyPricingOut> {
+        reply(
+            self.modify_pricing(Product::CodeGuard, *auth_userid, &api_key, *order_id, *new_plan_id, Some(*months))
+                .await,
+        )
+    }
+
+    /// Move a CodeGuard order to another plan; the invoice option decides the invoice and when the change happens.
+    #[oai(path = "/api/codeguard/modify.json", method = "post", operation_id = "registrar_codeguard_modify")]
+    async fn codeguard_modify(&self, body: Input<ModifyRequest>) -> Reply<ActionOut> {
+        reply(self.modify(Product::CodeGuard, &body).await)
+    }
+
+    /// The SiteLock plans of the reseller, with the monthly price per tenure.
+    #[oai(path = "/api/sitelock/plan-details.json", method = "get", operation_id = "registrar_sitelock_plan_details")]
+    async fn sitelock_plan_details(
+        &self,
+        #[oai(name = "auth-userid")] auth_userid: Query<i64>,
+        #[oai(name = "api-key")] api_key: Query<String>,
+    ) -> Reply<PlanList> {
+        reply(self.plan_details(Product::SiteLock, *auth_userid, &api_key).await)
+    }
+
+    /// Add a SiteLock plan the reseller sells; answers the plan id.
+    #[oai(path = "/api/sitelock/add-plan.json", method = "post", operation_id = "registrar_sitelock_add_plan")]
+    async fn sitelock_add_plan(&self, body: Input<AddPlanRequest>) -> Reply<i64> {
+        reply(self.add_plan(Product::SiteLock, &body).await)
+    }
+
+    /// Buy SiteLock for a customer's domain; the invoice option decides the invoice and when the order starts.
+    #[oai(path = "/api/sitelock/add.json", method = "post", operation_id = "registrar_sitelock_add")]
+    async fn sitelock_add(&self, body: Input<AddOrderRequest>) -> Reply<ActionOut> {
+        reply(self.add_order(Product::SiteLock, &body).await)
+    }
+
+    /// A SiteLock order's details.
+    #[oai(path = "/api/sitelock/details.json", method = "get", operation_id = "registrar_sitelock_details")]
+    async fn sitelock_details(
+        &self,
+        #[oai(name = "auth-userid")] auth_userid: Query<i64>,
+        #[oai(name = "api-key")] api_key: Query<String>,
+        #[oai(name = "order-id")] order_id: Query<i64>,
+    ) -> Reply<OrderOut> {
+        reply(self.details(Product::SiteLock, *auth_userid, &api_key, *order_id).await)
+    }
+
+    /// "true" when the SiteLock order may move to the new plan.
+    #[oai(
+        path = "/api/sitelock/validate-modify.json",
+        method = "get",
+        operation_id = "registrar_sitelock_validate_modify"
+    )]
+    async fn sitelock_validate_modify(
+        &self,
+        #[oai(name = "auth-userid")] auth_userid: Query<i64>,
+        #[oai(name = "api-key")] api_key: Query<String>,
+        #[oai(name = "order-id")] order_id: Query<i64>,
+        #[oai(name = "new-planid")] new_planid: Query<i64>,
+    ) -> Reply<String> {
+        reply(self.validate_modify(Product::SiteLock, *auth_userid, &api_key, *order_id, *new_planid).await)
+    }
+
+    /// The price of moving a SiteLock order to another plan for its remaining months.
+    #[oai(
+        path = "/api/sitelock/modify-pricing.json",
+        method = "get",
+        operation_id = "registrar_sitelock_modify_pricing"
+    )]
+    async fn sitelock_modify_pricing(
+        &self,
+        #[oai(name = "auth-userid")] auth_userid: Query<i64>,
+        #[oai(name = "api-key")] api_key: Query<String>,
+        #[oai(name = "order-id")] order_id: Query<i64>,
+        #[oai(name = "new-plan-id")] new_plan_id: Query<i64>,
+    ) -> Reply<ModifyPricingOut> {
+        reply(self.modify_pricing(Product::SiteLock, *auth_userid, &api_key, *order_id, *new_plan_id, None).await)
+    }
+
+    /// Move a SiteLock order to another plan; the invoice option decides the invoice and when the change happens.
+    #[oai(path = "/api/sitelock/modify.json", method = "post", operation_id = "registrar_sitelock_modify")]
+    async fn sitelock_modify(&self, body: Input<ModifyRequest>) -> Reply<ActionOut> {
+        reply(self.modify(Product::SiteLock, &body).await)
+    }
+}

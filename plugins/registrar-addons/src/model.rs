@@ -1,0 +1,161 @@
+//! Registrar domain rules: products, invoice options, tenures and the pricing arithmetic of plan changes, all in minor
+//! units. No I/O.
+
+use std::collections::BTreeMap;
+
+use poem_openapi::Enum;
+use tessera_core::{CoreError, CoreResult};
+
+/// A month of an order's term.
+pub const MONTH_MS: i64 = 30 * 86_400_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Product {
+    CodeGuard,
+    SiteLock,
+}
+
+impl Product {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Product::CodeGuard => "codeguard",
+            Product::SiteLock => "sitelock",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Product::CodeGuard => "CodeGuard",
+            Product::SiteLock => "SiteLock",
+        }
+    }
+
+    /// Whether moving from a plan of `current` tier to one of `new` tier is allowed: SiteLock upgrades only,
+    /// CodeGuard both ways; never to the same plan.
+    pub fn check_change(self, current_plan: i64, current_tier: i64, new_plan: i64, new_tier: i64) -> CoreResult<()> {
+        if current_plan == new_plan {
+            return Err(CoreError::invalid("new-plan-id", "is the order's current plan"));
+        }
+        if self == Product::SiteLock && new_tier <= current_tier {
+            return Err(CoreError::invalid("new-plan-id", "SiteLock orders can only be upgraded to a higher plan"));
+        }
+        Ok(())
+    }
+}
+
+/// What happens to the customer's invoice for a purchase or a plan change.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename = "RegistrarInvoiceOption")]
+pub enum InvoiceOption {
+    /// Execute with no invoice at all.
+    NoInvoice,
+    /// Invoice and pay it from the customer's funds; without enough funds the invoice stays unpaid and the action pending.
+    PayInvoice,
+    /// Invoice, leave it unpaid, and execute.
+    KeepInvoice,
+    /// Invoice, leave it unpaid, and execute only once it is paid (the action stays pending).
+    OnlyAdd,
+}
+
+/// Monthly price in minor units per tenure in months, e.g. {1: 1000, 12: 900}.
+pub type Pricing = BTreeMap<i64, i64>;
+
+/// Parses "1:10.00,12:9.00" (tenure months : monthly price).
+pub fn parse_pricing(field: &str, s: &str) -> CoreResult<Pricing> {
+    let bad = || CoreError::invalid(field, "must be tenure:monthly-price pairs like 1:10.00,12:9.00");
+    let mut out = Pricing::new();
+    for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (months, price) = pair.split_once(':').ok_or_else(bad)?;
+        let months: i64 = months.trim().parse().map_err(|_| bad())?;
+        if !(1..=120).contains(&months) {
+            return Err(CoreError::invalid(field, "tenures must be 1 to 120 months"));
+        }
+        let price = tessera_core::money::parse_money(field, price)?;
+        if price < 0 {
+            return Err(CoreError::invalid(field, "prices must not be negative"));
+        }
+        out.insert(months, price);
+    }
+    if out.is_empty() {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+/// The monthly price of a tenure, or an error naming the field.
+pub fn monthly(pricing: &Pricing, field: &str, months: i64) -> CoreResult<i64> {
+    pricing.get(&months).copied().ok_or_else(|| {
+        let offered: Vec<String> = pricing.keys().map(i64::to_string).collect();
+        CoreError::invalid(
+            field,
+            format!("{months} months is not a tenure of this plan (offered: {})", offered.join(", ")),
+        )
+    })
+}
+
+/// Whole months left from `now` to `end`: a started month counts.
+pub fn remaining_months(now: i64, end: i64) -> i64 {
+    if end <= now {
+        0
+    } else {
+        (end - now + MONTH_MS - 1) / MONTH_MS
+    }
+}
+
+/// The five figures of a plan change, in minor units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangePrice {
+    pub remaining_months: i64,
+    pub current: i64,
+    pub modified: i64,
+}
+
+impl ChangePrice {
+    pub fn new(remaining_months: i64, current_monthly: i64, new_monthly: i64) -> Self {
+        ChangePrice {
+            remaining_months,
+            current: remaining_months * current_monthly,
+            modified: remaining_months * new_monthly,
+        }
+    }
+
+    /// modifiedOrderPrice − currentOrderPrice (negative for a cheaper plan).
+    pub fn upgrade_cost(&self) -> i64 {
+        self.modified - self.current
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pricing_by_hand() {
+        let p = parse_pricing("pricing", "1:10.00, 12:8.50").unwrap();
+        assert_eq!(monthly(&p, "months", 12).unwrap(), 850);
+        assert!(monthly(&p, "months", 6).is_err());
+        assert!(parse_pricing("pricing", "12").is_err());
+        assert!(parse_pricing("pricing", "0:1").is_err());
+        // Mid-term upgrade: 7 months left of a 12-month order at 8.50 moving to a plan at 12.00.
+        let c = ChangePrice::new(7, 850, 1200);
+        assert_eq!((c.current, c.modified, c.upgrade_cost()), (5950, 8400, 2450));
+        // Downgrade: the cost is negative.
+        assert_eq!(ChangePrice::new(3, 1200, 850).upgrade_cost(), -1050);
+    }
+
+    #[test]
+    fn months_left() {
+        assert_eq!(remaining_months(0, 12 * MONTH_MS), 12);
+        assert_eq!(remaining_months(1, 12 * MONTH_MS), 12, "a started month counts");
+        assert_eq!(remaining_months(11 * MONTH_MS + 5, 12 * MONTH_MS), 1, "the last month");
+        assert_eq!(remaining_months(12 * MONTH_MS, 12 * MONTH_MS), 0);
+    }
+
+    #[test]
+    fn change_rules() {
+        assert!(Product::SiteLock.check_change(1, 2, 2, 1).is_err(), "no SiteLock downgrade");
+        assert!(Product::SiteLock.check_change(1, 1, 2, 2).is_ok());
+        assert!(Product::CodeGuard.check_change(1, 2, 2, 1).is_ok());
+        assert!(Product::CodeGuard.check_change(1, 1, 1, 1).is_err());
+    }
+}

@@ -1,0 +1,41 @@
+//! The reseller plugin (mount `/reseller`): an ISP's resellers and franchisees, their wallets and ledger, served at
+//! the paths and with the parameters of the ISP CRM reseller API.
+
+mod api;
+mod model;
+mod store;
+
+use tessera_core::{Manifest, Migrations, Permission, Plugin, PluginApi, PluginContext};
+
+pub struct ResellerPlugin;
+
+pub const NAME: &str = "reseller";
+
+impl Plugin for ResellerPlugin {
+    fn manifest(&self) -> Manifest {
+        Manifest {
+            name: NAME,
+            version: env!("CARGO_PKG_VERSION"),
+            title: "Reseller",
+            description: "ISP CRM: resellers and franchisees of an ISP, their wallets, ledger and commission.",
+        }
+    }
+
+    fn migrations(&self) -> Migrations {
+        Migrations { sqlite: sqlx::migrate!("./migrations/sqlite"), postgres: sqlx::migrate!("./migrations/postgres") }
+    }
+
+    fn permissions(&self) -> Vec<Permission> {
+        vec![
+            Permission { role: "reseller_viewer", object: "reseller:reseller", action: "read" },
+            Permission { role: "reseller_viewer", object: "reseller:wallet", action: "read" },
+            Permission { role: "reseller_cashier", object: "reseller:reseller", action: "read" },
+            Permission { role: "reseller_cashier", object: "reseller:wallet", action: "read" },
+            Permission { role: "reseller_cashier", object: "reseller:wallet", action: "update" },
+        ]
+    }
+
+    fn api(&self, ctx: PluginContext) -> PluginApi {
+        PluginApi::new(api::ResellerApi::new(ctx), &self.manifest())
+    }
+}

@@ -1,0 +1,144 @@
+//! Configuration loading: defaults, then `tessera.toml` (or the file given with --config), then `TESSERA_*`
+//! environment variables. Unknown keys are reported, not silently ignored.
+
+use std::path::Path;
+
+use tessera_core::config::{Config, DatabaseUrl, Secret};
+
+const KEYS: [&str; 9] = [
+    "listen",
+    "database_url",
+    "max_connections",
+    "admin_api_key",
+    "max_body_bytes",
+    "plugins",
+    "test_clock",
+    "rate_limit_per_key",
+    "rate_limit_per_tenant",
+];
+
+pub struct Loaded {
+    pub config: Config,
+    /// Problems worth a warning (unknown keys), reported once logging is up.
+    pub warnings: Vec<String>,
+}
+
+pub fn load(file: Option<&Path>) -> Result<Loaded, String> {
+    let mut config = Config::default();
+    let mut warnings = Vec::new();
+    let (path, required) = match file {
+        Some(p) => (p.to_path_buf(), true),
+        None => (Path::new("tessera.toml").to_path_buf(), false),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => apply_toml(&mut config, &text, &mut warnings).map_err(|e| format!("{}: {e}", path.display()))?,
+        Err(e) if required || e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(format!("cannot read {}: {e}", path.display()))
+        }
+        Err(_) => {}
+    }
+    apply_env(&mut config, std::env::vars(), &mut warnings)?;
+    Ok(Loaded { config, warnings })
+}
+
+fn apply_toml(config: &mut Config, text: &str, warnings: &mut Vec<String>) -> Result<(), String> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
+    for (key, value) in table {
+        let bad = |what: &str| format!("`{key}` must be {what}");
+        match key.as_str() {
+            "listen" => config.listen = value.as_str().ok_or_else(|| bad("a string"))?.to_string(),
+            "database_url" => config.database_url = DatabaseUrl(value.as_str().ok_or_else(|| bad("a string"))?.into()),
+            "admin_api_key" => {
+                config.admin_api_key = Some(Secret(value.as_str().ok_or_else(|| bad("a string"))?.into()))
+            }
+            "max_connections" => {
+                config.max_connections =
+                    value.as_integer().and_then(|v| u32::try_from(v).ok()).ok_or_else(|| bad("a positive integer"))?
+            }
+            "max_body_bytes" => {
+                config.max_body_bytes =
+                    value.as_integer().and_then(|v| usize::try_from(v).ok()).ok_or_else(|| bad("a positive integer"))?
+            }
+            "rate_limit_per_key" => {
+                config.limits.per_key =
+                    value.as_integer().and_then(|v| u32::try_from(v).ok()).ok_or_else(|| bad("a whole number ≥ 0"))?
+            }
+            "rate_limit_per_tenant" => {
+                config.limits.per_tenant =
+                    value.as_integer().and_then(|v| u32::try_from(v).ok()).ok_or_else(|| bad("a whole number ≥ 0"))?
+            }
+            "test_clock" => config.test_clock = value.as_bool().ok_or_else(|| bad("true or false"))?,
+            "plugins" => {
+                let json = serde_json::to_value(&value).map_err(|e| e.to_string())?;
+                config.plugins = json.as_object().cloned().ok_or_else(|| bad("a table of plugin tables"))?;
+            }
+            other => warnings.push(format!("unknown configuration key `{other}` (known: {})", KEYS.join(", "))),
+        }
+    }
+    Ok(())
+}
+
+fn apply_env(
+    config: &mut Config,
+    vars: impl Iterator<Item = (String, String)>,
+    warnings: &mut Vec<String>,
+) -> Result<(), String> {
+    for (name, value) in vars {
+        let Some(key) = name.strip_prefix("TESSERA_") else {
+            continue;
+        };
+        let bad = |what: &str| format!("{name} must be {what}");
+        match key {
+            "LISTEN" => config.listen = value,
+            "DATABASE_URL" => config.database_url = DatabaseUrl(value),
+            "ADMIN_API_KEY" => config.admin_api_key = Some(Secret(value)),
+            "MAX_CONNECTIONS" => config.max_connections = value.parse().map_err(|_| bad("a positive integer"))?,
+            "MAX_BODY_BYTES" => config.max_body_bytes = value.parse().map_err(|_| bad("a positive integer"))?,
+            "RATE_LIMIT_PER_KEY" => config.limits.per_key = value.parse().map_err(|_| bad("a whole number ≥ 0"))?,
+            "RATE_LIMIT_PER_TENANT" => {
+                config.limits.per_tenant = value.parse().map_err(|_| bad("a whole number ≥ 0"))?
+            }
+            "TEST_CLOCK" => config.test_clock = matches!(value.as_str(), "1" | "true"),
+            // Read by the log set-up and by the test suite, not configuration keys.
+            "LOG" | "TEST_DATABASE_URL" | "TEST_BACKENDS" => {}
+            other => warnings.push(format!("unknown environment variable TESSERA_{other}")),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_and_unknown_keys_are_reported() {
+        let mut config = Config::default();
+        let mut warnings = Vec::new();
+        apply_toml(&mut config, "listen = \"0.0.0.0:9000\"\nmax_connections = 4\ncolour = 1\n", &mut warnings).unwrap();
+        assert_eq!(config.listen, "0.0.0.0:9000");
+        assert_eq!(config.max_connections, 4);
+        let env = vec![("TESSERA_LISTEN".to_string(), "127.0.0.1:1".to_string()), ("TESSERA_BOGUS".into(), "x".into())];
+        apply_env(&mut config, env.into_iter(), &mut warnings).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:1");
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("colour") && warnings[1].contains("TESSERA_BOGUS"));
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let mut config = Config::default();
+        config.admin_api_key = Some(Secret("tsk_supersecret".into()));
+        config.database_url = DatabaseUrl("postgres://app:hunter2@db:5432/tessera".into());
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("supersecret") && !shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("postgres://app:<redacted>@db:5432/tessera"), "{shown}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let mut config = Config::default();
+        let err = apply_toml(&mut config, "max_connections = \"many\"", &mut Vec::new()).unwrap_err();
+        assert!(err.contains("max_connections"), "{err}");
+    }
+}

@@ -1,0 +1,453 @@
+//! The isolation matrix: two tenant trees with data; for every operation of /openapi.json, the other tree's
+//! credentials aimed at this tree's objects are refused and nothing changes. The operations come from the document
+//! itself: an operation this file does not classify fails the test, so no endpoint slips through unchecked.
+
+use serde_json::{json, Value};
+
+use crate::both;
+use crate::support::{Backend, Resp, Server, Tenancy};
+
+/// One tree: an ISP with its admin, a child tenant, a viewer user, an extra key, a reseller with money, and an
+/// organisation running a chat addon with an operator and a domain.
+struct Tree {
+    isp: Tenancy,
+    child: i64,
+    viewer: i64,
+    key_id: i64,
+    reseller: i64,
+    slug: String,
+    org: i64,
+    owner: String,
+    addon: String,
+    chat_token: String,
+    operator: i64,
+    domain: String,
+    /// A registrar reseller below the ISP: its id and key, a customer, a login token, a CodeGuard and a SiteLock order.
+    registrar: (i64, String),
+    customer: i64,
+    login_token: String,
+    orders: [(i64, i64); 2],
+}
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn tree(srv: &Server, slug: &str) -> Tree {
+    let isp = srv.isp(slug).await;
+    srv.enable(&srv.admin_key, isp.tenant, "reseller", true).await;
+    let child = srv.tenant(&isp.key, isp.tenant, "organisation", &format!("{slug}-org")).await;
+    let viewer = srv.user(&isp.key, isp.tenant, &format!("viewer@{slug}.example"), &["reseller_viewer"]).await;
+    let (key_id, _) = srv.api_key(&isp.key, viewer).await;
+    let user = isp.user.to_string();
+    let r = srv
+        .form(
+            "/reseller/api/reseller/create",
+            &[
+                ("userid", &user),
+                ("api_key", &isp.key),
+                ("name", "Owned"),
+                ("code", "OWN"),
+                ("mobile", "12344444"),
+                ("email", "o@x.example"),
+                ("invoice_by", "ISP"),
+                ("payment_by", "ISP"),
+                ("type", "Franchisee"),
+                ("commission_percent", "5"),
+                ("credit_limit", "10"),
+            ],
+        )
+        .await;
+    let reseller = r.body["result"].as_i64().expect("reseller");
+    let r = srv
+        .form(
+            "/reseller/api/reseller/wallet_update",
+            &[
+                ("userid", &user),
+                ("api_key", &isp.key),
+                ("resellerid", &reseller.to_string()),
+                ("action", "TopUp"),
+                ("amt", "10"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    srv.enable(&srv.admin_key, isp.tenant, "chat", true).await;
+    let org_slug = format!("{slug}.example");
+    let org = srv.tenant(&isp.key, isp.tenant, "organisation", &org_slug).await;
+    srv.enable(&isp.key, org, "chat", true).await;
+    let owner = format!("owner@{org_slug}");
+    srv.user(&isp.key, org, &owner, &["chat_admin"]).await;
+    let addon = format!("support-{slug}");
+    let r = srv
+        .json(
+            "POST",
+            "/chat/addons",
+            &isp.key,
+            json!({"organisation_id": org, "addon_unique_name": addon, "kind": "live_chat"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let login =
+        json!({"email": owner, "password": PASSWORD, "organisation_domain": org_slug, "addon_unique_name": addon});
+    let r = srv.post_json("/chat/admin/access-token", login).await;
+    let chat_token = r.body["data"]["access_token"].as_str().expect("token").to_string();
+    let chat = |path: &str, body: Value| {
+        srv.send(
+            srv.client.post(format!("{}/chat/admin/{path}", srv.base)).header("access_token", &chat_token).json(&body),
+        )
+    };
+    let r = chat("operator/create", json!({"email": format!("op@{org_slug}")})).await;
+    let operator = r.body["data"]["id"].as_i64().expect("operator");
+    let domain = format!("www.{org_slug}");
+    let r = chat("domain/create", json!({"domain_name": domain, "email": format!("web@{org_slug}")})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = chat("operator/assign", json!({"domain_name": domain, "operator_id": operator})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    srv.enable(&srv.admin_key, isp.tenant, "registrar", true).await;
+    let rid = srv.tenant(&isp.key, isp.tenant, "reseller", &format!("{slug}-registrar")).await;
+    srv.enable(&isp.key, rid, "registrar", true).await;
+    let ruser = srv.user(&isp.key, rid, &format!("reg@{slug}.example"), &["tenant_admin"]).await;
+    let (_, rkey) = srv.api_key(&isp.key, ruser).await;
+    let reg = |method: &str, path: &str, query: String| {
+        let url = format!("{}/registrar/api/{path}?auth-userid={rid}&api-key={rkey}&{query}", srv.base);
+        let req = if method == "GET" { srv.client.get(url) } else { srv.client.post(url) };
+        srv.send(req)
+    };
+    let q = "username=c@c.example&name=C&company=C&address-line-1=C&city=C&state=C&country=IN&zipcode=1&phone-cc=91&phone=1";
+    let customer = reg("POST", "customers/signup.json", q.into()).await.body.as_i64().expect("customer");
+    let login_token = reg("GET", "customers/generate-login-token.json", format!("customer-id={customer}&ip=10.0.0.1"))
+        .await
+        .body
+        .as_str()
+        .expect("token")
+        .to_string();
+    let mut orders = [(0, 0); 2];
+    for (i, product) in ["codeguard", "sitelock"].iter().enumerate() {
+        let plan = |name: &str, tier: i64| {
+            reg("POST", &format!("{product}/add-plan.json"), format!("name={name}&tier={tier}&pricing=12:1.00"))
+        };
+        let basic = plan("Basic", 1).await.body.as_i64().expect("plan");
+        let pro = plan("Pro", 2).await.body.as_i64().expect("plan");
+        let add =
+            format!("customer-id={customer}&domain-name=d.example&plan-id={basic}&months=12&invoice-option=NoInvoice");
+        let order = reg("POST", &format!("{product}/add.json"), add).await.body["entityid"].as_i64().expect("order");
+        orders[i] = (order, pro);
+    }
+    Tree {
+        isp,
+        child,
+        viewer,
+        key_id,
+        reseller,
+        slug: org_slug,
+        org,
+        owner,
+        addon,
+        chat_token,
+        operator,
+        domain,
+        registrar: (rid, rkey),
+        customer,
+        login_token,
+        orders,
+    }
+}
+
+/// Everything of a tree its own admin can read: compared before and after the attacks.
+async fn snapshot(srv: &Server, t: &Tree) -> Vec<String> {
+    let k = &t.isp.key;
+    let user = t.isp.user.to_string();
+    let mut out = Vec::new();
+    for path in [
+        format!("/core/v1/tenants/{}", t.isp.tenant),
+        format!("/core/v1/tenants/{}", t.child),
+        format!("/core/v1/tenants/{}/children", t.isp.tenant),
+        format!("/core/v1/tenants/{}/users", t.isp.tenant),
+        format!("/core/v1/tenants/{}/plugins", t.isp.tenant),
+        format!("/core/v1/users/{}/api-keys", t.viewer),
+        format!("/core/v1/audit?tenant_id={}&limit=100", t.isp.tenant),
+    ] {
+        out.push(srv.get(&path, k).await.text);
+    }
+    for path in [format!("operator/{}", t.operator), format!("domain/{}", t.domain)] {
+        let r =
+            srv.send(srv.client.get(format!("{}/chat/admin/{path}", srv.base)).header("access_token", &t.chat_token));
+        out.push(r.await.text);
+    }
+    out.push(srv.get(&format!("/chat/addons?organisation_id={}", t.org), k).await.text);
+    let (rid, rkey) = &t.registrar;
+    for path in [
+        format!("customers/details-by-id.json?customer-id={}", t.customer),
+        format!("codeguard/details.json?order-id={}", t.orders[0].0),
+        format!("sitelock/details.json?order-id={}", t.orders[1].0),
+    ] {
+        let url = format!("{}/registrar/api/{path}&auth-userid={rid}&api-key={rkey}", srv.base);
+        out.push(srv.send(srv.client.get(url)).await.text);
+    }
+    for op in ["list", "wallet_txn"] {
+        out.push(srv.form(&format!("/reseller/api/reseller/{op}"), &[("userid", &user), ("api_key", k)]).await.text);
+    }
+    out
+}
+
+enum Attack {
+    /// A core call with the attacker's bearer key.
+    Core(&'static str, String, Value),
+    /// A chat admin call with the attacker's access token.
+    Chat(&'static str, String, Value),
+    /// A call whose credentials are in the body or query (chat logins): the attacker's own, aimed at this tree.
+    Open(&'static str, String, Value),
+    /// A registrar call with the attacker's auth-userid + api-key in front of the query.
+    Registrar(&'static str, String, String),
+    /// A reseller call with the attacker's userid + api_key added to the fields.
+    Reseller(&'static str, Vec<(&'static str, String)>),
+    /// The operation acts on the caller's own identity or on no tenant's objects: nothing to aim at another tree.
+    NotTenantScoped,
+}
+
+/// How to aim each operation at tree `a` with the credentials of tree `z`. None: not classified yet.
+fn attack(operation_id: &str, a: &Tree, z: &Tree) -> Option<Attack> {
+    let t = a.isp.tenant;
+    let r = a.reseller.to_string();
+    let isp = t.to_string();
+    use Attack::*;
+    Some(match operation_id {
+        "core_me_get" | "core_plugins_list" => NotTenantScoped,
+        "core_tenants_create" => Core(
+            "POST",
+            "/core/v1/tenants".into(),
+            json!({"parent_id": t, "kind": "organisation", "name": "x", "slug": "evil-org"}),
+        ),
+        "core_tenants_get" => Core("GET", format!("/core/v1/tenants/{}", a.child), Value::Null),
+        "core_tenants_update" => {
+            Core("PATCH", format!("/core/v1/tenants/{t}"), json!({"name": "pwned", "status": "suspended"}))
+        }
+        "core_tenants_children" => Core("GET", format!("/core/v1/tenants/{t}/children"), Value::Null),
+        "core_users_create" => Core(
+            "POST",
+            format!("/core/v1/tenants/{t}/users"),
+            json!({"email": "evil@x.example", "password": "long enough pw", "name": "e", "roles": ["tenant_admin"]}),
+        ),
+        "core_users_list" => Core("GET", format!("/core/v1/tenants/{t}/users"), Value::Null),
+        "core_api_keys_create" => {
+            Core("POST", format!("/core/v1/users/{}/api-keys", a.isp.user), json!({"name": "evil"}))
+        }
+        "core_api_keys_list" => Core("GET", format!("/core/v1/users/{}/api-keys", a.viewer), Value::Null),
+        "core_api_keys_revoke" => Core("DELETE", format!("/core/v1/api-keys/{}", a.key_id), Value::Null),
+        "core_user_roles_grant" => Core("PUT", format!("/core/v1/users/{}/roles/tenant_admin", a.viewer), json!({})),
+        "core_user_roles_revoke" => {
+            Core("DELETE", format!("/core/v1/users/{}/roles/reseller_viewer", a.viewer), Value::Null)
+        }
+        "core_tenant_plugins_list" => Core("GET", format!("/core/v1/tenants/{t}/plugins"), Value::Null),
+        "core_tenant_plugins_set" => {
+            Core("PUT", format!("/core/v1/tenants/{t}/plugins/reseller"), json!({"enabled": false}))
+        }
+        "core_audit_list" => Core("GET", format!("/core/v1/audit?tenant_id={t}"), Value::Null),
+        "chat_addons_list" => Core("GET", format!("/chat/addons?organisation_id={}", a.org), Value::Null),
+        "chat_addons_create" => Core(
+            "POST",
+            "/chat/addons".into(),
+            json!({"organisation_id": a.org, "addon_unique_name": "evil", "kind": "live_chat"}),
+        ),
+        "chat_addons_disable" => {
+            Core("POST", format!("/chat/addons/{}/disable?organisation_id={}", a.addon, a.org), json!({}))
+        }
+        "chat_tokens_issue" => Open(
+            "POST",
+            "/chat/admin/access-token".into(),
+            json!({"email": z.owner, "password": PASSWORD, "organisation_domain": a.slug, "addon_unique_name": a.addon}),
+        ),
+        "chat_tokens_issue_get" => Open(
+            "GET",
+            format!(
+                "/chat/admin/access-token?email={}&password={}&organisation_domain={}&addon_unique_name={}",
+                z.owner,
+                PASSWORD.replace(' ', "%20"),
+                a.slug,
+                a.addon
+            ),
+            Value::Null,
+        ),
+        "chat_tokens_validate" => Open(
+            "POST",
+            "/chat/admin/access-token/validate".into(),
+            json!({"access_token": z.chat_token, "refresh_token": "crt_unknown", "addon_unique_name": a.addon}),
+        ),
+        // Rotates the presented pair only: there is no other tree's object to name.
+        "chat_tokens_regenerate" => NotTenantScoped,
+        // Creating acts in the token's own addon: the request cannot name another tree.
+        "chat_operators_create" | "chat_domains_create" => NotTenantScoped,
+        "chat_operators_get" => Chat("GET", format!("operator/{}", a.operator), Value::Null),
+        "chat_operators_update" => Chat("PUT", format!("operator/update/{}", a.operator), json!({"status": 0})),
+        "chat_domains_get" => Chat("GET", format!("domain/{}", a.domain), Value::Null),
+        "chat_domains_update" => Chat("PUT", format!("domain/update/{}", a.domain), json!({"status": false})),
+        "chat_assignments_create" => {
+            Chat("POST", "operator/assign".into(), json!({"domain_name": a.domain, "operator_id": a.operator}))
+        }
+        "chat_assignments_update" => {
+            Chat("PUT", format!("operator/assign/{}", a.operator), json!({"domain_name": a.domain, "is_admin": true}))
+        }
+        // These act on the caller's own reseller: there is no parameter to name another tree with.
+        "registrar_customers_signup"
+        | "registrar_customers_search"
+        | "registrar_codeguard_plan_details"
+        | "registrar_sitelock_plan_details"
+        | "registrar_codeguard_add_plan"
+        | "registrar_sitelock_add_plan" => NotTenantScoped,
+        "registrar_customers_details" => {
+            Registrar("GET", "customers/details-by-id.json".into(), format!("customer-id={}", a.customer))
+        }
+        "registrar_customers_suspend" => {
+            Registrar("POST", "customers/suspend.json".into(), format!("customer-id={}&reason=x", a.customer))
+        }
+        "registrar_customers_unsuspend" => {
+            Registrar("POST", "customers/unsuspend.json".into(), format!("customer-id={}&reason=x", a.customer))
+        }
+        "registrar_customers_add_funds" => {
+            Registrar("POST", "customers/add-funds.json".into(), format!("customer-id={}&amount=5", a.customer))
+        }
+        "registrar_customers_login_token" => Registrar(
+            "GET",
+            "customers/generate-login-token.json".into(),
+            format!("customer-id={}&ip=10.0.0.1", a.customer),
+        ),
+        "registrar_customers_authenticate_token" => Registrar(
+            "GET",
+            "customers/authenticate-token-without-history.json".into(),
+            format!("token={}", a.login_token),
+        ),
+        id if id.starts_with("registrar_codeguard_") || id.starts_with("registrar_sitelock_") => {
+            let (product, (order, plan)) = if id.starts_with("registrar_codeguard_") {
+                ("codeguard", a.orders[0])
+            } else {
+                ("sitelock", a.orders[1])
+            };
+            let action = id.rsplit_once(&format!("{product}_")).map(|(_, a)| a).unwrap_or("");
+            let common = format!("order-id={order}");
+            match action {
+                "add" => Registrar(
+                    "POST",
+                    format!("{product}/add.json"),
+                    format!(
+                        "customer-id={}&domain-name=x.example&plan-id={plan}&months=12&invoice-option=NoInvoice",
+                        a.customer
+                    ),
+                ),
+                "details" => Registrar("GET", format!("{product}/details.json"), common),
+                "validate_modify" => {
+                    Registrar("GET", format!("{product}/validate-modify.json"), format!("{common}&new-planid={plan}"))
+                }
+                "modify_pricing" => Registrar(
+                    "GET",
+                    format!("{product}/modify-pricing.json"),
+                    format!("{common}&new-plan-id={plan}&months=12"),
+                ),
+                "modify" => Registrar(
+                    "POST",
+                    format!("{product}/modify.json"),
+                    format!("{common}&new-plan-id={plan}&invoice-option=NoInvoice"),
+                ),
+                _ => return None,
+            }
+        }
+        "reseller_resellers_list" => Reseller("list", vec![("ispid", isp)]),
+        "reseller_resellers_create" => Reseller(
+            "create",
+            vec![
+                ("ispid", isp),
+                ("name", "x".into()),
+                ("code", "EVIL".into()),
+                ("mobile", "12344444".into()),
+                ("email", "e@x.example".into()),
+                ("invoice_by", "ISP".into()),
+                ("payment_by", "ISP".into()),
+                ("type", "Reseller".into()),
+            ],
+        ),
+        "reseller_resellers_update" => Reseller("update", vec![("resellerid", r), ("name", "pwned".into())]),
+        "reseller_resellers_delete" => Reseller("delete", vec![("resellerid", r)]),
+        "reseller_wallet_update" => {
+            Reseller("wallet_update", vec![("resellerid", r), ("action", "Settlement".into()), ("amt", "10".into())])
+        }
+        "reseller_wallet_transactions" => Reseller("wallet_txn", vec![("ispid", isp)]),
+        "reseller_wallet_credits_usage" => Reseller("credits_usage", vec![("ispid", isp)]),
+        _ => return None,
+    })
+}
+
+async fn run(srv: &Server, z: &Tree, attack: Attack) -> Option<Resp> {
+    let attacker = &z.isp;
+    let request = |method: &str, url: String| {
+        srv.client.request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), format!("{}{url}", srv.base))
+    };
+    match attack {
+        Attack::Chat(method, path, body) => {
+            let req = request(method, format!("/chat/admin/{path}")).header("access_token", &z.chat_token);
+            Some(srv.send(if body.is_null() { req } else { req.json(&body) }).await)
+        }
+        Attack::Registrar(method, path, query) => {
+            let (id, key) = &z.registrar;
+            let url = format!("/registrar/api/{path}?auth-userid={id}&api-key={key}&{query}");
+            Some(srv.send(request(method, url)).await)
+        }
+        Attack::Open(method, path, body) => {
+            let req = request(method, path);
+            Some(srv.send(if body.is_null() { req } else { req.json(&body) }).await)
+        }
+        Attack::NotTenantScoped => None,
+        Attack::Core(method, path, body) => Some(if body.is_null() {
+            let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            srv.send(srv.client.request(m, format!("{}{path}", srv.base)).bearer_auth(&attacker.key)).await
+        } else {
+            srv.json(method, &path, &attacker.key, body).await
+        }),
+        Attack::Reseller(op, fields) => {
+            let user = attacker.user.to_string();
+            let mut all: Vec<(&str, &str)> = vec![("userid", &user), ("api_key", &attacker.key)];
+            all.extend(fields.iter().map(|(k, v)| (*k, v.as_str())));
+            Some(srv.form(&format!("/reseller/api/reseller/{op}"), &all).await)
+        }
+    }
+}
+
+/// The answer refuses, or (for listings and counts) shows nothing of the other tree.
+fn refused_or_empty(op: &str, r: &Resp) -> bool {
+    matches!(r.status, 400 | 401 | 403 | 404)
+        || (r.status == 200 && (r.body["result"] == json!([]) || r.body["result"] == json!(0)))
+        || panic!("{op}: the other tree was let in: {} {}", r.status, r.text)
+}
+
+async fn other_trees_are_refused_everywhere(b: Backend) {
+    let srv = Server::start(b).await;
+    let a = tree(&srv, "tree-a").await;
+    let z = tree(&srv, "tree-z").await;
+    let doc = srv.get_anon("/openapi.json").await.body;
+    let before = snapshot(&srv, &a).await;
+
+    let mut unclassified = Vec::new();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap();
+            match attack(id, &a, &z) {
+                None => unclassified.push(format!("{} {path} ({id})", method.to_uppercase())),
+                Some(attack) => {
+                    if let Some(r) = run(&srv, &z, attack).await {
+                        assert!(refused_or_empty(id, &r));
+                        checked += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        unclassified.is_empty(),
+        "operations the isolation matrix does not know how to exercise: {unclassified:#?}"
+    );
+    assert!(checked >= 45, "{checked}");
+    eprintln!("{b:?}: {checked} operations aimed at the other tree, all refused");
+    assert_eq!(before, snapshot(&srv, &a).await, "nothing of tree A changed");
+}
+
+both!(other_trees_are_refused_everywhere);

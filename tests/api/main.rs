@@ -1,0 +1,12 @@
+//! The integration tests: the real server over HTTP, every test on SQLite and on PostgreSQL.
+
+mod support;
+
+mod chat;
+mod core;
+mod document;
+mod instances;
+mod isolation;
+mod registrar_addons;
+mod reliability;
+mod reseller;
