@@ -5,13 +5,14 @@ use std::path::Path;
 
 use tessera_core::config::{Config, DatabaseUrl, Secret};
 
-const KEYS: [&str; 9] = [
+const KEYS: [&str; 10] = [
     "listen",
     "database_url",
     "max_connections",
     "admin_api_key",
     "max_body_bytes",
     "plugins",
+    "plugins_dir",
     "test_clock",
     "rate_limit_per_key",
     "rate_limit_per_tenant",
@@ -67,6 +68,7 @@ fn apply_toml(config: &mut Config, text: &str, warnings: &mut Vec<String>) -> Re
                 config.limits.per_tenant =
                     value.as_integer().and_then(|v| u32::try_from(v).ok()).ok_or_else(|| bad("a whole number ≥ 0"))?
             }
+            "plugins_dir" => config.plugins_dir = Some(value.as_str().ok_or_else(|| bad("a string"))?.into()),
             "test_clock" => config.test_clock = value.as_bool().ok_or_else(|| bad("true or false"))?,
             "plugins" => {
                 let json = serde_json::to_value(&value).map_err(|e| e.to_string())?;
@@ -98,6 +100,7 @@ fn apply_env(
             "RATE_LIMIT_PER_TENANT" => {
                 config.limits.per_tenant = value.parse().map_err(|_| bad("a whole number ≥ 0"))?
             }
+            "PLUGINS_DIR" => config.plugins_dir = Some(value.into()),
             "TEST_CLOCK" => config.test_clock = matches!(value.as_str(), "1" | "true"),
             // Read by the log set-up and by the test suite, not configuration keys.
             "LOG" | "TEST_DATABASE_URL" | "TEST_BACKENDS" => {}

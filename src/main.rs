@@ -1,4 +1,4 @@
-//! The `tessera` binary: command line, configuration, and the list of linked plugins.
+//! The `tessera` binary: command line, configuration, and the plugins it serves.
 
 mod config;
 mod plugins;
@@ -15,6 +15,9 @@ struct Cli {
     /// Configuration file (default: ./tessera.toml when present).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
+    /// Load every plugin library in this directory (overrides the configuration's `plugins_dir`).
+    #[arg(long, global = true)]
+    plugins_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -63,10 +66,12 @@ fn main() -> std::process::ExitCode {
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
+    let mut config = loaded.config;
+    if cli.plugins_dir.is_some() {
+        config.plugins_dir = cli.plugins_dir;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    match runtime
-        .block_on(run(cli.command.unwrap_or(Command::Serve { listen: None, database_url: None }), loaded.config))
-    {
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve { listen: None, database_url: None }), config)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -77,7 +82,9 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(command: Command, mut config: tessera_core::Config) -> Result<(), String> {
-    let linked = plugins::linked();
+    let served = plugins::all(config.plugins_dir.as_deref())?;
+    let origins: Vec<String> = served.iter().map(|s| s.origin.clone()).collect();
+    let plugins: Vec<_> = served.into_iter().map(|s| s.plugin).collect();
     match command {
         Command::Serve { listen, database_url } => {
             if let Some(l) = listen {
@@ -86,7 +93,7 @@ async fn run(command: Command, mut config: tessera_core::Config) -> Result<(), S
             if let Some(u) = database_url {
                 config.database_url = tessera_core::config::DatabaseUrl(u);
             }
-            let tessera = server::start(&config, linked).await.map_err(|e| detail(&e))?;
+            let tessera = server::start(&config, plugins).await.map_err(|e| detail(&e))?;
             if let Some(key) = &tessera.bootstrap_key {
                 // Shown once, on the terminal only (never in the log): store it now.
                 println!("platform admin API key (shown once): {key}");
@@ -100,7 +107,7 @@ async fn run(command: Command, mut config: tessera_core::Config) -> Result<(), S
         }
         Command::Migrate => {
             let db = Db::connect(&config.database_url.0, 2).await.map_err(|e| detail(&e))?;
-            server::migrate(&db, &linked).await.map_err(|e| detail(&e))?;
+            server::migrate(&db, &plugins).await.map_err(|e| detail(&e))?;
             println!("migrations applied");
             Ok(())
         }
@@ -110,7 +117,7 @@ async fn run(command: Command, mut config: tessera_core::Config) -> Result<(), S
             std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
             config.database_url = tessera_core::config::DatabaseUrl(format!("sqlite://{}/doc.db", dir.display()));
             config.admin_api_key = None;
-            let started = server::start(&config, linked).await.map_err(|e| detail(&e));
+            let started = server::start(&config, plugins).await.map_err(|e| detail(&e));
             let _ = std::fs::remove_dir_all(&dir);
             let doc = serde_json::to_string_pretty(&started?.document).map_err(|e| e.to_string())?;
             println!("{doc}");
@@ -122,9 +129,9 @@ async fn run(command: Command, mut config: tessera_core::Config) -> Result<(), S
             poem::Server::new(poem::listener::TcpListener::bind(listen)).run(app).await.map_err(|e| e.to_string())
         }
         Command::Plugins => {
-            for p in &linked {
+            for (p, origin) in plugins.iter().zip(&origins) {
                 let m = p.manifest();
-                println!("{}\t{}\tlinked\t{}", m.name, m.version, m.title);
+                println!("{}\t{}\t{origin}\t{}", m.name, m.version, m.title);
             }
             Ok(())
         }

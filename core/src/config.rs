@@ -40,6 +40,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Per-plugin settings, `[plugins.<name>]` in tessera.toml.
     pub plugins: serde_json::Map<String, serde_json::Value>,
+    /// A directory of plugin libraries to load at start-up (see `loadable`).
+    pub plugins_dir: Option<std::path::PathBuf>,
     /// Test only: serve `POST /_test/clock/advance?seconds=N` (platform admin) to move the clock forward, so
     /// expiry can be tested without sleeping. Never enable in production.
     pub test_clock: bool,
@@ -56,6 +58,7 @@ impl Default for Config {
             admin_api_key: None,
             max_body_bytes: 1 << 20,
             plugins: Default::default(),
+            plugins_dir: None,
             test_clock: false,
             limits: Default::default(),
         }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod identity;
 pub mod limits;
+pub mod loadable;
 pub mod money;
 pub mod openapi;
 pub mod plugin;

@@ -104,7 +104,7 @@ impl Tenants {
         self.cache
             .try_get_with(id, async move { store::tenant(&pool, id).await.map(|t| t.map(Arc::new)) })
             .await
-            .map_err(|e| CoreError::internal(e))
+            .map_err(CoreError::internal)
     }
 
     pub async fn require(&self, id: i64) -> CoreResult<Arc<Tenant>> {

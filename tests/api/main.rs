@@ -7,6 +7,7 @@ mod core;
 mod document;
 mod instances;
 mod isolation;
+mod loadable;
 mod registrar_addons;
 mod reliability;
 mod reseller;

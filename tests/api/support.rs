@@ -83,6 +83,9 @@ pub struct Server {
     pub dir: PathBuf,
     pub client: reqwest::Client,
     extra_env: Vec<(String, String)>,
+    /// The server program and arguments after `serve …` (the tessera binary of this build unless told otherwise).
+    program: PathBuf,
+    extra_args: Vec<String>,
     child: Option<Child>,
     store: Store,
     starts: usize,
@@ -96,6 +99,15 @@ impl Server {
     /// Starts with extra environment variables for the server process.
     pub async fn start_with(backend: Backend, env: &[(&str, &str)]) -> Server {
         let mut server = Server::unstarted(backend, env).await;
+        server.launch();
+        server
+    }
+
+    /// Starts another build of the server (`program`) with extra arguments for `serve`.
+    pub async fn start_program(backend: Backend, program: &std::path::Path, args: &[&str]) -> Server {
+        let mut server = Server::unstarted(backend, &[]).await;
+        server.program = program.to_path_buf();
+        server.extra_args = args.iter().map(|a| a.to_string()).collect();
         server.launch();
         server
     }
@@ -125,6 +137,8 @@ impl Server {
             dir,
             client: self.client.clone(),
             extra_env: self.extra_env.clone(),
+            program: self.program.clone(),
+            extra_args: self.extra_args.clone(),
             child: None,
             store: Store::Shared,
             starts: 0,
@@ -169,6 +183,8 @@ impl Server {
             dir,
             client: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
             extra_env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            program: PathBuf::from(env!("CARGO_BIN_EXE_tessera")),
+            extra_args: Vec::new(),
             child: None,
             store,
             starts: 0,
@@ -185,11 +201,14 @@ impl Server {
     fn launch(&mut self) {
         let log = std::fs::File::create(self.dir.join(format!("server-{}.log", self.starts))).expect("log file");
         self.starts += 1;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        let mut child = Command::new(&self.program)
             .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &self.db_url])
+            .args(&self.extra_args)
             .env("TESSERA_ADMIN_API_KEY", &self.admin_key)
             .env("TESSERA_LOG", "info,sqlx=warn")
             .env("NO_COLOR", "1")
+            // `cargo test` points this at target/debug, whose libtessera_core.so is not another build's.
+            .env_remove("LD_LIBRARY_PATH")
             .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .current_dir(&self.dir)
             .stdout(Stdio::piped())
