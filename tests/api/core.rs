@@ -416,8 +416,11 @@ fn committed_openapi_document_is_fresh() {
                     s.insert(format!("{} {p} ({})", m.to_uppercase(), op["operationId"].as_str().unwrap_or("")));
                 }
             }
-            for name in d["components"]["schemas"].as_object().into_iter().flatten().map(|(k, _)| k) {
+            for (name, schema) in d["components"]["schemas"].as_object().into_iter().flatten() {
                 s.insert(format!("schema {name}"));
+                for field in schema["properties"].as_object().into_iter().flatten().map(|(k, _)| k) {
+                    s.insert(format!("field {name}.{field}"));
+                }
             }
             s
         };
@@ -426,7 +429,7 @@ fn committed_openapi_document_is_fresh() {
         let added: Vec<_> = new.difference(&old).collect();
         panic!(
             "openapi/tessera.openapi.json is stale.\nremoved: {removed:#?}\nadded: {added:#?}\n(other changes are inside \
-             operations or schemas: `git diff` after regenerating shows them)\nregenerate with: \
+             operations or fields: `git diff` after regenerating shows them)\nregenerate with: \
              TESSERA_UPDATE_OPENAPI=1 cargo test --test api committed_openapi_document_is_fresh"
         );
     }
