@@ -138,14 +138,15 @@ impl Authz {
     /// True when the principal holds `object:action` on the tenant at `tenant_path`.
     pub async fn allowed(&self, principal_id: i64, tenant_path: &str, object: &str, action: &str) -> CoreResult<bool> {
         let key = (principal_id, tenant_path.to_string(), object.to_string(), action.to_string());
-        if let Some(hit) = self.decisions.get(&key).await {
+        // moka's futures are large; boxed, they do not inflate every future that awaits this one.
+        if let Some(hit) = Box::pin(self.decisions.get(&key)).await {
             return Ok(hit);
         }
         let decision = {
             let e = self.enforcer.read().await;
             e.enforce((subject(principal_id).as_str(), tenant_path, object, action)).map_err(CoreError::internal)?
         };
-        self.decisions.insert(key, decision).await;
+        Box::pin(self.decisions.insert(key, decision)).await;
         Ok(decision)
     }
 

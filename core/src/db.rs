@@ -2,7 +2,9 @@
 //! the core's and every plugin's migration sets, each in its own migrations table.
 //!
 //! SQL conventions (one text serves both backends): `$n` placeholders, one statement per query, BIGINT ids and epoch
-//! milliseconds, money as BIGINT minor units, booleans as INTEGER 0/1 read as i64, sums cast to BIGINT.
+//! milliseconds, money as BIGINT minor units, booleans as INTEGER 0/1 read as i64, sums cast to BIGINT. A tenant
+//! subtree is `substr(path, 1, length($n)) = $n` with the ancestor's path bound, never `path LIKE $n`: SQLite
+//! prepares a statement again on every run when a LIKE pattern is a bound parameter (its LIKE optimisation).
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -104,12 +104,14 @@ impl Identity {
         let hash = hash_secret(key);
         let pool = self.pool.clone();
         let lookup = hash.clone();
-        let record = self
-            .keys
-            .try_get_with(hash, async move { store::key_by_hash(&pool, &lookup).await.map(|k| k.map(Arc::new)) })
-            .await
-            .map_err(CoreError::internal)?
-            .ok_or_else(bad)?;
+        // Boxed as in `Tenants::get`.
+        let record = Box::pin(
+            self.keys
+                .try_get_with(hash, async move { store::key_by_hash(&pool, &lookup).await.map(|k| k.map(Arc::new)) }),
+        )
+        .await
+        .map_err(CoreError::internal)?
+        .ok_or_else(bad)?;
         if record.revoked_at.is_some() {
             return Err(bad());
         }

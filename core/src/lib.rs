@@ -84,12 +84,12 @@ impl Core {
     pub async fn plugin_enabled(&self, plugin: &str, tenant_id: i64) -> CoreResult<bool> {
         let pool = self.db.pool.clone();
         let name = plugin.to_string();
-        self.enabled
-            .try_get_with((tenant_id, plugin.to_string()), async move {
-                store::plugin_enabled(&pool, tenant_id, &name).await
-            })
-            .await
-            .map_err(CoreError::internal)
+        // Boxed as in `Tenants::get`.
+        Box::pin(self.enabled.try_get_with((tenant_id, plugin.to_string()), async move {
+            store::plugin_enabled(&pool, tenant_id, &name).await
+        }))
+        .await
+        .map_err(CoreError::internal)
     }
 
     /// Fails with the plugin's "not available" error unless it is enabled for the tenant.

@@ -19,6 +19,12 @@ fn acceptable(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// A new id: 128 random bits as 32 hex digits, from the thread's generator (no system call per request, unlike
+/// `Uuid::new_v4`).
+fn fresh() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
 /// Middleware function: assigns the id, opens the tracing span of the request and logs its outcome.
 pub async fn middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     let id = req
@@ -27,7 +33,7 @@ pub async fn middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<Resp
         .and_then(|v| v.to_str().ok())
         .filter(|v| acceptable(v))
         .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        .unwrap_or_else(fresh);
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let span = tracing::info_span!("request", request_id = %id, %method, %path);

@@ -479,22 +479,20 @@ pub async fn insert_audit(
     Ok(())
 }
 
-/// Audit rows of a tenant and everything below it, newest first. Paths are digits and slashes only, so the prefix
-/// pattern needs no escaping.
+/// Audit rows of a tenant and everything below it, newest first.
 #[instrument(skip_all)]
 pub async fn audit_under(pool: &AnyPool, path: &str, limit: i64, offset: i64) -> CoreResult<(Vec<AuditRow>, i64)> {
-    let pattern = format!("{path}%");
     let rows = sqlx::query_as(
         "SELECT id, at, principal_id, tenant_id, action, object, request_id FROM audit_log \
-         WHERE tenant_path LIKE $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
+         WHERE substr(tenant_path, 1, length($1)) = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
     )
-    .bind(&pattern)
+    .bind(path)
     .bind(limit)
     .bind(offset)
     .fetch_all(pool)
     .await?;
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE tenant_path LIKE $1")
-        .bind(&pattern)
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE substr(tenant_path, 1, length($1)) = $1")
+        .bind(path)
         .fetch_one(pool)
         .await?;
     Ok((rows, total))

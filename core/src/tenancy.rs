@@ -101,8 +101,8 @@ impl Tenants {
 
     pub async fn get(&self, id: i64) -> CoreResult<Option<Arc<Tenant>>> {
         let pool = self.pool.clone();
-        self.cache
-            .try_get_with(id, async move { store::tenant(&pool, id).await.map(|t| t.map(Arc::new)) })
+        // Boxed: moka's loader future is large, and every future awaiting this one would carry its size.
+        Box::pin(self.cache.try_get_with(id, async move { store::tenant(&pool, id).await.map(|t| t.map(Arc::new)) }))
             .await
             .map_err(CoreError::internal)
     }

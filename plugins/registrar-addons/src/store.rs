@@ -96,9 +96,9 @@ pub async fn username_taken(pool: &AnyPool, tenant_id: i64, username: &str) -> C
 pub async fn customer(pool: &AnyPool, under_path: &str, id: i64) -> CoreResult<Option<CustomerRow>> {
     let sql = format!(
         "SELECT {CUSTOMER_COLS} FROM registrar_customers c JOIN tenants t ON t.id = c.tenant_id \
-         WHERE c.id = $1 AND t.path LIKE $2"
+         WHERE c.id = $1 AND substr(t.path, 1, length($2)) = $2"
     );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).bind(format!("{under_path}%")).fetch_optional(pool).await?)
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).bind(under_path).fetch_optional(pool).await?)
 }
 
 /// Customers at or below `under_path`, optionally filtered by part of the username or name and by status.
@@ -112,11 +112,11 @@ pub async fn search_customers(
     offset: i64,
 ) -> CoreResult<(Vec<CustomerRow>, i64)> {
     let pattern = contains_pattern(text.unwrap_or(""));
-    let filter = "FROM registrar_customers c JOIN tenants t ON t.id = c.tenant_id WHERE t.path LIKE $1 \
+    let filter = "FROM registrar_customers c JOIN tenants t ON t.id = c.tenant_id WHERE substr(t.path, 1, length($1)) = $1 \
          AND (LOWER(c.username) LIKE $2 ESCAPE '\\' OR LOWER(c.name) LIKE $2 ESCAPE '\\') AND ($3 = '' OR c.status = $3)";
     let sql = format!("SELECT {CUSTOMER_COLS} {filter} ORDER BY c.id LIMIT $4 OFFSET $5");
     let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(format!("{under_path}%"))
+        .bind(under_path)
         .bind(&pattern)
         .bind(status.unwrap_or(""))
         .bind(limit)
@@ -124,7 +124,7 @@ pub async fn search_customers(
         .fetch_all(pool)
         .await?;
     let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) {filter}")))
-        .bind(format!("{under_path}%"))
+        .bind(under_path)
         .bind(&pattern)
         .bind(status.unwrap_or(""))
         .fetch_one(pool)
@@ -277,11 +277,11 @@ pub async fn order(pool: &AnyPool, under_path: &str, product: &str, id: i64) -> 
     Ok(sqlx::query_as(
         "SELECT o.id, o.tenant_id, o.customer_id, o.domain, o.plan_id, o.months, o.start_at, o.end_at, o.status, \
          o.pending_plan_id FROM registrar_orders o JOIN tenants t ON t.id = o.tenant_id \
-         WHERE o.id = $1 AND o.product = $2 AND t.path LIKE $3",
+         WHERE o.id = $1 AND o.product = $2 AND substr(t.path, 1, length($3)) = $3",
     )
     .bind(id)
     .bind(product)
-    .bind(format!("{under_path}%"))
+    .bind(under_path)
     .fetch_optional(pool)
     .await?)
 }
@@ -389,11 +389,11 @@ pub async fn insert_login_token(
 pub async fn consume_login_token(pool: &AnyPool, hash: &str, under_path: &str, now: i64) -> CoreResult<Option<i64>> {
     Ok(sqlx::query_scalar(
         "UPDATE registrar_login_tokens SET used = 1 WHERE token_hash = $1 AND used = 0 AND expires_at > $2 \
-         AND tenant_id IN (SELECT id FROM tenants WHERE path LIKE $3) RETURNING customer_id",
+         AND tenant_id IN (SELECT id FROM tenants WHERE substr(path, 1, length($3)) = $3) RETURNING customer_id",
     )
     .bind(hash)
     .bind(now)
-    .bind(format!("{under_path}%"))
+    .bind(under_path)
     .fetch_optional(pool)
     .await?)
 }

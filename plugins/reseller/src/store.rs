@@ -232,7 +232,7 @@ impl AccountQuery {
         let mut f = Filter::default();
         f.int("r.isp_id = ?", self.isp_id);
         f.conditions.push("r.deleted = 0".into());
-        f.text("t.path LIKE ?", format!("{}%", self.under_path));
+        f.text("substr(t.path, 1, length(?)) = ?", self.under_path.clone());
         if let Some(v) = self.reseller_id {
             f.int("r.tenant_id = ?", v);
         }
@@ -384,7 +384,7 @@ impl LedgerQuery {
     fn filter(&self) -> Filter {
         let mut f = Filter::default();
         f.int("l.isp_id = ?", self.isp_id);
-        f.text("t.path LIKE ?", format!("{}%", self.under_path));
+        f.text("substr(t.path, 1, length(?)) = ?", self.under_path.clone());
         if let Some(v) = self.id {
             f.int("l.id = ?", v);
         }
