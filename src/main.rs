@@ -1,5 +1,12 @@
 //! The `tessera` binary: command line, configuration, and the plugins it serves.
 
+/// mimalloc: the request path allocates many small, short-lived objects (rows, JSON, futures), and glibc's malloc
+/// cost a fifth of the CPU of a listing (bench/RESULTS.md). Not in the dynamic build, where plugin libraries and the
+/// core free each other's memory with the system allocator.
+#[cfg(not(tessera_dynamic))]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod config;
 mod plugins;
 
