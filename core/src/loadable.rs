@@ -94,6 +94,9 @@ fn load(path: &Path) -> Result<Arc<dyn Plugin>, String> {
     // SAFETY: loading runs the library's initialisers; a Rust plugin library has none beyond std's.
     let library =
         unsafe { libloading::Library::new(path) }.map_err(|e| format!("{shown}: cannot be loaded ({e}); {rebuild}"))?;
+    // Never unloaded, not even when refused: unloading a Rust library can run into its thread-locals, and the code and
+    // statics of an accepted plugin must outlive every request and thread that may touch them.
+    let library = std::mem::ManuallyDrop::new(library);
     // SAFETY: the symbol is read as the `#[repr(C)]` head of `Declaration` that `export_plugin!` defines.
     let declaration: &Declaration = unsafe {
         let symbol = library
@@ -110,10 +113,7 @@ fn load(path: &Path) -> Result<Arc<dyn Plugin>, String> {
     if declaration.runtime != &RUNTIME as *const u8 as *const c_void {
         return Err(format!("{shown}: linked to another copy of tessera-core than this server's; {rebuild}"));
     }
-    let plugin: Arc<dyn Plugin> = Arc::from((declaration.create)());
-    // Never unloaded: the plugin's code and statics must outlive every request and thread that may touch them.
-    std::mem::forget(library);
-    Ok(plugin)
+    Ok(Arc::from((declaration.create)()))
 }
 
 /// "toolchain: rustc 1.94.0 … (server: rustc 1.95.0 …)" for each part of the build descriptions that differs.
