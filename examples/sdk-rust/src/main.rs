@@ -87,7 +87,10 @@ async fn main() -> Result<()> {
             let status = answer.status().as_u16();
             let error = answer.into_inner();
             check(status == 400 && error.error.starts_with("amt:"), format!("bad input answered {status} {error:?}"))?;
-            println!("rust sdk: ISP {} → franchisee {reseller} with wallet {}; bad input: {}", isp.id, row.wallet, error.error);
+            println!(
+                "rust sdk: ISP {} → franchisee {reseller} with wallet {}; bad input: {}",
+                isp.id, row.wallet, error.error
+            );
         }
         other => return Err(format!("bad input was accepted or failed oddly: {other:?}").into()),
     }
