@@ -1,5 +1,5 @@
-//! Records what a plugin library must share with the server to be loaded into it: toolchain, core version,
-//! lockfile, target, profile and compiler flags. See `loadable.rs`.
+//! Records what a plugin library must share with the server to be loaded into it: toolchain, core version and
+//! sources, lockfile, target, profile and compiler flags. See `loadable.rs`.
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -8,7 +8,7 @@
 //! `RUSTFLAGS="-C prefer-dynamic"`: std and tessera-core are then shared libraries that every plugin links against.
 //!
 //! The loader refuses any library that could break this: one compiled by another toolchain, against another core
-//! version or lockfile, for another target or profile (`BUILD` differs), or linked to another copy of the core (the
+//! version, core source or lockfile, for another target, profile or flags (`BUILD` differs), or linked to another copy of the core (the
 //! address of `RUNTIME` differs). Libraries are never unloaded: thread-locals and `'static` data of a plugin live as
 //! long as the process.
 

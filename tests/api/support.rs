@@ -207,7 +207,8 @@ impl Server {
             .env("TESSERA_ADMIN_API_KEY", &self.admin_key)
             .env("TESSERA_LOG", "info,sqlx=warn")
             .env("NO_COLOR", "1")
-            // `cargo test` points this at target/debug, whose libtessera_core.so is not another build's.
+            // `cargo test` points this at target/debug, whose libtessera_core.so is not the one a dynamic server
+            // (`start_program`) was built with; each server finds its own libraries through its rpath.
             .env_remove("LD_LIBRARY_PATH")
             .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .current_dir(&self.dir)
