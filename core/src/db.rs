@@ -39,6 +39,9 @@ pub struct Migrations {
     pub postgres: Migrator,
 }
 
+/// A pooled connection idle this long is pinged before it is handed out again.
+const STALE_AFTER_IDLE: Duration = Duration::from_secs(30);
+
 #[derive(Clone)]
 pub struct Db {
     pub pool: AnyPool,
@@ -65,6 +68,18 @@ impl Db {
                 max_connections.max(2)
             })
             .acquire_timeout(Duration::from_secs(10))
+            // sqlx pings every connection on every acquire by default: a round trip to SQLite's worker thread or to
+            // PostgreSQL before each query, a third of the hand-offs of a one-query request. Only a connection idle
+            // long enough to have been dropped by the server (or a proxy) is pinged now.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= STALE_AFTER_IDLE {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
