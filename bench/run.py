@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Tessera benchmark: starts the release server on a fresh database, seeds realistic data, loads it with wrk on
 loopback for a bounded time per scenario, and prints requests/s, p50, p99, the ratio to a bare poem hello-world (the
-floor, measured in the same run) and whether each target is met.
+floor, measured in the same run), the server's CPU time per request (the steadiest figure on a shared machine: it
+leaves out the time the server waits for a core) and whether each target is met.
 
     bench/run.py [--backend sqlite|postgres|both] [--duration 8] [--connections 64] [--resellers 10000]
 
@@ -81,7 +82,15 @@ class Server:
             self.proc = None
 
 
-def wrk(url, duration, connections, script=None):
+def cpu_seconds(pid):
+    """Seconds of CPU (user + system) the process has used so far, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url, duration, connections, script=None, pid=None):
+    """Loads `url` with wrk; with `pid`, also measures that process's CPU time per request served."""
     lua = None
     args = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url]
     if script:
@@ -89,7 +98,9 @@ def wrk(url, duration, connections, script=None):
         lua.write(script)
         lua.close()
         args[1:1] = ["-s", lua.name]
+    cpu_before = cpu_seconds(pid) if pid else 0
     out = subprocess.run(args, capture_output=True, text=True).stdout
+    cpu = cpu_seconds(pid) - cpu_before if pid else 0
     if lua:
         os.unlink(lua.name)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -100,7 +111,9 @@ def wrk(url, duration, connections, script=None):
         value, unit = float(m.group(1)), m.group(2)
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
-    return {"rps": rps, "p50": latency(50), "p99": latency(99), "non2xx": int(non2xx.group(1)) if non2xx else 0}
+    served = int(re.search(r"(\d+) requests in", out).group(1))
+    return {"rps": rps, "p50": latency(50), "p99": latency(99), "non2xx": int(non2xx.group(1)) if non2xx else 0,
+            "cpu_us": cpu * 1e6 / served if pid and served else 0}
 
 
 def post_script(body, paths=None):
@@ -198,7 +211,7 @@ def run_backend(backend, args, floor):
     results = []
 
     def scenario(name, url, script, target_ratio=None, max_p99=None, expect_status=None):
-        r = wrk(url, args.duration, args.connections, script)
+        r = wrk(url, args.duration, args.connections, script, server.proc.pid)
         r["ratio"] = r["rps"] / floor["rps"]
         ok = True
         if target_ratio is not None:
@@ -256,15 +269,18 @@ def main():
         sys.exit(f"{BIN} not found: run `cargo build --release` first")
     floor_proc = subprocess.Popen([BIN, "floor", "--listen", "127.0.0.1:18099"], stdout=subprocess.DEVNULL)
     time.sleep(0.3)
-    floor = wrk("http://127.0.0.1:18099/", args.duration, args.connections)
+    floor = wrk("http://127.0.0.1:18099/", args.duration, args.connections, pid=floor_proc.pid)
     floor_proc.terminate()
-    print(f"{'scenario':32} {'backend':9} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'vs floor':>8}  target          met")
-    print(f"{'hello-world floor (poem)':32} {'-':9} {floor['rps']:9.0f} {floor['p50']:7.2f} {floor['p99']:7.2f} {'100%':>8}")
+    print(f"{'scenario':32} {'backend':9} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'vs floor':>8} {'cpu µs':>7}"
+          "  target          met")
+    print(f"{'hello-world floor (poem)':32} {'-':9} {floor['rps']:9.0f} {floor['p50']:7.2f} {floor['p99']:7.2f} {'100%':>8}"
+          f" {floor['cpu_us']:7.1f}")
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     for backend in backends:
         results, extra = run_backend(backend, args, floor)
         for name, b, r, target, met in results:
-            print(f"{name:32} {b:9} {r['rps']:9.0f} {r['p50']:7.2f} {r['p99']:7.2f} {r['ratio']:8.0%}  {target:15} {met}")
+            print(f"{name:32} {b:9} {r['rps']:9.0f} {r['p50']:7.2f} {r['p99']:7.2f} {r['ratio']:8.0%}"
+                  f" {r['cpu_us']:7.1f}  {target:15} {met}")
         print(f"{'cold start to ready':32} {backend:9} {extra['cold_ms']:9.0f} ms{'':17}  ≤300 ms          "
               f"{'yes' if extra['cold_ms'] <= 300 else 'NO'}")
         print(f"{'idle RSS / peak RSS':32} {backend:9} {extra['idle_mib']:6.1f} MiB / {extra['peak_mib']:.1f} MiB"

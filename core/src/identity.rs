@@ -104,13 +104,10 @@ impl Identity {
         let hash = hash_secret(key);
         let pool = self.pool.clone();
         let lookup = hash.clone();
-        // Boxed as in `Tenants::get`.
-        let record = Box::pin(
-            self.keys
-                .try_get_with(hash, async move { store::key_by_hash(&pool, &lookup).await.map(|k| k.map(Arc::new)) }),
-        )
-        .await
-        .map_err(CoreError::internal)?
+        let record = crate::cache::get_or_load(&self.keys, hash, async move {
+            store::key_by_hash(&pool, &lookup).await.map(|k| k.map(Arc::new))
+        })
+        .await?
         .ok_or_else(bad)?;
         if record.revoked_at.is_some() {
             return Err(bad());

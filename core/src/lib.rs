@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod audit;
 pub mod authz;
+pub mod cache;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -84,12 +85,10 @@ impl Core {
     pub async fn plugin_enabled(&self, plugin: &str, tenant_id: i64) -> CoreResult<bool> {
         let pool = self.db.pool.clone();
         let name = plugin.to_string();
-        // Boxed as in `Tenants::get`.
-        Box::pin(self.enabled.try_get_with((tenant_id, plugin.to_string()), async move {
+        cache::get_or_load(&self.enabled, (tenant_id, plugin.to_string()), async move {
             store::plugin_enabled(&pool, tenant_id, &name).await
-        }))
+        })
         .await
-        .map_err(CoreError::internal)
     }
 
     /// Fails with the plugin's "not available" error unless it is enabled for the tenant.

@@ -101,10 +101,12 @@ impl Tenants {
 
     pub async fn get(&self, id: i64) -> CoreResult<Option<Arc<Tenant>>> {
         let pool = self.pool.clone();
-        // Boxed: moka's loader future is large, and every future awaiting this one would carry its size.
-        Box::pin(self.cache.try_get_with(id, async move { store::tenant(&pool, id).await.map(|t| t.map(Arc::new)) }))
-            .await
-            .map_err(CoreError::internal)
+        crate::cache::get_or_load(
+            &self.cache,
+            id,
+            async move { store::tenant(&pool, id).await.map(|t| t.map(Arc::new)) },
+        )
+        .await
     }
 
     pub async fn require(&self, id: i64) -> CoreResult<Arc<Tenant>> {

@@ -390,23 +390,20 @@ impl ChatApi {
         let hash = hash_secret(&token.0.key);
         let pool = self.ctx.pool().clone();
         let lookup = hash.clone();
-        let session = self
-            .sessions
-            .try_get_with(hash, async move {
-                let Some(t) = store::token_by_access(&pool, &lookup).await? else { return Ok(None) };
-                let addon =
-                    store::addon_by_id(&pool, t.addon_id).await?.ok_or_else(|| CoreError::internal("addon gone"))?;
-                Ok::<_, CoreError>(Some(Arc::new(Session {
-                    tenant_id: t.tenant_id,
-                    principal_id: t.principal_id,
-                    addon,
-                    expires_at: t.expires_at,
-                    revoked: t.revoked != 0,
-                })))
-            })
-            .await
-            .map_err(CoreError::internal)?
-            .ok_or_else(unknown)?;
+        let session = tessera_core::cache::get_or_load(&self.sessions, hash, async move {
+            let Some(t) = store::token_by_access(&pool, &lookup).await? else { return Ok(None) };
+            let addon =
+                store::addon_by_id(&pool, t.addon_id).await?.ok_or_else(|| CoreError::internal("addon gone"))?;
+            Ok::<_, CoreError>(Some(Arc::new(Session {
+                tenant_id: t.tenant_id,
+                principal_id: t.principal_id,
+                addon,
+                expires_at: t.expires_at,
+                revoked: t.revoked != 0,
+            })))
+        })
+        .await?
+        .ok_or_else(unknown)?;
         if session.revoked {
             return Err(unknown());
         }
