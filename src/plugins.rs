@@ -18,7 +18,7 @@ pub fn linked() -> Vec<Arc<dyn Plugin>> {
     #[cfg(feature = "reseller")]
     plugins.push(Arc::new(tessera_reseller::ResellerPlugin));
     #[cfg(feature = "chat")]
-    plugins.push(Arc::new(tessera_chat::ChatPlugin));
+    plugins.push(Arc::new(tessera_chat::ChatPlugin::default()));
     #[cfg(feature = "registrar-addons")]
     plugins.push(Arc::new(tessera_registrar_addons::RegistrarPlugin));
     plugins

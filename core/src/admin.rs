@@ -14,7 +14,7 @@ use poem_openapi::types::ToJSON;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, SecurityScheme, Tags};
 
 use crate::authz::PLATFORM_ADMIN;
-use crate::error::{CoreError, CoreResult};
+use crate::error::{CoreError, CoreResult, Failure};
 use crate::identity::{hash_password, Caller};
 use crate::plugin::{Manifest, PluginApi};
 use crate::store::{self, AuditRow, KeyRow, PrincipalRow};
@@ -55,6 +55,7 @@ pub struct Problem {
 
 impl From<CoreError> for Problem {
     fn from(e: CoreError) -> Self {
+        e.log_internal();
         let status = e.status();
         let slug = match &e {
             CoreError::Invalid { .. } => "invalid-input",
@@ -99,9 +100,15 @@ enum Reply<T: ToJSON> {
     /// No such object visible to the caller.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
-    /// Too many requests for this API key or tenant; wait for the Retry-After seconds.
+    /// Conflicts with the current state (a slug or email taken, an object in use).
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// The request body is larger than the server accepts.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<Problem>),
+    /// Too many requests for this API key or tenant; Retry-After says how many seconds to wait.
     #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(Json<Problem>),
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
     /// Unexpected failure; the request id is in the answer and in the server log.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
@@ -126,13 +133,16 @@ enum Made<T: ToJSON> {
     /// No such object visible to the caller.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
-    /// The object already exists (e.g. a slug or email taken).
+    /// Conflicts with the current state (a slug or email taken, an object in use).
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
-    /// Too many requests for this API key or tenant; wait for the Retry-After seconds.
+    /// The request body is larger than the server accepts.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<Problem>),
+    /// Too many requests for this API key or tenant; Retry-After says how many seconds to wait.
     #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(Json<Problem>),
-    /// Unexpected failure.
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    /// Unexpected failure; the request id is in the answer and in the server log.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
 }
@@ -144,22 +154,28 @@ enum Gone {
     /// Done.
     #[oai(status = 204)]
     NoContent,
-    /// Invalid input.
+    /// Invalid input; `field` names it.
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
     /// Missing, invalid, expired or revoked API key.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>),
-    /// Not allowed.
+    /// Not allowed, or the caller's tenant is suspended.
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
     /// No such object visible to the caller.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
-    /// Too many requests for this API key or tenant; wait for the Retry-After seconds.
+    /// Conflicts with the current state (a slug or email taken, an object in use).
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// The request body is larger than the server accepts.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<Problem>),
+    /// Too many requests for this API key or tenant; Retry-After says how many seconds to wait.
     #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(Json<Problem>),
-    /// Unexpected failure.
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    /// Unexpected failure; the request id is in the answer and in the server log.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
 }
@@ -169,16 +185,17 @@ impl<T: ToJSON> From<CoreResult<T>> for Reply<T> {
         match r {
             Ok(v) => Reply::Ok(Json(v)),
             Err(e) => {
-                let status = e.status().as_u16();
+                let failure = e.failure();
                 let p = Json(Problem::from(e));
-                match status {
-                    400 | 413 => Reply::BadRequest(p),
-                    401 => Reply::Unauthorized(p),
-                    403 => Reply::Forbidden(p),
-                    404 => Reply::NotFound(p),
-                    409 => Reply::BadRequest(p),
-                    429 => Reply::TooManyRequests(p),
-                    _ => Reply::Internal(p),
+                match failure {
+                    Failure::BadRequest => Reply::BadRequest(p),
+                    Failure::Unauthorized => Reply::Unauthorized(p),
+                    Failure::Forbidden => Reply::Forbidden(p),
+                    Failure::NotFound => Reply::NotFound(p),
+                    Failure::Conflict => Reply::Conflict(p),
+                    Failure::PayloadTooLarge => Reply::PayloadTooLarge(p),
+                    Failure::TooManyRequests(seconds) => Reply::TooManyRequests(p, seconds),
+                    Failure::Internal => Reply::Internal(p),
                 }
             }
         }
@@ -190,16 +207,17 @@ impl<T: ToJSON> From<CoreResult<T>> for Made<T> {
         match r {
             Ok(v) => Made::Created(Json(v)),
             Err(e) => {
-                let status = e.status().as_u16();
+                let failure = e.failure();
                 let p = Json(Problem::from(e));
-                match status {
-                    400 | 413 => Made::BadRequest(p),
-                    401 => Made::Unauthorized(p),
-                    403 => Made::Forbidden(p),
-                    404 => Made::NotFound(p),
-                    409 => Made::Conflict(p),
-                    429 => Made::TooManyRequests(p),
-                    _ => Made::Internal(p),
+                match failure {
+                    Failure::BadRequest => Made::BadRequest(p),
+                    Failure::Unauthorized => Made::Unauthorized(p),
+                    Failure::Forbidden => Made::Forbidden(p),
+                    Failure::NotFound => Made::NotFound(p),
+                    Failure::Conflict => Made::Conflict(p),
+                    Failure::PayloadTooLarge => Made::PayloadTooLarge(p),
+                    Failure::TooManyRequests(seconds) => Made::TooManyRequests(p, seconds),
+                    Failure::Internal => Made::Internal(p),
                 }
             }
         }
@@ -211,19 +229,26 @@ impl From<CoreResult<()>> for Gone {
         match r {
             Ok(()) => Gone::NoContent,
             Err(e) => {
-                let status = e.status().as_u16();
+                let failure = e.failure();
                 let p = Json(Problem::from(e));
-                match status {
-                    401 => Gone::Unauthorized(p),
-                    403 => Gone::Forbidden(p),
-                    404 => Gone::NotFound(p),
-                    400 | 409 | 413 => Gone::BadRequest(p),
-                    429 => Gone::TooManyRequests(p),
-                    _ => Gone::Internal(p),
+                match failure {
+                    Failure::BadRequest => Gone::BadRequest(p),
+                    Failure::Unauthorized => Gone::Unauthorized(p),
+                    Failure::Forbidden => Gone::Forbidden(p),
+                    Failure::NotFound => Gone::NotFound(p),
+                    Failure::Conflict => Gone::Conflict(p),
+                    Failure::PayloadTooLarge => Gone::PayloadTooLarge(p),
+                    Failure::TooManyRequests(seconds) => Gone::TooManyRequests(p, seconds),
+                    Failure::Internal => Gone::Internal(p),
                 }
             }
         }
     }
+}
+
+/// The admin API's answer to a failure the core meets before an operation runs (see `server::guard`).
+fn problem_response(e: CoreError) -> poem::Response {
+    poem::IntoResponse::into_response(Gone::from(Err(e)))
 }
 
 fn bad_request_reply<T: ToJSON>(err: poem::Error) -> Reply<T> {
@@ -580,7 +605,14 @@ pub fn api(core: Core) -> PluginApi {
         title: "Tessera core",
         description: "Tenants, users, API keys, plugins per tenant and the audit log.",
     };
-    PluginApi::new(AdminApi { core }, &manifest)
+    let service = poem_openapi::OpenApiService::new(AdminApi { core }, manifest.title, manifest.version)
+        .description(manifest.description);
+    let spec = serde_json::from_str(&service.spec()).unwrap_or_default();
+    PluginApi {
+        endpoint: poem::EndpointExt::boxed(poem::IntoEndpoint::into_endpoint(service)),
+        spec,
+        error_response: problem_response,
+    }
 }
 
 impl AdminApi {
@@ -656,8 +688,8 @@ impl AdminApi {
             validate_name("name", name)?;
         }
         let status = body.status.map(|s| match s {
-            TenantStatus::Active => "active",
-            TenantStatus::Suspended => "suspended",
+            TenantStatus::Active => crate::TenantStatus::Active,
+            TenantStatus::Suspended => crate::TenantStatus::Suspended,
         });
         if status.is_some() && tenant.id == caller.tenant_id() {
             return Err(CoreError::forbidden("the status of your own tenant is changed by an admin above it"));
@@ -665,7 +697,7 @@ impl AdminApi {
         let mut tx = self.core.db.pool.begin().await?;
         store::update_tenant(&mut tx, id, body.name.as_deref().map(str::trim), status, now_ms()).await?;
         let action = match status {
-            Some("suspended") => "core.tenant.suspend",
+            Some(crate::TenantStatus::Suspended) => "core.tenant.suspend",
             Some(_) => "core.tenant.activate",
             None => "core.tenant.update",
         };

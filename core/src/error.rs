@@ -5,10 +5,12 @@
 //!   names the field and the reason (`Invalid`), missing or wrong credentials are `Unauthenticated`, rights are
 //!   `Forbidden`, unknown objects `NotFound`, state conflicts `Conflict`.
 //! - `NotFound` is also the answer where `Forbidden` would reveal that an object of another tenant exists.
-//! - Everything else is `Internal`: logged once with the request id where it happens, and answered without detail.
-//!   Secrets never appear in a message.
-//! - Each plugin turns a `CoreError` into its seed's envelope in exactly one function; the core admin API turns it into
-//!   application/problem+json. `status()` is the single mapping to HTTP.
+//! - Everything else is `Internal`: answered without detail, and logged once, with its cause and the request id, at
+//!   the edge that turns it into an answer (`Reply`, the admin API's problem, the server's own answers). Secrets
+//!   never appear in a message.
+//! - `failure()` is the single, exhaustive mapping to an HTTP answer (`status()` derives from it). Each plugin turns a
+//!   `CoreError` into its seed's envelope in exactly one function; the core admin API turns it into
+//!   application/problem+json.
 
 use poem::http::StatusCode;
 
@@ -40,6 +42,20 @@ pub enum CoreError {
 
 pub type CoreResult<T> = Result<T, CoreError>;
 
+/// The HTTP answer a `CoreError` gets: every response enum of the core and the plugins has one variant per case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    PayloadTooLarge,
+    /// With the seconds for the Retry-After header.
+    TooManyRequests(u64),
+    Internal,
+}
+
 impl CoreError {
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         CoreError::Invalid { field: field.into(), reason: reason.into() }
@@ -57,25 +73,77 @@ impl CoreError {
         CoreError::Conflict(why.into())
     }
 
-    /// Logs the cause with the current request id and returns the opaque internal error.
+    /// The opaque internal error; its cause is logged where it is answered (`log_internal`).
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(request_id = %crate::request_id::current(), "internal error: {cause}");
         CoreError::Internal(cause.to_string())
     }
 
-    pub fn status(&self) -> StatusCode {
+    /// The one mapping of an error to its HTTP answer.
+    pub fn failure(&self) -> Failure {
         match self {
-            CoreError::Invalid { .. } => StatusCode::BAD_REQUEST,
-            CoreError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            CoreError::Forbidden(_) | CoreError::TenantSuspended | CoreError::PluginDisabled(_) => {
-                StatusCode::FORBIDDEN
-            }
-            CoreError::NotFound(_) => StatusCode::NOT_FOUND,
-            CoreError::Conflict(_) => StatusCode::CONFLICT,
-            CoreError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            CoreError::RateLimited(_) | CoreError::LoginBlocked(_) => StatusCode::TOO_MANY_REQUESTS,
-            CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            CoreError::Invalid { .. } => Failure::BadRequest,
+            CoreError::Unauthenticated(_) => Failure::Unauthorized,
+            CoreError::Forbidden(_) | CoreError::TenantSuspended | CoreError::PluginDisabled(_) => Failure::Forbidden,
+            CoreError::NotFound(_) => Failure::NotFound,
+            CoreError::Conflict(_) => Failure::Conflict,
+            CoreError::PayloadTooLarge(_) => Failure::PayloadTooLarge,
+            CoreError::RateLimited(s) | CoreError::LoginBlocked(s) => Failure::TooManyRequests(*s),
+            CoreError::Internal(_) => Failure::Internal,
         }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self.failure() {
+            Failure::BadRequest => StatusCode::BAD_REQUEST,
+            Failure::Unauthorized => StatusCode::UNAUTHORIZED,
+            Failure::Forbidden => StatusCode::FORBIDDEN,
+            Failure::NotFound => StatusCode::NOT_FOUND,
+            Failure::Conflict => StatusCode::CONFLICT,
+            Failure::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Failure::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Failure::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// At the edge where an error becomes an answer: logs an internal error's cause with the request id, once.
+    pub fn log_internal(&self) {
+        if let CoreError::Internal(cause) = self {
+            tracing::error!(request_id = %crate::request_id::current(), "internal error: {cause}");
+        }
+    }
+
+    /// One value of every variant, for tests that check a mapping is complete. The match below stops compiling when
+    /// a variant is added, so the list cannot fall behind.
+    pub fn examples() -> Vec<CoreError> {
+        let all = vec![
+            CoreError::invalid("amount", "must be a number"),
+            CoreError::Unauthenticated("invalid API key".into()),
+            CoreError::forbidden("not allowed"),
+            CoreError::TenantSuspended,
+            CoreError::PluginDisabled("example".into()),
+            CoreError::not_found("thing 7 not found"),
+            CoreError::conflict("already exists"),
+            CoreError::PayloadTooLarge("the request body is too large".into()),
+            CoreError::RateLimited(3),
+            CoreError::LoginBlocked(900),
+            CoreError::internal("disk on fire"),
+        ];
+        for e in &all {
+            match e {
+                CoreError::Invalid { .. }
+                | CoreError::Unauthenticated(_)
+                | CoreError::Forbidden(_)
+                | CoreError::TenantSuspended
+                | CoreError::PluginDisabled(_)
+                | CoreError::NotFound(_)
+                | CoreError::Conflict(_)
+                | CoreError::PayloadTooLarge(_)
+                | CoreError::RateLimited(_)
+                | CoreError::LoginBlocked(_)
+                | CoreError::Internal(_) => {}
+            }
+        }
+        all
     }
 
     /// The message a caller may see: the internal cause is never shown.
@@ -98,7 +166,7 @@ impl CoreError {
             return CoreError::invalid(e.field.clone(), e.reason.clone());
         }
         if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            return CoreError::PayloadTooLarge("the request body is too large".into());
+            return CoreError::PayloadTooLarge(err.to_string());
         }
         if let Some(e) = err.downcast_ref::<poem_openapi::error::ParseParamError>() {
             return CoreError::invalid(e.name, e.reason.clone());

@@ -19,22 +19,41 @@ use crate::limits::Limits;
 use crate::store;
 use crate::tenancy::{Tenant, Tenants};
 
-/// An authenticated principal acting in its tenant. Holding one means the credentials were checked, the key is live
-/// and the tenant (with its ancestors) is active.
+/// An authenticated principal acting in its tenant. Holding one means the credentials were checked, the key or token
+/// is live, the tenant (with its ancestors) is active and the request was admitted by the rate limits. Only the core
+/// makes one (`PluginContext::authenticate_key`, `authenticate_token`, `login`).
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub principal_id: i64,
-    pub tenant: Arc<Tenant>,
-    pub key_id: Option<i64>,
+    pub(crate) principal_id: i64,
+    pub(crate) tenant: Arc<Tenant>,
+    pub(crate) key_id: Option<i64>,
 }
 
 impl Caller {
+    pub fn principal_id(&self) -> i64 {
+        self.principal_id
+    }
+
+    pub fn tenant(&self) -> &Arc<Tenant> {
+        &self.tenant
+    }
+
     pub fn tenant_id(&self) -> i64 {
         self.tenant.id
     }
 
     pub fn tenant_path(&self) -> &str {
         &self.tenant.path
+    }
+
+    /// The API key the caller presented, if it came with one.
+    pub fn key_id(&self) -> Option<i64> {
+        self.key_id
+    }
+
+    /// The platform admin's tenant is the root.
+    pub fn is_platform(&self) -> bool {
+        self.tenant.parent_id.is_none()
     }
 }
 
@@ -115,10 +134,16 @@ impl Identity {
         if record.expires_at.is_some_and(|t| t <= now_ms()) {
             return Err(CoreError::Unauthenticated("API key expired".into()));
         }
-        let tenant = self.tenants.require(record.tenant_id).await?;
+        self.admit(record.principal_id, record.tenant_id, Some(record.id)).await
+    }
+
+    /// The caller for a principal whose credentials were checked: its tenant and every ancestor must be active, and
+    /// the request must pass the rate limits (per key when it came with one, per principal otherwise, per tenant).
+    pub(crate) async fn admit(&self, principal_id: i64, tenant_id: i64, key_id: Option<i64>) -> CoreResult<Caller> {
+        let tenant = self.tenants.require(tenant_id).await?;
         self.tenants.ensure_usable(&tenant).await?;
-        self.limits.request(Some(record.id), tenant.id)?;
-        Ok(Caller { principal_id: record.principal_id, tenant, key_id: Some(record.id) })
+        self.limits.request(key_id, principal_id, tenant.id)?;
+        Ok(Caller { principal_id, tenant, key_id })
     }
 
     /// Stores a new API key for a principal and returns (id, plaintext). The plaintext is never stored.
@@ -170,14 +195,13 @@ impl Identity {
         &self,
         conn: &mut sqlx::AnyConnection,
         tenant_id: i64,
-        email: &str,
+        email: &crate::types::Email,
         name: &str,
     ) -> CoreResult<(i64, bool)> {
-        let email = email.trim().to_lowercase();
-        if let Some(id) = store::principal_id_by_email(&mut *conn, tenant_id, &email).await? {
+        if let Some(id) = store::principal_id_by_email(&mut *conn, tenant_id, email.as_str()).await? {
             return Ok((id, false));
         }
-        let id = store::insert_principal(conn, tenant_id, &email, name.trim(), None, now_ms()).await?;
+        let id = store::insert_principal(conn, tenant_id, email.as_str(), name.trim(), None, now_ms()).await?;
         Ok((id, true))
     }
 

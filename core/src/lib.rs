@@ -20,6 +20,7 @@ pub mod request_id;
 pub mod server;
 pub mod store;
 pub mod tenancy;
+pub mod types;
 pub mod wire;
 
 use std::sync::Arc;
@@ -28,14 +29,17 @@ use moka::future::Cache;
 use sqlx::AnyConnection;
 
 pub use admin::AdminAuth as BearerKey;
+pub use async_trait::async_trait;
 pub use authz::{Authz, Granted};
 pub use config::{Config, Secret};
 pub use db::{now_ms, Db, Migrations};
+pub use error::Failure;
 pub use error::{CoreError, CoreResult};
 pub use identity::{Caller, Identity};
-pub use plugin::{Manifest, Permission, Plugin, PluginApi, PluginContext};
+pub use plugin::{Manifest, Permission, Plugin, PluginApi, PluginContext, TokenGrant, TokenLookup, Tx};
 pub use reply::{ErrorEnvelope, Reply};
-pub use tenancy::{Tenant, TenantKind, Tenants};
+pub use tenancy::{Tenant, TenantKind, TenantStatus, Tenants};
+pub use types::{Email, Flag, PageRule, Paging, StoredEnum};
 pub use wire::{Input, PathId};
 
 /// The core's version, part of a plugin's build id.
@@ -56,12 +60,14 @@ pub struct Core {
     pub events: events::Events,
     /// Manifests of every plugin this process serves.
     pub plugins: Arc<Vec<Manifest>>,
+    /// The plugins themselves, for their hooks.
+    hooks: Arc<Vec<Arc<dyn Plugin>>>,
     /// (tenant, plugin) → enabled.
     enabled: Cache<(i64, String), bool>,
 }
 
 impl Core {
-    pub async fn new(db: Db, plugins: Vec<Manifest>, limits: limits::LimitSettings) -> CoreResult<Self> {
+    pub async fn new(db: Db, plugins: &[Arc<dyn Plugin>], limits: limits::LimitSettings) -> CoreResult<Self> {
         let events = events::Events::new(db.pool.clone(), db.backend);
         let tenants = Tenants::new(db.pool.clone(), events.clone());
         let limits = Arc::new(limits::Limits::new(limits));
@@ -73,7 +79,8 @@ impl Core {
             identity,
             authz,
             events,
-            plugins: Arc::new(plugins),
+            plugins: Arc::new(plugins.iter().map(|p| p.manifest()).collect()),
+            hooks: Arc::new(plugins.to_vec()),
             enabled: Cache::builder().max_capacity(200_000).build(),
         })
     }
@@ -117,8 +124,17 @@ impl Core {
         self.events.publish(events::Change::TenantPlugin { tenant_id, plugin: plugin.to_string() }).await;
     }
 
-    /// Drops what another instance changed (or everything, after the listener reconnected).
+    /// Drops what another instance changed (or everything, after the listener reconnected), in the core's caches
+    /// and, through `on_change`, in every plugin's.
     pub async fn forget(&self, change: &events::Change) {
+        self.apply_local(change).await;
+        for plugin in self.hooks.iter() {
+            plugin.on_change(change).await;
+        }
+    }
+
+    /// Drops the core's cached copy of what `change` names.
+    pub(crate) async fn apply_local(&self, change: &events::Change) {
         use events::Change;
         match change {
             Change::Key { hash } => self.identity.forget_key(hash).await,
@@ -155,7 +171,7 @@ impl Core {
         if !parent.kind().may_parent(kind) {
             return Err(CoreError::invalid(
                 "kind",
-                format!("a tenant of kind {} cannot be created under a {}", kind.as_str(), parent.kind),
+                format!("a tenant of kind {kind} cannot be created under a {}", parent.kind),
             ));
         }
         validate_name("name", name)?;
@@ -163,7 +179,7 @@ impl Core {
         if store::slug_taken(&self.db.pool, slug).await? {
             return Err(CoreError::conflict(format!("slug: `{slug}` is already taken")));
         }
-        store::insert_tenant(conn, Some(parent), kind.as_str(), name.trim(), slug, now_ms()).await
+        store::insert_tenant(conn, Some(parent), kind, name.trim(), slug, now_ms()).await
     }
 }
 

@@ -2,8 +2,8 @@
 //! per account (a lock-out window after repeated failures, the seeds' "Login Blocked"). All state is in memory, per
 //! process; with several instances each enforces its own share.
 //!
-//! A refusal is `CoreError::RateLimited(seconds)`; the request middleware turns the seconds into `Retry-After` on the
-//! 429 answer, whatever envelope the plugin wraps it in.
+//! A refusal is `CoreError::RateLimited(seconds)`; every answer of it (`Reply`, the admin API's problem) carries the
+//! seconds as `Retry-After`, whatever envelope the plugin wraps it in.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -78,6 +78,8 @@ struct Failures {
 
 pub struct Limits {
     keys: Buckets,
+    /// Callers without an API key (a plugin's own tokens, a login) are limited per principal at the key rate.
+    principals: Buckets,
     tenants: Buckets,
     settings: LimitSettings,
     logins: Cache<String, Arc<Mutex<Failures>>>,
@@ -87,16 +89,18 @@ impl Limits {
     pub fn new(settings: LimitSettings) -> Self {
         Limits {
             keys: Buckets::new(settings.per_key),
+            principals: Buckets::new(settings.per_key),
             tenants: Buckets::new(settings.per_tenant),
             settings,
             logins: Cache::builder().max_capacity(100_000).time_to_idle(settings.login_block).build(),
         }
     }
 
-    /// One request of a key of a tenant.
-    pub fn request(&self, key_id: Option<i64>, tenant_id: i64) -> CoreResult<()> {
-        if let Some(key) = key_id {
-            self.keys.take(key).map_err(refuse)?;
+    /// One request of a principal of a tenant, with an API key or without (then counted per principal).
+    pub fn request(&self, key_id: Option<i64>, principal_id: i64, tenant_id: i64) -> CoreResult<()> {
+        match key_id {
+            Some(key) => self.keys.take(key).map_err(refuse)?,
+            None => self.principals.take(principal_id).map_err(refuse)?,
         }
         self.tenants.take(tenant_id).map_err(refuse)
     }
@@ -108,9 +112,7 @@ impl Limits {
             if let Some(until) = f.blocked_until {
                 let left = until.saturating_duration_since(Instant::now());
                 if !left.is_zero() {
-                    let seconds = left.as_secs().max(1);
-                    note_retry_after(seconds);
-                    return Err(CoreError::LoginBlocked(seconds));
+                    return Err(CoreError::LoginBlocked(left.as_secs().max(1)));
                 }
             }
         }
@@ -139,18 +141,7 @@ impl Limits {
 }
 
 fn refuse(seconds: u64) -> CoreError {
-    note_retry_after(seconds);
     CoreError::RateLimited(seconds)
-}
-
-tokio::task_local! {
-    /// Seconds a refused request should wait, for the Retry-After header.
-    pub static RETRY_AFTER: std::cell::Cell<Option<u64>>;
-}
-
-/// Remembers the wait of a refusal in the current request (read by the request middleware).
-pub fn note_retry_after(seconds: u64) {
-    let _ = RETRY_AFTER.try_with(|c| c.set(Some(seconds)));
 }
 
 #[cfg(test)]

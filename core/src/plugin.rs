@@ -1,17 +1,32 @@
-//! The plugin contract. A plugin declares what it is, its migrations, its permissions and its API; the core applies the
-//! migrations, loads the permissions into casbin, mounts the API under `/<name>`, merges its OpenAPI document and
-//! offers it the shared services through `PluginContext`.
+//! The plugin contract. A plugin declares what it is, its migrations, its permissions and its API, and may hook into
+//! the server's life; the core applies the migrations, loads the permissions into casbin, mounts the API under
+//! `/<name>`, merges its OpenAPI document, and offers it the shared services through `PluginContext` — and only
+//! through it: the context is the whole of what a plugin may do to the core.
+//!
+//! What the context guarantees:
+//! - A `Caller` comes only from the context (`authenticate_key`, `authenticate_token`, `login`), each of which checks
+//!   the credential, that the caller's tenant and its ancestors are active, that this plugin is enabled for the
+//!   tenant, and the rate limits.
+//! - A change of core state (a tenant created, renamed, suspended) is made inside the plugin's `Tx` and takes effect
+//!   in every cache, on every instance, when that transaction commits — the plugin never invalidates core caches.
+
+use std::future::Future;
+use std::sync::Arc;
 
 use poem::endpoint::BoxEndpoint;
 use poem::{EndpointExt, IntoEndpoint};
 use poem_openapi::{OpenApi, OpenApiService};
-use sqlx::{AnyConnection, AnyPool};
+use serde::de::DeserializeOwned;
+use sqlx::{Any, AnyConnection, AnyPool};
 
 use crate::authz::Granted;
-use crate::db::Migrations;
-use crate::error::CoreResult;
+use crate::db::{now_ms, Migrations};
+use crate::error::{CoreError, CoreResult};
+use crate::events::Change;
 use crate::identity::Caller;
-use crate::tenancy::Tenant;
+use crate::reply::ErrorEnvelope;
+use crate::tenancy::{Tenant, TenantKind, TenantStatus};
+use crate::types::Email;
 use crate::Core;
 
 #[derive(Debug, Clone)]
@@ -31,81 +46,281 @@ pub struct Permission {
     pub action: &'static str,
 }
 
-/// A plugin's HTTP endpoint and its OpenAPI document (paths relative to the mount).
+/// A plugin's HTTP endpoint, its OpenAPI document (paths relative to the mount), and how its envelope writes an
+/// error the core answers on its behalf (an unknown path or method under its mount, a body too large).
 pub struct PluginApi {
     pub endpoint: BoxEndpoint<'static>,
     pub spec: serde_json::Value,
+    pub error_response: fn(CoreError) -> poem::Response,
 }
 
 impl PluginApi {
-    pub fn new<T: OpenApi + 'static>(api: T, manifest: &Manifest) -> Self {
+    /// `PluginApi::new::<MyErrorBody, _>(api, &manifest)`: the API and the plugin's error envelope.
+    pub fn new<E: ErrorEnvelope + 'static, T: OpenApi + 'static>(api: T, manifest: &Manifest) -> Self {
         let service = OpenApiService::new(api, manifest.title, manifest.version).description(manifest.description);
         let spec = serde_json::from_str(&service.spec()).unwrap_or_default();
-        PluginApi { endpoint: service.into_endpoint().boxed(), spec }
+        PluginApi { endpoint: service.into_endpoint().boxed(), spec, error_response: crate::reply::error_response::<E> }
     }
 }
 
+/// A plugin. Only `manifest`, `migrations`, `permissions` and `api` must be written; the hooks default to nothing.
+/// The hooks are async (`#[tessera_core::async_trait]` on the impl).
+#[async_trait::async_trait]
 pub trait Plugin: Send + Sync + 'static {
     fn manifest(&self) -> Manifest;
     fn migrations(&self) -> Migrations;
     fn permissions(&self) -> Vec<Permission>;
-    fn api(&self, ctx: PluginContext) -> PluginApi;
+
+    /// The API, built once at start-up. Read the plugin's configuration here (`ctx.config()`): an error stops the
+    /// start with its message.
+    fn api(&self, ctx: PluginContext) -> CoreResult<PluginApi>;
+
+    /// After every API is built and before the first request: spawn what the plugin runs in the background here,
+    /// never in a constructor.
+    async fn on_start(&self, _ctx: &PluginContext) -> CoreResult<()> {
+        Ok(())
+    }
+
+    /// A change made by another instance (PostgreSQL), or `Change::All` after the change listener reconnected: drop
+    /// what the plugin caches of it. This plugin's own entries arrive as `Change::Plugin { plugin: <name>, key }`.
+    async fn on_change(&self, _change: &Change) {}
+
+    /// When the server stops, after the last request was answered.
+    async fn on_shutdown(&self) {}
 }
 
-/// What a plugin's handlers use of the core, bound to that plugin.
+/// What a plugin's own token (a session, an access token) stands for, as its lookup found it.
+pub struct TokenGrant<S> {
+    pub principal_id: i64,
+    pub tenant_id: i64,
+    /// Epoch milliseconds; None never expires.
+    pub expires_at: Option<i64>,
+    /// What else the plugin keeps with the token, handed back with the caller.
+    pub session: S,
+}
+
+/// A plugin's own bearer-style credential: the plugin stores and finds its tokens (by `hash_secret` of the token),
+/// the core does everything else (`PluginContext::authenticate_token`).
+pub trait TokenLookup: Send + Sync {
+    type Session: Send;
+    /// The header or field the token arrives in, named in errors.
+    const FIELD: &'static str;
+    /// Said after "<FIELD>: " when the token has expired.
+    const EXPIRED: &'static str = "expired";
+    /// The grant of a live token, or None when the token is unknown or revoked.
+    fn lookup(&self, token: &str) -> impl Future<Output = CoreResult<Option<TokenGrant<Self::Session>>>> + Send;
+}
+
+/// A database transaction of a plugin. It is a connection (store functions take `&mut tx`); changes of core state
+/// made through the context inside it are applied to the caches, here and on the other instances, by `commit`.
+pub struct Tx {
+    inner: sqlx::Transaction<'static, Any>,
+    core: Core,
+    after_commit: Vec<Change>,
+}
+
+impl Tx {
+    pub async fn commit(self) -> CoreResult<()> {
+        self.inner.commit().await?;
+        for change in &self.after_commit {
+            self.core.apply_local(change).await;
+            self.core.events.publish(change.clone()).await;
+        }
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.inner
+    }
+}
+
+/// What a plugin's handlers use of the core, bound to that plugin. Cheap to clone.
 #[derive(Clone)]
 pub struct PluginContext {
-    pub plugin: &'static str,
-    pub core: Core,
+    plugin: &'static str,
+    core: Core,
     /// The plugin's section of the configuration (`[plugins.<name>]`), or null.
-    pub config: serde_json::Value,
+    config: serde_json::Value,
 }
 
 impl PluginContext {
+    pub(crate) fn new(plugin: &'static str, core: Core, config: serde_json::Value) -> Self {
+        PluginContext { plugin, core, config }
+    }
+
+    /// This plugin's name.
+    pub fn plugin(&self) -> &'static str {
+        self.plugin
+    }
+
+    /// The shared pool, for the plugin's store functions.
     pub fn pool(&self) -> &AnyPool {
         &self.core.db.pool
     }
 
-    /// Authenticates an API key and checks that this plugin is enabled for the caller's tenant.
-    pub async fn caller_from_key(&self, key: &str) -> CoreResult<Caller> {
+    /// A transaction; see `Tx`.
+    pub async fn begin(&self) -> CoreResult<Tx> {
+        Ok(Tx { inner: self.core.db.pool.begin().await?, core: self.core.clone(), after_commit: Vec::new() })
+    }
+
+    /// The plugin's settings (`[plugins.<name>]` in tessera.toml) as `T`; missing settings take `T::default()`'s
+    /// values (put `#[serde(default)]` on T). A key T does not know is reported as a warning at start-up, like the
+    /// core's own; a value of the wrong type is an error naming it.
+    pub fn config<T: DeserializeOwned + Default>(&self) -> CoreResult<T> {
+        if self.config.is_null() {
+            return Ok(T::default());
+        }
+        let mut unknown = Vec::new();
+        let value = serde_ignored::deserialize(self.config.clone(), |path| unknown.push(path.to_string()))
+            .map_err(|e| CoreError::invalid(format!("plugins.{}", self.plugin), e.to_string()))?;
+        for key in unknown {
+            tracing::warn!("plugins.{}.{key}: unknown setting, ignored", self.plugin);
+        }
+        Ok(value)
+    }
+
+    // ---- authentication: the only ways to a Caller ----
+
+    /// An API key of the core, for a tenant this plugin is enabled for.
+    pub async fn authenticate_key(&self, key: &str) -> CoreResult<Caller> {
         let caller = self.core.identity.authenticate_key(key).await?;
         self.core.ensure_enabled(self.plugin, caller.tenant_id()).await?;
         Ok(caller)
     }
+
+    /// A token of this plugin's own: `lookup` finds what it stands for, the core checks expiry, the tenant, that
+    /// this plugin is enabled for it, and the rate limits.
+    pub async fn authenticate_token<L: TokenLookup>(
+        &self,
+        lookup: &L,
+        token: &str,
+    ) -> CoreResult<(Caller, L::Session)> {
+        let unknown = || CoreError::Unauthenticated(format!("{}: unknown or revoked token", L::FIELD));
+        if token.is_empty() || token.len() > 256 {
+            return Err(unknown());
+        }
+        let grant = lookup.lookup(token).await?.ok_or_else(unknown)?;
+        if grant.expires_at.is_some_and(|t| t <= now_ms()) {
+            return Err(CoreError::Unauthenticated(format!("{}: {}", L::FIELD, L::EXPIRED)));
+        }
+        let caller = self.core.identity.admit(grant.principal_id, grant.tenant_id, None).await?;
+        self.core.ensure_enabled(self.plugin, caller.tenant_id()).await?;
+        Ok((caller, grant.session))
+    }
+
+    /// Email and password of a person of `tenant` (argon2id, counted toward the lock-out). Every failure of the
+    /// credentials reads the same, so a caller cannot tell an unknown email from a wrong password.
+    pub async fn login(&self, tenant: &Tenant, email: &str, password: &str) -> CoreResult<Caller> {
+        let principal = self.core.identity.login(tenant.id, email, password).await?;
+        let caller = self.core.identity.admit(principal, tenant.id, None).await?;
+        self.core.ensure_enabled(self.plugin, tenant.id).await?;
+        Ok(caller)
+    }
+
+    // ---- authorization ----
 
     /// The one authorization check of an operation on `target`.
     pub async fn require(&self, caller: &Caller, object: &str, action: &str, target: &Tenant) -> CoreResult<Granted> {
         self.core.authz.require(caller, object, action, &target.path).await
     }
 
+    // ---- tenants ----
+
+    /// A tenant by id (cached), whoever asks: check visibility before showing it (`visible_tenant`).
+    pub async fn tenant(&self, id: i64) -> CoreResult<Option<Arc<Tenant>>> {
+        self.core.tenants.get(id).await
+    }
+
+    /// A tenant by slug (uncached; for logins, not per request).
+    pub async fn tenant_by_slug(&self, slug: &str) -> CoreResult<Option<Arc<Tenant>>> {
+        self.core.tenants.by_slug(slug).await
+    }
+
     /// A tenant the caller may see: one outside its subtree answers as not found, so its existence does not leak.
-    pub async fn visible_tenant(&self, caller: &Caller, id: i64, what: &str) -> CoreResult<std::sync::Arc<Tenant>> {
+    pub async fn visible_tenant(&self, caller: &Caller, id: i64, what: &str) -> CoreResult<Arc<Tenant>> {
         self.core.visible_tenant(caller, id, what).await
     }
 
-    /// After a committed change of an entry of this plugin's own cache (dropped locally by the caller): tells the
-    /// other instances, which receive `Change::Plugin { plugin, key }` through `subscribe`.
-    pub async fn publish_change(&self, key: &str) {
-        let change = crate::events::Change::Plugin { plugin: self.plugin.to_string(), key: key.to_string() };
-        self.core.events.publish(change).await;
+    /// The tenants from the root down to `tenant`, inclusive.
+    pub async fn lineage(&self, tenant: &Tenant) -> CoreResult<Vec<Arc<Tenant>>> {
+        let mut out = Vec::new();
+        for id in tenant.lineage() {
+            out.push(self.core.tenants.require(id).await?);
+        }
+        Ok(out)
     }
 
-    /// Changes made by other instances: this plugin's own entries as `Change::Plugin`, and `Change::All` when every
-    /// cache must be dropped (after the listener reconnected).
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::events::Change> {
-        self.core.events.subscribe()
+    /// Creates a tenant under `parent` (kind rules, name and slug checked) in the plugin's transaction.
+    pub async fn create_tenant(
+        &self,
+        tx: &mut Tx,
+        parent: &Tenant,
+        kind: TenantKind,
+        name: &str,
+        slug: &str,
+    ) -> CoreResult<Tenant> {
+        self.core.create_tenant(tx, parent, kind, name, slug).await
     }
 
-    /// Records a write in the audit log, inside the caller's transaction.
+    /// Renames a tenant; caches follow when `tx` commits.
+    pub async fn rename_tenant(&self, tx: &mut Tx, tenant: &Tenant, name: &str) -> CoreResult<()> {
+        crate::validate_name("name", name)?;
+        crate::store::update_tenant(tx, tenant.id, Some(name.trim()), None, now_ms()).await?;
+        tx.after_commit.push(Change::Tenant { id: tenant.id });
+        Ok(())
+    }
+
+    /// Suspends a tenant: its callers, and those of every tenant below it, are refused once `tx` commits.
+    pub async fn suspend_tenant(&self, tx: &mut Tx, tenant: &Tenant) -> CoreResult<()> {
+        crate::store::update_tenant(tx, tenant.id, None, Some(TenantStatus::Suspended), now_ms()).await?;
+        tx.after_commit.push(Change::Tenant { id: tenant.id });
+        Ok(())
+    }
+
+    // ---- principals ----
+
+    /// The person of `tenant` with this email, created without a password when there is none yet.
+    /// Returns (principal id, created).
+    pub async fn ensure_principal(
+        &self,
+        tx: &mut Tx,
+        tenant: &Tenant,
+        email: &Email,
+        name: &str,
+    ) -> CoreResult<(i64, bool)> {
+        self.core.identity.ensure_principal(tx, tenant.id, email, name).await
+    }
+
+    // ---- audit ----
+
+    /// Records a write in the audit log, inside the plugin's transaction, as `<plugin>.<action>`.
     pub async fn audit(
         &self,
-        conn: &mut AnyConnection,
+        tx: &mut Tx,
         caller: &Caller,
         tenant: &Tenant,
         action: &str,
         object: &str,
     ) -> CoreResult<()> {
-        crate::audit::record(conn, Some(caller.principal_id), tenant, &format!("{}.{action}", self.plugin), object)
+        crate::audit::record(tx, Some(caller.principal_id()), tenant, &format!("{}.{action}", self.plugin), object)
             .await
+    }
+
+    // ---- the plugin's own caches ----
+
+    /// After a committed change of an entry of this plugin's own cache (dropped locally by the plugin): tells the
+    /// other instances, whose copy of the plugin receives `Change::Plugin { plugin, key }` in `on_change`.
+    pub async fn publish_change(&self, key: &str) {
+        let change = Change::Plugin { plugin: self.plugin.to_string(), key: key.to_string() };
+        self.core.events.publish(change).await;
     }
 }

@@ -1,12 +1,13 @@
 //! The answers of a plugin operation: one `ApiResponse` shape for every plugin, listing the statuses an operation
-//! can return, with the plugin's own success envelope `S` and error body `E`. The status of a failure comes from
-//! `CoreError::status`, its body from the plugin's `ErrorEnvelope`, so each plugin maps errors in exactly one place.
+//! can return, with the plugin's own success envelope `S` and error body `E`. Which variant a failure takes comes
+//! from `CoreError::failure` (exhaustive, no fallback), its body from the plugin's `ErrorEnvelope`, so each plugin
+//! maps errors in exactly one place.
 
 use poem_openapi::payload::Json;
 use poem_openapi::types::{ParseFromJSON, ToJSON};
 use poem_openapi::ApiResponse;
 
-use crate::error::{CoreError, CoreResult};
+use crate::error::{CoreError, CoreResult, Failure};
 
 /// A plugin's error body, as its seed writes failures.
 pub trait ErrorEnvelope: ToJSON + ParseFromJSON + Send + Sync {
@@ -34,9 +35,12 @@ pub enum Reply<S: ToJSON + ParseFromJSON, E: ErrorEnvelope> {
     /// Conflicts with the current state (already exists, limit reached, not settled, already used).
     #[oai(status = 409)]
     Conflict(Json<E>),
-    /// Too many requests, or a login blocked after repeated failures; the Retry-After header says how long to wait.
+    /// The request body is larger than the server accepts.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<E>),
+    /// Too many requests, or a login blocked after repeated failures; Retry-After says how many seconds to wait.
     #[oai(status = 429)]
-    TooManyRequests(Json<E>),
+    TooManyRequests(Json<E>, #[oai(header = "Retry-After")] u64),
     /// Unexpected failure; the x-request-id header identifies it in the server log.
     #[oai(status = 500)]
     Internal(Json<E>),
@@ -52,19 +56,71 @@ impl<S: ToJSON + ParseFromJSON, E: ErrorEnvelope> Reply<S, E> {
     }
 
     pub fn error(e: CoreError) -> Self {
+        e.log_internal();
         let body = Json(E::from_error(&e));
-        match e.status().as_u16() {
-            400 | 413 => Reply::BadRequest(body),
-            401 => Reply::Unauthorized(body),
-            403 => Reply::Forbidden(body),
-            404 => Reply::NotFound(body),
-            409 => Reply::Conflict(body),
-            429 => Reply::TooManyRequests(body),
-            _ => Reply::Internal(body),
+        match e.failure() {
+            Failure::BadRequest => Reply::BadRequest(body),
+            Failure::Unauthorized => Reply::Unauthorized(body),
+            Failure::Forbidden => Reply::Forbidden(body),
+            Failure::NotFound => Reply::NotFound(body),
+            Failure::Conflict => Reply::Conflict(body),
+            Failure::PayloadTooLarge => Reply::PayloadTooLarge(body),
+            Failure::TooManyRequests(seconds) => Reply::TooManyRequests(body, seconds),
+            Failure::Internal => Reply::Internal(body),
         }
     }
 }
 
 fn bad_request<S: ToJSON + ParseFromJSON, E: ErrorEnvelope>(err: poem::Error) -> Reply<S, E> {
     Reply::error(CoreError::from_poem(err))
+}
+
+/// A plugin's error envelope as a plain poem response, for failures the core answers before an operation runs
+/// (an unknown path or method under the plugin's mount, a body declared too large).
+pub fn error_response<E: ErrorEnvelope>(e: CoreError) -> poem::Response {
+    use poem::IntoResponse;
+    Reply::<String, E>::error(e).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use poem::IntoResponse;
+    use poem_openapi::Object;
+
+    use super::*;
+
+    #[derive(Object)]
+    struct Body {
+        message: String,
+    }
+
+    impl ErrorEnvelope for Body {
+        fn from_error(e: &CoreError) -> Self {
+            Body { message: e.public_message() }
+        }
+    }
+
+    /// Every error variant answers with its own status, in the envelope, and a wait where there is one.
+    #[tokio::test]
+    async fn every_error_maps_to_its_status_and_envelope() {
+        for e in CoreError::examples() {
+            let status = e.status();
+            let message = e.public_message();
+            let failure = e.failure();
+            let resp = Reply::<String, Body>::error(e).into_response();
+            assert_eq!(resp.status(), status, "{message}");
+            match failure {
+                Failure::TooManyRequests(s) => {
+                    assert_eq!(resp.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some(&*s.to_string()))
+                }
+                _ => assert!(resp.headers().get("retry-after").is_none()),
+            }
+            let body: serde_json::Value =
+                serde_json::from_slice(&resp.into_body().into_bytes().await.unwrap()).unwrap();
+            assert_eq!(body["message"], message.as_str());
+            if failure == Failure::Internal {
+                assert_eq!(body["message"], "internal error", "an internal cause is never shown");
+            }
+        }
+    }
 }

@@ -38,22 +38,7 @@ pub async fn middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<Resp
     let path = req.uri().path().to_string();
     let span = tracing::info_span!("request", request_id = %id, %method, %path);
     let started = std::time::Instant::now();
-    let retry_after = std::cell::Cell::new(None);
-    let (result, retry_after) = REQUEST_ID
-        .scope(
-            id.clone(),
-            crate::limits::RETRY_AFTER.scope(
-                retry_after,
-                tracing::Instrument::instrument(
-                    async move {
-                        let r = next.call(req).await;
-                        (r, crate::limits::RETRY_AFTER.with(|c| c.get()))
-                    },
-                    span.clone(),
-                ),
-            ),
-        )
-        .await;
+    let result = REQUEST_ID.scope(id.clone(), tracing::Instrument::instrument(next.call(req), span.clone())).await;
     let mut resp = match result {
         Ok(r) => r.into_response(),
         Err(e) => e.into_response(),
@@ -62,9 +47,6 @@ pub async fn middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<Resp
     tracing::info!(status = resp.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "served");
     if let Ok(v) = id.parse() {
         resp.headers_mut().insert(HEADER, v);
-    }
-    if let (poem::http::StatusCode::TOO_MANY_REQUESTS, Some(seconds)) = (resp.status(), retry_after) {
-        resp.headers_mut().insert(poem::http::header::RETRY_AFTER, seconds.into());
     }
     Ok(resp)
 }

@@ -27,6 +27,7 @@ pub struct Tessera {
     pub document: Value,
     /// The platform admin's key when this start created it (to be shown once), else None.
     pub bootstrap_key: Option<String>,
+    plugins: Vec<Arc<dyn Plugin>>,
 }
 
 fn check_plugins(plugins: &[Arc<dyn Plugin>]) -> CoreResult<()> {
@@ -56,7 +57,7 @@ pub async fn migrate(db: &Db, plugins: &[Arc<dyn Plugin>]) -> CoreResult<()> {
 /// Migrations, roles and bootstrap: everything a start does to the database before serving.
 async fn prepare(db: &Db, config: &Config, plugins: &[Arc<dyn Plugin>]) -> CoreResult<(Core, Option<String>)> {
     migrate(db, plugins).await?;
-    let core = Core::new(db.clone(), plugins.iter().map(|p| p.manifest()).collect(), config.limits).await?;
+    let core = Core::new(db.clone(), plugins, config.limits).await?;
     core.authz.define(PLATFORM_ADMIN, "*", "*").await?;
     core.authz.define(TENANT_ADMIN, "*", "*").await?;
     for p in plugins {
@@ -98,20 +99,20 @@ pub async fn start(config: &Config, plugins: Vec<Arc<dyn Plugin>>) -> CoreResult
     let (core, bootstrap_key) = prepared?;
     core.events.listen(config.database_url.0.clone(), core.clone());
 
+    let max_body = config.max_body_bytes;
     let admin_api = admin::api(core.clone());
-    let mut route = Route::new().nest("/core/v1", admin_api.endpoint);
+    let mut route = Route::new().nest("/core/v1", guard(admin_api.endpoint, admin_api.error_response, max_body));
     let mut specs = vec![("core".to_string(), "/core/v1".to_string(), admin_api.spec)];
+    let mut contexts = Vec::new();
     for p in &plugins {
         let manifest = p.manifest();
-        let ctx = PluginContext {
-            plugin: manifest.name,
-            core: core.clone(),
-            config: config.plugins.get(manifest.name).cloned().unwrap_or(Value::Null),
-        };
-        let api = p.api(ctx);
+        let settings = config.plugins.get(manifest.name).cloned().unwrap_or(Value::Null);
+        let ctx = PluginContext::new(manifest.name, core.clone(), settings);
+        let api = p.api(ctx.clone()).map_err(|e| start_error(manifest.name, e))?;
         let mount = format!("/{}", manifest.name);
-        route = route.nest(&mount, api.endpoint);
+        route = route.nest(&mount, guard(api.endpoint, api.error_response, max_body));
         specs.push((manifest.name.to_string(), mount, api.spec));
+        contexts.push(ctx);
     }
     let parts: Vec<openapi::Part<'_>> =
         specs.iter().map(|(owner, mount, spec)| openapi::Part { owner, mount, spec }).collect();
@@ -130,7 +131,9 @@ pub async fn start(config: &Config, plugins: Vec<Arc<dyn Plugin>>) -> CoreResult
             }),
         );
     }
-    let max_body = config.max_body_bytes;
+    for (p, ctx) in plugins.iter().zip(&contexts) {
+        p.on_start(ctx).await.map_err(|e| start_error(ctx.plugin(), e))?;
+    }
     let ready_core = core.clone();
     let ready_plugins = plugins.clone();
     let app = route
@@ -159,11 +162,46 @@ pub async fn start(config: &Config, plugins: Vec<Arc<dyn Plugin>>) -> CoreResult
             }),
         )
         .with(CatchPanic::new())
-        .around(move |ep, req| limit_body(ep, req, max_body))
         .around(count_requests)
         .around(crate::request_id::middleware)
         .boxed();
-    Ok(Tessera { core, app, document, bootstrap_key })
+    Ok(Tessera { core, app, document, bootstrap_key, plugins })
+}
+
+/// A plugin's start-up failure, with the plugin's name and the full cause (this is the operator's terminal).
+fn start_error(plugin: &str, e: CoreError) -> CoreError {
+    let detail = match e {
+        CoreError::Internal(cause) => cause,
+        other => other.to_string(),
+    };
+    CoreError::internal(format!("plugin {plugin}: {detail}"))
+}
+
+/// Wraps a mounted API so that the failures the core answers for it come in its own envelope: a body declared
+/// larger than the limit (refused before it is read; `wire::Input` enforces the same limit on bodies of undeclared
+/// length), and a path under the mount that no operation serves.
+fn guard(endpoint: BoxEndpoint<'static>, render: fn(CoreError) -> Response, max: usize) -> BoxEndpoint<'static> {
+    endpoint
+        .around(move |next, mut req| async move {
+            let declared = req
+                .headers()
+                .get(poem::http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            if declared.is_some_and(|n| n > max as u64) {
+                let e = CoreError::PayloadTooLarge(format!("the request body is larger than {max} bytes"));
+                return Ok(render(e));
+            }
+            req.set_data(crate::wire::BodyLimit(max));
+            let (method, path) = (req.method().clone(), req.uri().path().to_string());
+            match next.call(req).await {
+                Ok(resp) => Ok(resp),
+                Err(e) if e.status() == StatusCode::NOT_FOUND => {
+                    Ok(render(CoreError::not_found(format!("no operation at {method} {path}"))))
+                }
+                Err(e) => Err(e),
+            }
+        })
+        .boxed()
 }
 
 /// A poem endpoint from an async closure without arguments.
@@ -219,28 +257,6 @@ async fn readiness(core: &Core, plugins: &[Arc<dyn Plugin>]) -> Response {
     }
 }
 
-/// Refuses a declared body over the limit with 413 before it is read; `wire::Input` enforces the same limit while
-/// reading bodies of undeclared length.
-async fn limit_body<E: poem::Endpoint>(next: Arc<E>, mut req: poem::Request, max: usize) -> poem::Result<Response> {
-    let declared =
-        req.headers().get(poem::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        let problem = serde_json::json!({
-            "type": "https://tessera.dev/problems/payload-too-large",
-            "title": "Payload Too Large",
-            "status": 413,
-            "detail": format!("the request body is larger than {max} bytes"),
-            "request_id": crate::request_id::current(),
-        });
-        return Ok(Response::builder()
-            .status(StatusCode::PAYLOAD_TOO_LARGE)
-            .content_type("application/problem+json")
-            .body(problem.to_string()));
-    }
-    req.set_data(crate::wire::BodyLimit(max));
-    next.call(req).await.map(IntoResponse::into_response)
-}
-
 static REQUESTS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
 
 async fn count_requests<E: poem::Endpoint>(next: E, req: poem::Request) -> poem::Result<Response> {
@@ -272,7 +288,8 @@ async fn bootstrap(core: &Core, config: &Config) -> CoreResult<Option<String>> {
     }
     let mut tx = core.db.pool.begin().await?;
     let now = crate::now_ms();
-    let platform = store::insert_tenant(&mut tx, None, "platform", "Platform", "platform", now).await?;
+    let platform =
+        store::insert_tenant(&mut tx, None, crate::TenantKind::Platform, "Platform", "platform", now).await?;
     let admin =
         store::insert_principal(&mut tx, platform.id, "admin@platform.local", "Platform admin", None, now).await?;
     crate::audit::record(&mut tx, None, &platform, "core.bootstrap", &format!("principal:{admin}")).await?;
@@ -294,9 +311,13 @@ pub async fn serve(tessera: Tessera, listen: &str, on_bound: impl FnOnce(&str)) 
         .unwrap_or_else(|| listen.to_string());
     on_bound(&addr);
     tracing::info!(%addr, "listening");
-    poem::Server::new_with_acceptor(acceptor)
+    let served = poem::Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(tessera.app, shutdown_signal(), Some(Duration::from_secs(10)))
-        .await
+        .await;
+    for p in &tessera.plugins {
+        p.on_shutdown().await;
+    }
+    served
 }
 
 async fn shutdown_signal() {

@@ -5,22 +5,53 @@ use tracing::instrument;
 
 use crate::error::CoreResult;
 use crate::identity::KeyRecord;
-use crate::tenancy::Tenant;
+use crate::tenancy::{Tenant, TenantKind, TenantStatus};
 
 // ---- tenants ----
 
 const TENANT_COLS: &str = "id, parent_id, kind, name, slug, path, status, created_at";
 
+/// A tenant as stored; kind and status become typed values (an unknown one is an error, never a default).
+#[derive(sqlx::FromRow)]
+struct TenantRow {
+    id: i64,
+    parent_id: Option<i64>,
+    kind: String,
+    name: String,
+    slug: String,
+    path: String,
+    status: String,
+    created_at: i64,
+}
+
+impl TryFrom<TenantRow> for Tenant {
+    type Error = crate::error::CoreError;
+    fn try_from(r: TenantRow) -> CoreResult<Tenant> {
+        Ok(Tenant {
+            id: r.id,
+            parent_id: r.parent_id,
+            kind: TenantKind::from_stored(&r.kind)?,
+            name: r.name,
+            slug: r.slug,
+            path: r.path,
+            status: TenantStatus::from_stored(&r.status)?,
+            created_at: r.created_at,
+        })
+    }
+}
+
 #[instrument(skip_all)]
 pub async fn tenant(pool: &AnyPool, id: i64) -> CoreResult<Option<Tenant>> {
     let sql = format!("SELECT {TENANT_COLS} FROM tenants WHERE id = $1");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?)
+    let row: Option<TenantRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?;
+    row.map(Tenant::try_from).transpose()
 }
 
 #[instrument(skip_all)]
 pub async fn tenant_by_slug(pool: &AnyPool, slug: &str) -> CoreResult<Option<Tenant>> {
     let sql = format!("SELECT {TENANT_COLS} FROM tenants WHERE slug = $1");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(slug).fetch_optional(pool).await?)
+    let row: Option<TenantRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(slug).fetch_optional(pool).await?;
+    row.map(Tenant::try_from).transpose()
 }
 
 #[instrument(skip_all)]
@@ -34,7 +65,7 @@ pub async fn platform_exists(pool: &AnyPool) -> CoreResult<bool> {
 pub async fn insert_tenant(
     conn: &mut AnyConnection,
     parent: Option<&Tenant>,
-    kind: &str,
+    kind: TenantKind,
     name: &str,
     slug: &str,
     now: i64,
@@ -44,7 +75,7 @@ pub async fn insert_tenant(
          VALUES ($1, $2, $3, $4, '', 'active', $5, $5) RETURNING id",
     )
     .bind(parent.map(|p| p.id))
-    .bind(kind)
+    .bind(kind.as_str())
     .bind(name)
     .bind(slug)
     .bind(now)
@@ -55,11 +86,11 @@ pub async fn insert_tenant(
     Ok(Tenant {
         id,
         parent_id: parent.map(|p| p.id),
-        kind: kind.to_string(),
+        kind,
         name: name.to_string(),
         slug: slug.to_string(),
         path,
-        status: "active".to_string(),
+        status: TenantStatus::Active,
         created_at: now,
     })
 }
@@ -73,8 +104,9 @@ pub async fn slug_taken(pool: &AnyPool, slug: &str) -> CoreResult<bool> {
 #[instrument(skip_all)]
 pub async fn children(pool: &AnyPool, parent_id: i64, limit: i64, offset: i64) -> CoreResult<(Vec<Tenant>, i64)> {
     let sql = format!("SELECT {TENANT_COLS} FROM tenants WHERE parent_id = $1 ORDER BY id LIMIT $2 OFFSET $3");
-    let rows =
+    let rows: Vec<TenantRow> =
         sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(parent_id).bind(limit).bind(offset).fetch_all(pool).await?;
+    let rows = rows.into_iter().map(Tenant::try_from).collect::<CoreResult<_>>()?;
     let total: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM tenants WHERE parent_id = $1").bind(parent_id).fetch_one(pool).await?;
     Ok((rows, total))
@@ -85,14 +117,14 @@ pub async fn update_tenant(
     conn: &mut AnyConnection,
     id: i64,
     name: Option<&str>,
-    status: Option<&str>,
+    status: Option<TenantStatus>,
     now: i64,
 ) -> CoreResult<()> {
     sqlx::query(
         "UPDATE tenants SET name = COALESCE($1, name), status = COALESCE($2, status), updated_at = $3 WHERE id = $4",
     )
     .bind(name)
-    .bind(status)
+    .bind(status.map(TenantStatus::as_str))
     .bind(now)
     .bind(id)
     .execute(&mut *conn)

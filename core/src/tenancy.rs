@@ -39,6 +39,11 @@ impl TenantKind {
         })
     }
 
+    /// A stored kind; an unknown one is an internal error (never a silent default).
+    pub fn from_stored(s: &str) -> CoreResult<Self> {
+        Self::parse(s).ok_or_else(|| CoreError::internal(format!("stored tenant kind `{s}` is not known")))
+    }
+
     /// Which kinds may sit directly under a parent of kind `self`.
     pub fn may_parent(self, child: TenantKind) -> bool {
         use TenantKind::*;
@@ -54,25 +59,55 @@ impl TenantKind {
     }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+impl std::fmt::Display for TenantKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantStatus {
+    Active,
+    Suspended,
+}
+
+impl TenantStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantStatus::Active => "active",
+            TenantStatus::Suspended => "suspended",
+        }
+    }
+
+    /// A stored status; an unknown one is an internal error.
+    pub fn from_stored(s: &str) -> CoreResult<Self> {
+        match s {
+            "active" => Ok(TenantStatus::Active),
+            "suspended" => Ok(TenantStatus::Suspended),
+            other => Err(CoreError::internal(format!("stored tenant status `{other}` is not known"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct Tenant {
     pub id: i64,
     pub parent_id: Option<i64>,
-    pub kind: String,
+    pub kind: TenantKind,
     pub name: String,
     pub slug: String,
     pub path: String,
-    pub status: String,
+    pub status: TenantStatus,
     pub created_at: i64,
 }
 
 impl Tenant {
     pub fn kind(&self) -> TenantKind {
-        TenantKind::parse(&self.kind).unwrap_or(TenantKind::Organisation)
+        self.kind
     }
 
     pub fn is_active(&self) -> bool {
-        self.status == "active"
+        self.status == TenantStatus::Active
     }
 
     /// True when `self` is `other` or lies below it.

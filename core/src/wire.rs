@@ -80,11 +80,12 @@ impl<'a, T: ParseFromJSON + Type + Send> ApiExtractor<'a> for Input<T> {
         _opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
         let limit = request.data::<BodyLimit>().map(|l| l.0).unwrap_or(1 << 20);
-        let bytes = body
-            .take()?
-            .into_bytes_limit(limit)
-            .await
-            .map_err(|_| InputError::new("body", format!("must be at most {limit} bytes")))?;
+        let bytes = body.take()?.into_bytes_limit(limit).await.map_err(|_| {
+            poem::Error::from_string(
+                format!("the request body is larger than {limit} bytes"),
+                poem::http::StatusCode::PAYLOAD_TOO_LARGE,
+            )
+        })?;
         let is_json = request.content_type().is_some_and(|ct| ct.starts_with(JSON) || ct.contains("+json"));
         let mut fields = if is_json { json_fields(&bytes)? } else { form_fields(&bytes)? };
         // Seed clients also send a POST's parameters in the query string; the body wins where both give one.

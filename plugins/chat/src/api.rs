@@ -14,10 +14,10 @@ use poem_openapi::auth::ApiKey;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::types::{ParseFromJSON, ToJSON};
 use poem_openapi::{Object, OpenApi, SecurityScheme, Tags};
-use tessera_core::events::Change;
 use tessera_core::identity::{hash_secret, new_secret};
 use tessera_core::{
-    now_ms, BearerKey, Caller, CoreError, CoreResult, ErrorEnvelope, Input, PathId, PluginContext, Tenant, TenantKind,
+    now_ms, BearerKey, Caller, CoreError, CoreResult, Email, ErrorEnvelope, Input, PathId, PluginContext, StoredEnum,
+    Tenant, TenantKind, TokenGrant, TokenLookup,
 };
 
 use crate::model::{self, AddonKind};
@@ -314,7 +314,7 @@ impl AddonOut {
         Ok(AddonOut {
             id: a.id,
             organisation_id: a.tenant_id,
-            kind: AddonKind::parse(&a.kind)?,
+            kind: AddonKind::from_stored("kind", &a.kind)?,
             addon_unique_name: a.unique_name,
             active: a.active != 0,
         })
@@ -325,12 +325,20 @@ impl AddonOut {
 
 /// What an access token stands for.
 #[derive(Debug, Clone)]
-struct Session {
+pub struct Session {
     tenant_id: i64,
     principal_id: i64,
     addon: AddonRow,
     expires_at: i64,
     revoked: bool,
+}
+
+/// access-token hash → session (None: no such token). Shared with the plugin, which drops entries other instances
+/// revoked (`on_change`).
+pub type Sessions = Cache<String, Option<Arc<Session>>>;
+
+pub fn sessions() -> Sessions {
+    Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(3600)).build()
 }
 
 /// A checked session: the caller (the principal who logged in, in its organisation) and the addon.
@@ -342,55 +350,23 @@ struct Authed {
 
 impl Authed {
     fn org(&self) -> &Tenant {
-        &self.caller.tenant
+        self.caller.tenant()
     }
 }
 
-const REFRESH_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
+/// The `access_token` header, looked up through the session cache.
+struct AccessTokens<'a>(&'a ChatApi);
 
-pub struct ChatApi {
-    ctx: PluginContext,
-    /// access-token hash → session (None: no such token).
-    sessions: Cache<String, Option<Arc<Session>>>,
-    token_ttl_s: i64,
-    embed_base: String,
-}
+impl TokenLookup for AccessTokens<'_> {
+    type Session = Arc<Session>;
+    const FIELD: &'static str = "access_token";
+    const EXPIRED: &'static str = "expired; regenerate it with the refresh token";
 
-impl ChatApi {
-    pub fn new(ctx: PluginContext) -> Self {
-        let token_ttl_s = ctx.config["token_ttl_seconds"].as_i64().filter(|s| *s > 0).unwrap_or(3600);
-        let embed_base =
-            ctx.config["embed_base_url"].as_str().unwrap_or("https://chat.tessera.example/embed").to_string();
-        let sessions = Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(3600)).build();
-        // Tokens revoked by other instances.
-        let mut changes = ctx.subscribe();
-        let watched = sessions.clone();
-        tokio::spawn(async move {
-            while let Ok(change) = changes.recv().await {
-                match change {
-                    Change::Plugin { plugin, key } if plugin == crate::NAME => watched.invalidate(&key).await,
-                    Change::All => watched.invalidate_all(),
-                    _ => {}
-                }
-            }
-        });
-        ChatApi { ctx, sessions, token_ttl_s, embed_base }
-    }
-
-    /// Drops revoked tokens here and in every other instance.
-    async fn forget_tokens(&self, hashes: &[String]) {
-        for hash in hashes {
-            self.sessions.invalidate(hash).await;
-            self.ctx.publish_change(hash).await;
-        }
-    }
-
-    async fn session(&self, token: &AccessToken) -> CoreResult<Authed> {
-        let unknown = || CoreError::Unauthenticated("access_token: unknown or revoked token".into());
-        let hash = hash_secret(&token.0.key);
-        let pool = self.ctx.pool().clone();
+    async fn lookup(&self, token: &str) -> CoreResult<Option<TokenGrant<Arc<Session>>>> {
+        let hash = hash_secret(token);
+        let pool = self.0.ctx.pool().clone();
         let lookup = hash.clone();
-        let session = tessera_core::cache::get_or_load(&self.sessions, hash, async move {
+        let session = tessera_core::cache::get_or_load(&self.0.sessions, hash, async move {
             let Some(t) = store::token_by_access(&pool, &lookup).await? else { return Ok(None) };
             let addon =
                 store::addon_by_id(&pool, t.addon_id).await?.ok_or_else(|| CoreError::internal("addon gone"))?;
@@ -402,39 +378,102 @@ impl ChatApi {
                 revoked: t.revoked != 0,
             })))
         })
-        .await?
-        .ok_or_else(unknown)?;
-        if session.revoked {
-            return Err(unknown());
+        .await?;
+        Ok(session.filter(|s| !s.revoked).map(|s| TokenGrant {
+            principal_id: s.principal_id,
+            tenant_id: s.tenant_id,
+            expires_at: Some(s.expires_at),
+            session: s,
+        }))
+    }
+}
+
+/// A refresh token presented with its access token (regenerate): spent, revoked or expired ones are refused, and a
+/// spent one presented again revokes its whole session.
+struct RefreshTokens<'a> {
+    api: &'a ChatApi,
+    access_token: &'a str,
+}
+
+impl TokenLookup for RefreshTokens<'_> {
+    type Session = TokenRow;
+    const FIELD: &'static str = "refresh_token";
+    const EXPIRED: &'static str = "expired; request a new access token";
+
+    async fn lookup(&self, token: &str) -> CoreResult<Option<TokenGrant<TokenRow>>> {
+        let row = self.api.pair(self.access_token, token).await?;
+        if row.rotated != 0 {
+            return Err(self.api.reuse_detected(&row).await);
         }
-        if session.expires_at <= now_ms() {
-            return Err(CoreError::Unauthenticated(
-                "access_token: expired; regenerate it with the refresh token".into(),
-            ));
+        if row.revoked != 0 {
+            return Ok(None);
         }
-        let tenant = self.ctx.core.tenants.require(session.tenant_id).await?;
-        self.ctx.core.tenants.ensure_usable(&tenant).await?;
-        self.ctx.core.ensure_enabled(crate::NAME, tenant.id).await?;
-        Ok(Authed {
-            kind: AddonKind::parse(&session.addon.kind)?,
-            addon: session.addon.clone(),
-            caller: Caller { principal_id: session.principal_id, tenant, key_id: None },
-        })
+        Ok(Some(TokenGrant {
+            principal_id: row.principal_id,
+            tenant_id: row.tenant_id,
+            expires_at: Some(row.refresh_expires_at),
+            session: row,
+        }))
+    }
+}
+
+/// `[plugins.chat]` settings.
+#[derive(serde::Deserialize)]
+#[serde(default)]
+pub struct ChatConfig {
+    /// Seconds an access token lives.
+    pub token_ttl_seconds: i64,
+    /// Where the embed script of seller_buyer domains is served.
+    pub embed_base_url: String,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        ChatConfig { token_ttl_seconds: 3600, embed_base_url: "https://chat.tessera.example/embed".into() }
+    }
+}
+
+const REFRESH_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
+
+pub struct ChatApi {
+    ctx: PluginContext,
+    sessions: Sessions,
+    token_ttl_s: i64,
+    embed_base: String,
+}
+
+impl ChatApi {
+    pub fn new(ctx: PluginContext, sessions: Sessions) -> CoreResult<Self> {
+        let config: ChatConfig = ctx.config()?;
+        if config.token_ttl_seconds <= 0 {
+            return Err(CoreError::invalid("plugins.chat.token_ttl_seconds", "must be a positive number of seconds"));
+        }
+        Ok(ChatApi { ctx, sessions, token_ttl_s: config.token_ttl_seconds, embed_base: config.embed_base_url })
+    }
+
+    /// Drops revoked tokens here and in every other instance.
+    async fn forget_tokens(&self, hashes: &[String]) {
+        for hash in hashes {
+            self.sessions.invalidate(hash).await;
+            self.ctx.publish_change(hash).await;
+        }
+    }
+
+    async fn session(&self, token: &AccessToken) -> CoreResult<Authed> {
+        let (caller, session) = self.ctx.authenticate_token(&AccessTokens(self), &token.0.key).await?;
+        Ok(Authed { kind: AddonKind::from_stored("kind", &session.addon.kind)?, addon: session.addon.clone(), caller })
     }
 
     async fn issue(&self, req: &TokenRequest) -> CoreResult<TokenOut> {
         let wrong = || CoreError::Unauthenticated("wrong email, password or organisation_domain".into());
-        let org = match self.ctx.core.tenants.by_slug(req.organisation_domain.trim()).await? {
+        let org = match self.ctx.tenant_by_slug(req.organisation_domain.trim()).await? {
             Some(t) if t.kind() == TenantKind::Organisation => t,
             _ => return Err(wrong()),
         };
-        let principal = self.ctx.core.identity.login(org.id, &req.email, &req.password).await.map_err(|e| match e {
+        let caller = self.ctx.login(&org, &req.email, &req.password).await.map_err(|e| match e {
             CoreError::Unauthenticated(_) => wrong(),
             other => other,
         })?;
-        self.ctx.core.tenants.ensure_usable(&org).await?;
-        self.ctx.core.ensure_enabled(crate::NAME, org.id).await?;
-        let caller = Caller { principal_id: principal, tenant: org.clone(), key_id: None };
         self.ctx.require(&caller, "chat:token", "create", &org).await?;
         let addon = match store::addon(self.ctx.pool(), org.id, req.addon_unique_name.trim()).await? {
             Some(a) if a.active != 0 => a,
@@ -455,7 +494,7 @@ impl ChatApi {
     ) -> CoreResult<TokenOut> {
         let (access, refresh) = (new_secret("cat_"), new_secret("crt_"));
         let now = now_ms();
-        let mut tx = self.ctx.pool().begin().await?;
+        let mut tx = self.ctx.begin().await?;
         if let Some(old) = spent {
             if !store::spend_refresh(&mut tx, old.id).await? {
                 drop(tx);
@@ -465,7 +504,7 @@ impl ChatApi {
         let token = NewToken {
             tenant_id: org.id,
             addon_id: addon.id,
-            principal_id: caller.principal_id,
+            principal_id: caller.principal_id(),
             family,
             access_hash: &hash_secret(&access),
             refresh_hash: &hash_secret(&refresh),
@@ -522,7 +561,7 @@ impl ChatApi {
         if addon.as_ref().map(|a| a.unique_name.as_str()) != Some(req.addon_unique_name.trim()) {
             return Err(CoreError::Unauthenticated("addon_unique_name: the token is not for this addon".into()));
         }
-        let org = self.ctx.core.tenants.require(row.tenant_id).await?;
+        let org = self.ctx.tenant(row.tenant_id).await?.ok_or_else(|| CoreError::internal("token of no tenant"))?;
         Ok(TokenOut {
             access_token: req.access_token.clone(),
             refresh_token: req.refresh_token.clone(),
@@ -532,24 +571,13 @@ impl ChatApi {
     }
 
     async fn regenerate(&self, req: &RegenerateRequest) -> CoreResult<TokenOut> {
-        let row = self.pair(&req.access_token, &req.refresh_token).await?;
-        if row.rotated != 0 {
-            return Err(self.reuse_detected(&row).await);
-        }
-        if row.revoked != 0 {
-            return Err(CoreError::Unauthenticated("refresh_token: revoked".into()));
-        }
-        if row.refresh_expires_at <= now_ms() {
-            return Err(CoreError::Unauthenticated("refresh_token: expired; request a new access token".into()));
-        }
-        let org = self.ctx.core.tenants.require(row.tenant_id).await?;
-        self.ctx.core.tenants.ensure_usable(&org).await?;
-        self.ctx.core.ensure_enabled(crate::NAME, org.id).await?;
+        let refresh = RefreshTokens { api: self, access_token: &req.access_token };
+        let (caller, row) = self.ctx.authenticate_token(&refresh, &req.refresh_token).await?;
         let addon = match store::addon_by_id(self.ctx.pool(), row.addon_id).await? {
             Some(a) if a.active != 0 => a,
             _ => return Err(CoreError::Unauthenticated("addon_unique_name: the addon is disabled".into())),
         };
-        let caller = Caller { principal_id: row.principal_id, tenant: org.clone(), key_id: None };
+        let org = caller.tenant().clone();
         self.new_pair(&caller, &org, &addon, &row.family, Some(&row)).await
     }
 
@@ -568,10 +596,10 @@ impl ChatApi {
 
     async fn operator_create(&self, s: &Authed, req: &OperatorCreate) -> CoreResult<OperatorCreated> {
         self.ctx.require(&s.caller, "chat:operator", "create", s.org()).await?;
-        let email = model::email("email", &req.email)?;
+        let email = Email::parse("email", &req.email)?;
         let name = model::operator_name(&email, req.first_name.as_deref(), req.last_name.as_deref());
-        let mut tx = self.ctx.pool().begin().await?;
-        let (id, _) = self.ctx.core.identity.ensure_principal(&mut tx, s.org().id, &email, &name).await?;
+        let mut tx = self.ctx.begin().await?;
+        let (id, _) = self.ctx.ensure_principal(&mut tx, s.org(), &email, &name).await?;
         if !store::insert_operator(&mut tx, s.org().id, s.addon.id, id, now_ms()).await? {
             return Err(CoreError::conflict(format!("email: {email} is already an operator of this addon")));
         }
@@ -586,7 +614,7 @@ impl ChatApi {
     async fn domain_create(&self, s: &Authed, req: &DomainCreate) -> CoreResult<DomainCreated> {
         self.ctx.require(&s.caller, "chat:domain", "create", s.org()).await?;
         let name = model::host_name("domain_name", &req.domain_name)?;
-        let email = model::email("email", &req.email)?;
+        let email = Email::parse("email", &req.email)?.into_string();
         if store::domain(self.ctx.pool(), s.org().id, s.addon.id, &name).await?.is_some() {
             return Err(CoreError::conflict(format!("domain_name: {name} is already a domain of this addon")));
         }
@@ -598,7 +626,7 @@ impl ChatApi {
                 s.addon.unique_name
             )
         });
-        let mut tx = self.ctx.pool().begin().await?;
+        let mut tx = self.ctx.begin().await?;
         let id =
             store::insert_domain(&mut tx, s.org().id, s.addon.id, &name, &email, link.as_deref(), now_ms()).await?;
         self.ctx.audit(&mut tx, &s.caller, s.org(), "domain.create", &format!("chat_domain:{id}")).await?;
@@ -611,13 +639,13 @@ impl ChatApi {
         model::at_least_one("name, status, email", &[req.name.is_some(), req.status.is_some(), req.email.is_some()])?;
         let domain = self.domain_of(s, "domain_name", current).await?;
         let name = req.name.as_deref().map(|n| model::host_name("name", n)).transpose()?;
-        let email = req.email.as_deref().map(|e| model::email("email", e)).transpose()?;
+        let email = req.email.as_deref().map(|e| Email::parse("email", e).map(Email::into_string)).transpose()?;
         if let Some(n) = name.as_deref().filter(|n| *n != domain.name) {
             if store::domain(self.ctx.pool(), s.org().id, s.addon.id, n).await?.is_some() {
                 return Err(CoreError::conflict(format!("name: {n} is already a domain of this addon")));
             }
         }
-        let mut tx = self.ctx.pool().begin().await?;
+        let mut tx = self.ctx.begin().await?;
         store::update_domain(&mut tx, domain.id, name.as_deref(), email.as_deref(), req.status).await?;
         self.ctx.audit(&mut tx, &s.caller, s.org(), "domain.update", &format!("chat_domain:{}", domain.id)).await?;
         tx.commit().await?;
@@ -637,7 +665,7 @@ impl ChatApi {
         })?;
         let is_admin = req.is_admin.unwrap_or(false);
         let unique_id = req.unique_id.as_deref().map(str::trim);
-        let mut tx = self.ctx.pool().begin().await?;
+        let mut tx = self.ctx.begin().await?;
         let added = store::insert_assignment(
             &mut tx,
             s.org().id,
@@ -687,7 +715,7 @@ impl ChatApi {
             online_status: req.online_status,
             status: req.status,
         };
-        let mut tx = self.ctx.pool().begin().await?;
+        let mut tx = self.ctx.begin().await?;
         store::update_assignment(&mut tx, domain.id, op.principal_id, &changes).await?;
         let object = format!("chat_assignment:{}:{}", domain.id, op.principal_id);
         self.ctx.audit(&mut tx, &s.caller, s.org(), "assignment.update", &object).await?;
@@ -715,7 +743,7 @@ impl ChatApi {
     }
 
     async fn addon_create(&self, key: &BearerKey, req: &AddonCreate) -> CoreResult<AddonOut> {
-        let caller = self.ctx.caller_from_key(&key.0.token).await?;
+        let caller = self.ctx.authenticate_key(&key.0.token).await?;
         let org = self.organisation(&caller, req.organisation_id).await?;
         self.ctx.require(&caller, "chat:addon", "create", &org).await?;
         let name = req.addon_unique_name.trim();
@@ -727,21 +755,21 @@ impl ChatApi {
         if store::addon(self.ctx.pool(), org.id, name).await?.is_some() {
             return Err(CoreError::conflict(format!("addon_unique_name: {name} already exists in this organisation")));
         }
-        let mut tx = self.ctx.pool().begin().await?;
-        let id = store::insert_addon(&mut tx, org.id, name, req.kind.as_str(), now_ms()).await?;
+        let mut tx = self.ctx.begin().await?;
+        let id = store::insert_addon(&mut tx, org.id, name, &req.kind.stored(), now_ms()).await?;
         self.ctx.audit(&mut tx, &caller, &org, "addon.create", &format!("chat_addon:{id}")).await?;
         tx.commit().await?;
         Ok(AddonOut { id, organisation_id: org.id, addon_unique_name: name.to_string(), kind: req.kind, active: true })
     }
 
     async fn addon_disable(&self, key: &BearerKey, organisation_id: i64, name: &str) -> CoreResult<AddonOut> {
-        let caller = self.ctx.caller_from_key(&key.0.token).await?;
+        let caller = self.ctx.authenticate_key(&key.0.token).await?;
         let org = self.organisation(&caller, organisation_id).await?;
         self.ctx.require(&caller, "chat:addon", "update", &org).await?;
         let addon = store::addon(self.ctx.pool(), org.id, name)
             .await?
             .ok_or_else(|| CoreError::not_found(format!("addon_unique_name: {name} not found")))?;
-        let mut tx = self.ctx.pool().begin().await?;
+        let mut tx = self.ctx.begin().await?;
         let revoked = store::disable_addon(&mut tx, addon.id).await?;
         self.ctx.audit(&mut tx, &caller, &org, "addon.disable", &format!("chat_addon:{}", addon.id)).await?;
         tx.commit().await?;
@@ -831,7 +859,7 @@ impl ChatApi {
                 let s = self.session(&token).await?;
                 self.ctx.require(&s.caller, "chat:operator", "update", s.org()).await?;
                 let op = self.operator_of(&s, operator_id.get("operatorId")?).await?;
-                let mut tx = self.ctx.pool().begin().await?;
+                let mut tx = self.ctx.begin().await?;
                 store::set_operator_active(&mut tx, s.addon.id, op.principal_id, body.status == 1).await?;
                 let object = format!("chat_operator:{}:{}", s.addon.id, op.principal_id);
                 self.ctx.audit(&mut tx, &s.caller, s.org(), "operator.update", &object).await?;
@@ -904,7 +932,7 @@ impl ChatApi {
     async fn addons_list(&self, key: BearerKey, organisation_id: Query<i64>) -> Reply<AddonList> {
         reply(
             async {
-                let caller = self.ctx.caller_from_key(&key.0.token).await?;
+                let caller = self.ctx.authenticate_key(&key.0.token).await?;
                 let org = self.organisation(&caller, *organisation_id).await?;
                 self.ctx.require(&caller, "chat:addon", "read", &org).await?;
                 let rows = store::addons(self.ctx.pool(), org.id).await?;

@@ -5,12 +5,23 @@ mod api;
 mod model;
 mod store;
 
-use tessera_core::{Manifest, Migrations, Permission, Plugin, PluginApi, PluginContext};
+use tessera_core::events::Change;
+use tessera_core::{CoreResult, Manifest, Migrations, Permission, Plugin, PluginApi, PluginContext};
 
-pub struct ChatPlugin;
+/// The plugin and what it caches: the sessions of access tokens, dropped when another instance revokes them.
+pub struct ChatPlugin {
+    sessions: api::Sessions,
+}
+
+impl Default for ChatPlugin {
+    fn default() -> Self {
+        ChatPlugin { sessions: api::sessions() }
+    }
+}
 
 pub const NAME: &str = "chat";
 
+#[tessera_core::async_trait]
 impl Plugin for ChatPlugin {
     fn manifest(&self) -> Manifest {
         Manifest {
@@ -37,7 +48,17 @@ impl Plugin for ChatPlugin {
         grants
     }
 
-    fn api(&self, ctx: PluginContext) -> PluginApi {
-        PluginApi::new(api::ChatApi::new(ctx), &self.manifest())
+    fn api(&self, ctx: PluginContext) -> CoreResult<PluginApi> {
+        let api = api::ChatApi::new(ctx, self.sessions.clone())?;
+        Ok(PluginApi::new::<api::ErrorBody, _>(api, &self.manifest()))
+    }
+
+    /// Tokens revoked by other instances (their hash is the key), or everything after the listener reconnected.
+    async fn on_change(&self, change: &Change) {
+        match change {
+            Change::Plugin { plugin, key } if plugin == NAME => self.sessions.invalidate(key).await,
+            Change::All => self.sessions.invalidate_all(),
+            _ => {}
+        }
     }
 }

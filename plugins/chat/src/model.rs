@@ -1,7 +1,7 @@
 //! Chat domain types and rules: addon kinds, presence, host names, and the "at least one field" rules. No I/O.
 
 use poem_openapi::Enum;
-use tessera_core::{CoreError, CoreResult};
+use tessera_core::{CoreError, CoreResult, Email, StoredEnum};
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename = "ChatAddonKind", rename_all = "snake_case")]
@@ -12,22 +12,7 @@ pub enum AddonKind {
     SellerBuyer,
 }
 
-impl AddonKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AddonKind::LiveChat => "live_chat",
-            AddonKind::SellerBuyer => "seller_buyer",
-        }
-    }
-
-    pub fn parse(s: &str) -> CoreResult<Self> {
-        match s {
-            "live_chat" => Ok(AddonKind::LiveChat),
-            "seller_buyer" => Ok(AddonKind::SellerBuyer),
-            other => Err(CoreError::internal(format!("stored addon kind `{other}` is unknown"))),
-        }
-    }
-}
+impl StoredEnum for AddonKind {}
 
 /// A host name without scheme, port or path, lowercased: `shop.example.com`.
 pub fn host_name(field: &str, value: &str) -> CoreResult<String> {
@@ -51,19 +36,6 @@ pub fn host_name(field: &str, value: &str) -> CoreResult<String> {
     Ok(v)
 }
 
-pub fn email(field: &str, value: &str) -> CoreResult<String> {
-    let v = value.trim().to_lowercase();
-    let ok = v.len() <= 254
-        && v.matches('@').count() == 1
-        && v.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.ends_with('.'))
-        && !v.chars().any(char::is_whitespace);
-    if ok {
-        Ok(v)
-    } else {
-        Err(CoreError::invalid(field, "must be an email address like name@example.com"))
-    }
-}
-
 /// The "minimum one field is mandatory" rule of the seed's updates.
 pub fn at_least_one(fields: &str, present: &[bool]) -> CoreResult<()> {
     if present.iter().any(|p| *p) {
@@ -81,10 +53,10 @@ pub fn seller_buyer_only(kind: AddonKind, field: &str, present: bool) -> CoreRes
     Ok(())
 }
 
-pub fn operator_name(email: &str, first: Option<&str>, last: Option<&str>) -> String {
+pub fn operator_name(email: &Email, first: Option<&str>, last: Option<&str>) -> String {
     let full = [first, last].iter().flatten().map(|s| s.trim()).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ");
     if full.is_empty() {
-        email.split('@').next().unwrap_or(email).to_string()
+        email.local_part().to_string()
     } else {
         full
     }
@@ -108,7 +80,8 @@ mod tests {
         assert!(at_least_one("name, status, email", &[false, true, false]).is_ok());
         assert!(seller_buyer_only(AddonKind::LiveChat, "unique_id", true).is_err());
         assert!(seller_buyer_only(AddonKind::SellerBuyer, "unique_id", true).is_ok());
-        assert_eq!(operator_name("ann@x.com", Some("Ann"), Some(" Lee ")), "Ann Lee");
-        assert_eq!(operator_name("ann@x.com", None, None), "ann");
+        let ann = Email::parse("email", "ann@x.com").unwrap();
+        assert_eq!(operator_name(&ann, Some("Ann"), Some(" Lee ")), "Ann Lee");
+        assert_eq!(operator_name(&ann, None, None), "ann");
     }
 }

@@ -363,6 +363,20 @@ fn decimal(minor: i64) -> f64 {
 
 // ---- the API ----
 
+/// `[plugins.registrar]` settings.
+#[derive(serde::Deserialize)]
+#[serde(default)]
+pub struct RegistrarConfig {
+    /// The currency of plan prices and invoices.
+    pub currency: String,
+}
+
+impl Default for RegistrarConfig {
+    fn default() -> Self {
+        RegistrarConfig { currency: "USD".into() }
+    }
+}
+
 pub struct RegistrarApi {
     ctx: PluginContext,
     currency: String,
@@ -372,18 +386,22 @@ pub struct RegistrarApi {
 const LOGIN_TOKEN_MS: i64 = 120_000;
 
 impl RegistrarApi {
-    pub fn new(ctx: PluginContext) -> Self {
-        let currency = ctx.config["currency"].as_str().unwrap_or("USD").to_string();
-        RegistrarApi { ctx, currency }
+    pub fn new(ctx: PluginContext) -> CoreResult<Self> {
+        let config: RegistrarConfig = ctx.config()?;
+        let currency = config.currency.trim().to_uppercase();
+        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(CoreError::invalid("plugins.registrar.currency", "must be a three-letter currency code"));
+        }
+        Ok(RegistrarApi { ctx, currency })
     }
 
     /// `auth-userid` + `api-key` → the caller and its reseller tenant.
     async fn reseller(&self, auth_userid: i64, api_key: &str) -> CoreResult<(Caller, Arc<Tenant>)> {
-        let caller = self.ctx.caller_from_key(api_key).await?;
-        if caller.tenant_id() != auth_userid || caller.tenant.kind() != TenantKind::Reseller {
+        let caller = self.ctx.authenticate_key(api_key).await?;
+        if caller.tenant_id() != auth_userid || caller.tenant().kind() != TenantKind::Reseller {
             return Err(CoreError::Unauthenticated("auth-userid and api-key do not match a reseller".into()));
         }
-        let tenant = caller.tenant.clone();
+        let tenant = caller.tenant().clone();
         Ok((caller, tenant))
     }
 
@@ -462,7 +480,7 @@ impl RegistrarApi {
             pin: &format!("{pin:0<4}"),
             lang: req.lang_pref.as_deref().unwrap_or("en"),
         };
-        let mut tx = self.ctx.pool().begin().await?;
+        let mut tx = self.ctx.begin().await?;
         let id = store::insert_customer(&mut tx, &customer, now_ms()).await?;
         self.ctx.audit(&mut tx, &caller, &reseller, "customer.signup", &format!("registrar_customer:{id}")).await?;
         tx.commit().await?;
@@ -483,7 +501,7 @@ impl RegistrarApi {
             return Err(CoreError::conflict(format!("customer-id: customer {} is {}", customer.id, customer.status)));
         }
         let now = now_ms();
-        let mut tx = self.ctx.pool().begin().await?;
+        let mut tx = self.ctx.begin().await?;
         store::set_customer_status(&mut tx, customer.id, to).await?;
         let eaqid = store::insert_action(
             &mut tx,
@@ -526,7 +544,7 @@ impl RegistrarApi {
         let (plan, pricing) = self.plan(customer.tenant_id, product, "plan-id", req.plan_id).await?;
         let amount = model::monthly(&pricing, "months", req.months)? * req.months;
         let now = now_ms();
-        let mut tx = self.ctx.pool().begin().await?;
+        let mut tx = self.ctx.begin().await?;
         let order_id = store::insert_order(
             &mut tx,
             customer.tenant_id,
@@ -721,7 +739,7 @@ impl RegistrarApi {
         }
         let pricing = model::parse_pricing("pricing", &req.pricing)?;
         let text = serde_json::to_string(&pricing).map_err(CoreError::internal)?;
-        let mut tx = self.ctx.pool().begin().await?;
+        let mut tx = self.ctx.begin().await?;
         let id = store::insert_plan(&mut tx, reseller.id, product.as_str(), req.name.trim(), req.tier, &text, now_ms())
             .await?;
         self.ctx
@@ -787,7 +805,7 @@ impl RegistrarApi {
             self.change(product, &reseller, req.order_id, req.new_plan_id, "new-plan-id", months).await?;
         let customer = self.customer(&reseller, order.customer_id).await?;
         let desc = format!("Modification of {} order {} to plan {}", product.title(), order.id, plan.name);
-        let mut tx = self.ctx.pool().begin().await?;
+        let mut tx = self.ctx.begin().await?;
         let out = self
             .invoice_and_execute(
                 &mut tx,
@@ -917,7 +935,7 @@ impl RegistrarApi {
                 if amount <= 0 {
                     return Err(CoreError::invalid("amount", "must be greater than 0"));
                 }
-                let mut tx = self.ctx.pool().begin().await?;
+                let mut tx = self.ctx.begin().await?;
                 let funds = store::add_funds(&mut tx, customer.id, amount).await?;
                 self.ctx
                     .audit(

@@ -5,7 +5,7 @@ mod api;
 mod model;
 mod store;
 
-use tessera_core::{Manifest, Migrations, Permission, Plugin, PluginApi, PluginContext};
+use tessera_core::{CoreResult, Manifest, Migrations, Permission, Plugin, PluginApi, PluginContext};
 
 pub struct RegistrarPlugin;
 
@@ -33,7 +33,7 @@ impl Plugin for RegistrarPlugin {
         grants
     }
 
-    fn api(&self, ctx: PluginContext) -> PluginApi {
-        PluginApi::new(api::RegistrarApi::new(ctx), &self.manifest())
+    fn api(&self, ctx: PluginContext) -> CoreResult<PluginApi> {
+        Ok(PluginApi::new::<api::ErrorBody, _>(api::RegistrarApi::new(ctx)?, &self.manifest()))
     }
 }

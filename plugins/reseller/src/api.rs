@@ -328,8 +328,8 @@ impl ResellerApi {
 
     /// `userid` + `api_key` → the caller, through the core (which also gates on the plugin being enabled).
     async fn caller(&self, userid: i64, api_key: &str) -> CoreResult<Caller> {
-        let caller = self.ctx.caller_from_key(api_key).await?;
-        if caller.principal_id != userid {
+        let caller = self.ctx.authenticate_key(api_key).await?;
+        if caller.principal_id() != userid {
             return Err(CoreError::Unauthenticated("userid and api_key do not match".into()));
         }
         Ok(caller)
@@ -339,27 +339,24 @@ impl ResellerApi {
     async fn scope(&self, caller: &Caller, ispid: Option<i64>) -> CoreResult<Scope> {
         let isp = match ispid {
             Some(id) => {
-                let t = self.ctx.core.tenants.get(id).await?;
+                let t = self.ctx.tenant(id).await?;
                 match t {
                     Some(t) if t.kind() == TenantKind::Isp => t,
                     _ => return Err(CoreError::not_found(format!("ispid: ISP {id} not found"))),
                 }
             }
-            None => {
-                let mut found = None;
-                for id in caller.tenant.lineage() {
-                    let t = self.ctx.core.tenants.require(id).await?;
-                    if t.kind() == TenantKind::Isp {
-                        found = Some(t);
-                    }
-                }
-                found.ok_or_else(|| CoreError::invalid("ispid", "is required for a user outside an ISP"))?
-            }
+            None => self
+                .ctx
+                .lineage(caller.tenant())
+                .await?
+                .into_iter()
+                .find(|t| t.kind() == TenantKind::Isp)
+                .ok_or_else(|| CoreError::invalid("ispid", "is required for a user outside an ISP"))?,
         };
         let root = if isp.is_within(caller.tenant_path()) {
             isp.clone()
-        } else if caller.tenant.is_within(&isp.path) {
-            caller.tenant.clone()
+        } else if caller.tenant().is_within(&isp.path) {
+            caller.tenant().clone()
         } else {
             return Err(CoreError::not_found(format!("ispid: ISP {} not found", isp.id)));
         };
@@ -373,7 +370,7 @@ impl ResellerApi {
         if !row.path.starts_with(&scope.root.path) {
             return Err(missing());
         }
-        let tenant = self.ctx.core.tenants.require(id).await?;
+        let tenant = self.ctx.tenant(id).await?.ok_or_else(missing)?;
         Ok((row, tenant))
     }
 
@@ -458,9 +455,8 @@ impl ResellerApi {
         }
         let suffix: String = tessera_core::identity::new_secret("").chars().take(6).collect();
         let slug = model::tenant_slug(&scope.isp.slug, code, &suffix);
-        let mut tx = self.ctx.pool().begin().await?;
-        let tenant =
-            self.ctx.core.create_tenant(&mut tx, &parent, TenantKind::Reseller, req.name.trim(), &slug).await?;
+        let mut tx = self.ctx.begin().await?;
+        let tenant = self.ctx.create_tenant(&mut tx, &parent, TenantKind::Reseller, req.name.trim(), &slug).await?;
         let account = NewAccount {
             tenant_id: tenant.id,
             isp_id: scope.isp.id,
@@ -519,14 +515,13 @@ impl ResellerApi {
                 return Err(CoreError::conflict(format!("code: `{code}` is already used by a reseller of this ISP")));
             }
         }
-        let mut tx = self.ctx.pool().begin().await?;
+        let mut tx = self.ctx.begin().await?;
         store::update_account(&mut tx, row.tenant_id, &changes, now_ms()).await?;
         if let Some(name) = &changes.name {
-            tessera_core::store::update_tenant(&mut tx, tenant.id, Some(name), None, now_ms()).await?;
+            self.ctx.rename_tenant(&mut tx, &tenant, name).await?;
         }
         self.ctx.audit(&mut tx, &caller, &tenant, "update", &format!("reseller:{}", tenant.id)).await?;
         tx.commit().await?;
-        self.ctx.core.tenants.changed(tenant.id).await;
         Ok(DONE)
     }
 
@@ -536,7 +531,7 @@ impl ResellerApi {
         let (row, tenant) = self.reseller(&scope, req.resellerid).await?;
         Self::not_own(&caller, &tenant)?;
         self.ctx.require(&caller, "reseller:reseller", "delete", &tenant).await?;
-        let mut tx = self.ctx.pool().begin().await?;
+        let mut tx = self.ctx.begin().await?;
         if !store::delete_account(&mut tx, row.tenant_id, now_ms()).await? {
             return Err(CoreError::conflict(format!(
                 "resellerid: the wallet of reseller {} is {}; settle it to 0 before deleting",
@@ -545,10 +540,9 @@ impl ResellerApi {
             )));
         }
         // The reseller's tenant stays (its ledger refers to it) but can no longer be used.
-        tessera_core::store::update_tenant(&mut tx, tenant.id, None, Some("suspended"), now_ms()).await?;
+        self.ctx.suspend_tenant(&mut tx, &tenant).await?;
         self.ctx.audit(&mut tx, &caller, &tenant, "delete", &format!("reseller:{}", tenant.id)).await?;
         tx.commit().await?;
-        self.ctx.core.tenants.changed(tenant.id).await;
         Ok(DONE)
     }
 
@@ -573,9 +567,9 @@ impl ResellerApi {
             delta,
             service_id: req.serviceid.as_deref().map(str::trim).filter(|s| !s.is_empty()),
             txn_key,
-            by: caller.principal_id,
+            by: caller.principal_id(),
         };
-        let mut tx = self.ctx.pool().begin().await?;
+        let mut tx = self.ctx.begin().await?;
         let applied = match store::apply_wallet(&mut tx, &change, now_ms()).await {
             Ok(applied) => applied,
             // The same key committed concurrently: the unique index refused this copy, which moved nothing.
