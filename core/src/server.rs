@@ -192,7 +192,7 @@ fn guard(endpoint: BoxEndpoint<'static>, render: fn(CoreError) -> Response, max:
                 return Ok(render(e));
             }
             req.set_data(crate::wire::BodyLimit(max));
-            let (method, path) = (req.method().clone(), req.uri().path().to_string());
+            let (method, path) = (req.method().clone(), req.original_uri().path().to_string());
             match next.call(req).await {
                 Ok(resp) => Ok(resp),
                 Err(e) if e.status() == StatusCode::NOT_FOUND => {

@@ -18,7 +18,7 @@ fn dynamic_build() -> &'static Path {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let target = root.join("target").join("dynamic");
         let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--workspace", "--target-dir"])
+            .args(["build", "--workspace", "--features", "tessera-registrar-addons/loadable", "--target-dir"])
             .arg(&target)
             .env("RUSTFLAGS", "-C prefer-dynamic -C rpath")
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -164,6 +164,25 @@ fn replace_all(mut bytes: Vec<u8>, from: &[u8], to: &[u8]) -> Vec<u8> {
     }
     assert!(found > 0, "the library holds its build description");
     bytes
+}
+
+/// The real plugins build as loadable libraries too: the registrar's library (built with its `loadable` feature)
+/// passes the loader's checks and declares its plugin, which this server refuses only because it links one of the
+/// same name.
+#[test]
+fn a_real_plugin_builds_as_a_loadable_library() {
+    let library = std::fs::read(dynamic_build().join("libtessera_registrar_addons.so")).expect("the library");
+    let dir = std::env::temp_dir().join(format!("tessera-plugins-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("plugins dir");
+    std::fs::write(dir.join("libtessera_registrar_addons.so"), library).expect("copy library");
+    let (ok, text) = list_plugins(&dir);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(
+            "libtessera_registrar_addons.so: its plugin name `registrar` is already taken by the plugin from linked"
+        ),
+        "{text}"
+    );
 }
 
 both!(a_loaded_plugin_is_a_plugin_like_any_other);

@@ -3,6 +3,7 @@
 mod support;
 
 mod chat;
+mod contract;
 mod core;
 mod document;
 mod instances;

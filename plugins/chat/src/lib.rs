@@ -62,3 +62,6 @@ impl Plugin for ChatPlugin {
         }
     }
 }
+
+#[cfg(feature = "loadable")]
+tessera_core::export_plugin!(ChatPlugin::default());

@@ -37,3 +37,6 @@ impl Plugin for RegistrarPlugin {
         Ok(PluginApi::new::<api::ErrorBody, _>(api::RegistrarApi::new(ctx)?, &self.manifest()))
     }
 }
+
+#[cfg(feature = "loadable")]
+tessera_core::export_plugin!(RegistrarPlugin);

@@ -39,3 +39,6 @@ impl Plugin for ResellerPlugin {
         Ok(PluginApi::new::<api::ErrorBody, _>(api::ResellerApi::new(ctx), &self.manifest()))
     }
 }
+
+#[cfg(feature = "loadable")]
+tessera_core::export_plugin!(ResellerPlugin);
