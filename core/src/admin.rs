@@ -565,33 +565,6 @@ fn parse_rfc3339(field: &str, s: &str) -> CoreResult<i64> {
         .map_err(|_| CoreError::invalid(field, "must be an RFC 3339 date-time, e.g. 2030-01-31T00:00:00Z"))
 }
 
-/// Limit and offset of a listing: limit 1..=100 (default 20), offset ≥ 0.
-fn paging(limit: Option<i64>, offset: Option<i64>) -> CoreResult<(i64, i64)> {
-    let limit = limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(CoreError::invalid("limit", "must be between 1 and 100"));
-    }
-    let offset = offset.unwrap_or(0);
-    if offset < 0 {
-        return Err(CoreError::invalid("offset", "must not be negative"));
-    }
-    Ok((limit, offset))
-}
-
-fn validate_email(email: &str) -> CoreResult<()> {
-    let ok = email.len() <= 254
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
-        })
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && email.matches('@').count() == 1;
-    if ok {
-        Ok(())
-    } else {
-        Err(CoreError::invalid("email", "must be an email address like name@example.com"))
-    }
-}
-
 // ---- the API ----
 
 pub struct AdminApi {
@@ -710,8 +683,7 @@ impl AdminApi {
     async fn create_user(&self, caller: &Caller, tenant_id: i64, body: &UserCreate) -> CoreResult<UserOut> {
         let tenant = self.visible(caller, tenant_id).await?;
         self.require(caller, "core:user", "create", &tenant).await?;
-        let email = body.email.trim().to_lowercase();
-        validate_email(&email)?;
+        let email = crate::Email::parse("email", &body.email)?.into_string();
         validate_name("name", &body.name)?;
         if body.password.chars().count() < 8 {
             return Err(CoreError::invalid("password", "must be at least 8 characters"));
@@ -929,7 +901,7 @@ impl AdminApi {
     ) -> Reply<TenantPage> {
         async {
             let caller = self.caller(&auth).await?;
-            let (limit, offset) = paging(*limit, *offset)?;
+            let crate::Paging { limit, offset } = crate::Paging::new(crate::PageRule::CORE, *limit, *offset)?;
             let tenant = self.visible(&caller, id.get("id")?).await?;
             self.require(&caller, "core:tenant", "read", &tenant).await?;
             let (rows, total) = store::children(&self.core.db.pool, tenant.id, limit, offset).await?;
@@ -958,7 +930,7 @@ impl AdminApi {
     ) -> Reply<UserPage> {
         async {
             let caller = self.caller(&auth).await?;
-            let (limit, offset) = paging(*limit, *offset)?;
+            let crate::Paging { limit, offset } = crate::Paging::new(crate::PageRule::CORE, *limit, *offset)?;
             let tenant = self.visible(&caller, id.get("id")?).await?;
             self.require(&caller, "core:user", "read", &tenant).await?;
             let (rows, total) = store::principals_of(&self.core.db.pool, tenant.id, limit, offset).await?;
@@ -1067,7 +1039,7 @@ impl AdminApi {
     ) -> Reply<AuditPage> {
         async {
             let caller = self.caller(&auth).await?;
-            let (limit, offset) = paging(*limit, *offset)?;
+            let crate::Paging { limit, offset } = crate::Paging::new(crate::PageRule::CORE, *limit, *offset)?;
             let tenant = self.visible(&caller, tenant_id.unwrap_or(caller.tenant_id())).await?;
             self.require(&caller, "core:audit", "read", &tenant).await?;
             let (rows, total) = store::audit_under(&self.core.db.pool, &tenant.path, limit, offset).await?;

@@ -162,3 +162,79 @@ pub fn now_ms() -> i64 {
 pub fn advance_clock(ms: i64) {
     CLOCK_OFFSET_MS.fetch_add(ms.max(0), std::sync::atomic::Ordering::Relaxed);
 }
+
+/// A statement assembled from fixed SQL and bound values, for the queries whose filters depend on the request.
+///
+/// sqlx's own `QueryBuilder` writes the placeholder of the `Any` driver, `?`, which PostgreSQL refuses; this one
+/// writes `$1..$n`, which both backends take. Text can only be added as `&'static str` (a column from a whitelist, a
+/// fixed condition), so a value from the request can only reach the database as a bound parameter.
+pub struct Sql {
+    text: String,
+    args: sqlx::any::AnyArguments,
+    count: usize,
+    /// The first value that could not be encoded; reported when the statement is built.
+    failed: Option<String>,
+}
+
+impl Sql {
+    pub fn new(text: &'static str) -> Self {
+        Sql { text: text.to_string(), args: Default::default(), count: 0, failed: None }
+    }
+
+    pub fn push(&mut self, text: &'static str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends the next placeholder and binds `value` to it.
+    pub fn push_bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
+        use sqlx::Arguments;
+        if let Err(e) = self.args.add(value) {
+            self.failed.get_or_insert(e.to_string());
+        }
+        self.count += 1;
+        self.text.push('$');
+        self.text.push_str(&self.count.to_string());
+        self
+    }
+
+    /// The statement's text (for tests and logs; it holds no values).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn query_as<'q, O>(self) -> CoreResult<sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments>>
+    where
+        O: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+    {
+        match self.failed {
+            Some(e) => Err(CoreError::internal(format!("cannot bind a value: {e}"))),
+            None => Ok(sqlx::query_as_with(sqlx::AssertSqlSafe(self.text), self.args)),
+        }
+    }
+
+    pub fn query_scalar<'q, O>(self) -> CoreResult<sqlx::query::QueryScalar<'q, sqlx::Any, O, sqlx::any::AnyArguments>>
+    where
+        (O,): for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+    {
+        match self.failed {
+            Some(e) => Err(CoreError::internal(format!("cannot bind a value: {e}"))),
+            None => Ok(sqlx::query_scalar_with(sqlx::AssertSqlSafe(self.text), self.args)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod sql_tests {
+    use super::Sql;
+
+    #[test]
+    fn placeholders_are_numbered_for_both_backends() {
+        let mut q = Sql::new("SELECT id FROM t WHERE tenant_id = ");
+        q.push_bind(7_i64).push(" AND name LIKE ").push_bind("%a%".to_string()).push(" LIMIT ").push_bind(10_i64);
+        assert_eq!(q.text(), "SELECT id FROM t WHERE tenant_id = $1 AND name LIKE $2 LIMIT $3");
+    }
+}

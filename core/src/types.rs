@@ -76,15 +76,20 @@ impl PageRule {
     /// `limit`/`offset`, 1..=100, 20 by default: the core API's rule.
     pub const CORE: PageRule =
         PageRule { limit_field: "limit", offset_field: "offset", default_limit: 20, max_limit: 100 };
+
+    fn limit(&self, given: Option<i64>) -> CoreResult<i64> {
+        let limit = given.unwrap_or(self.default_limit);
+        if !(1..=self.max_limit).contains(&limit) {
+            return Err(CoreError::invalid(self.limit_field, format!("must be between 1 and {}", self.max_limit)));
+        }
+        Ok(limit)
+    }
 }
 
 impl Paging {
     /// Limit and offset as given (each optional), checked against the rule; errors name the wire field.
     pub fn new(rule: PageRule, limit: Option<i64>, offset: Option<i64>) -> CoreResult<Paging> {
-        let limit = limit.unwrap_or(rule.default_limit);
-        if !(1..=rule.max_limit).contains(&limit) {
-            return Err(CoreError::invalid(rule.limit_field, format!("must be between 1 and {}", rule.max_limit)));
-        }
+        let limit = rule.limit(limit)?;
         let offset = offset.unwrap_or(0);
         if offset < 0 {
             return Err(CoreError::invalid(rule.offset_field, "must not be negative"));
@@ -95,10 +100,7 @@ impl Paging {
     /// A page number from 1 and a page size (`page-no` / `no-of-records` style): `rule.offset_field` names the page
     /// number.
     pub fn numbered(rule: PageRule, size: Option<i64>, page: Option<i64>) -> CoreResult<Paging> {
-        let limit = size.unwrap_or(rule.default_limit);
-        if !(1..=rule.max_limit).contains(&limit) {
-            return Err(CoreError::invalid(rule.limit_field, format!("must be between 1 and {}", rule.max_limit)));
-        }
+        let limit = rule.limit(size)?;
         let page = page.unwrap_or(1);
         if page < 1 {
             return Err(CoreError::invalid(rule.offset_field, "must be 1 or more"));

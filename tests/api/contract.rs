@@ -20,8 +20,8 @@ fn settings_file(text: &str) -> PathBuf {
     path
 }
 
-/// An organisation with chat on, its owner, an addon, and a token pair for it.
-async fn chat_token(srv: &Server) -> String {
+/// An organisation with chat on, its owner, an addon, and a token pair for it (the `data` of the answer).
+async fn chat_token(srv: &Server) -> Value {
     let isp = srv.isp("isp-shop").await;
     srv.enable(&srv.admin_key, isp.tenant, "chat", true).await;
     let org = srv.tenant(&isp.key, isp.tenant, "organisation", "shop.example").await;
@@ -44,7 +44,7 @@ async fn chat_token(srv: &Server) -> String {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    r.body["data"]["access_token"].as_str().unwrap().to_string()
+    r.body["data"].clone()
 }
 
 async fn plugin_settings_are_typed_and_unknown_keys_reported(b: Backend) {
@@ -56,26 +56,8 @@ async fn plugin_settings_are_typed_and_unknown_keys_reported(b: Backend) {
     )
     .await;
     assert!(srv.log().contains("plugins.chat.colour: unknown setting"), "{}", srv.log());
-    let isp = srv.isp("isp-shop").await;
-    srv.enable(&srv.admin_key, isp.tenant, "chat", true).await;
-    let org = srv.tenant(&isp.key, isp.tenant, "organisation", "shop.example").await;
-    srv.enable(&isp.key, org, "chat", true).await;
-    srv.user(&isp.key, org, "owner@shop.example", &["chat_admin"]).await;
-    srv.json(
-        "POST",
-        "/chat/addons",
-        &isp.key,
-        json!({"organisation_id": org, "addon_unique_name": "s", "kind": "live_chat"}),
-    )
-    .await;
-    let r = srv
-        .post_json(
-            "/chat/admin/access-token",
-            json!({"email": "owner@shop.example", "password": PASSWORD, "organisation_domain": "shop.example",
-                   "addon_unique_name": "s"}),
-        )
-        .await;
-    assert_eq!(r.body["data"]["expire_in"], 60, "the setting is applied: {}", r.text);
+    let token = chat_token(&srv).await;
+    assert_eq!(token["expire_in"], 60, "the setting is applied: {token}");
 
     // A value of the wrong type stops the start, naming the setting.
     let bad = settings_file("[plugins.chat]\ntoken_ttl_seconds = \"soon\"\n");
@@ -136,7 +118,7 @@ async fn failures_before_an_operation_answer_in_the_plugin_envelope(b: Backend) 
 async fn plugin_tokens_are_rate_limited(b: Backend) {
     let srv =
         Server::start_with(b, &[("TESSERA_RATE_LIMIT_PER_KEY", "5"), ("TESSERA_RATE_LIMIT_PER_TENANT", "0")]).await;
-    let token = chat_token(&srv).await;
+    let token = chat_token(&srv).await["access_token"].as_str().unwrap().to_string();
     let url = format!("{}/chat/admin/domain/www.shop.example", srv.base);
     let answers = join_all((0..30).map(|_| srv.send(srv.client.get(&url).header("access_token", &token)))).await;
     let refused: Vec<_> = answers.iter().filter(|r| r.status == 429).collect();
