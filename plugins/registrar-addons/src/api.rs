@@ -1184,3 +1184,33 @@ impl RegistrarApi {
         reply(self.products_modify_op(&product, &body).await)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every core error answers in the seed's envelope with its public message; an internal cause is never shown.
+    #[test]
+    fn every_core_error_maps_to_the_envelope() {
+        for e in CoreError::examples() {
+            let body = ErrorBody::from_error(&e);
+            assert_eq!(body.status, "ERROR");
+            assert_eq!(body.message, e.public_message());
+            if let CoreError::Internal(cause) = &e {
+                assert_eq!(body.message, "internal error");
+                assert!(!body.message.contains(cause.as_str()), "the internal cause leaked");
+            }
+        }
+    }
+
+    #[test]
+    fn product_segments() {
+        assert_eq!(ProductParam("codeguard".into()).get().unwrap(), Product::CodeGuard);
+        assert_eq!(ProductParam("sitelock".into()).get().unwrap(), Product::SiteLock);
+        for bad in ["customers", "CodeGuard", ""] {
+            let e = ProductParam(bad.into()).get().unwrap_err();
+            assert!(matches!(e, CoreError::NotFound(_)), "{bad}");
+            assert!(e.public_message().starts_with("product:"), "{bad}");
+        }
+    }
+}
