@@ -204,6 +204,8 @@ enum Attack {
     Reseller(&'static str, Vec<(&'static str, String)>),
     /// The operation acts on the caller's own identity or on no tenant's objects: nothing to aim at another tree.
     NotTenantScoped,
+    /// One operation aimed several ways (a registrar operation once per product).
+    Each(Vec<Attack>),
 }
 
 /// How to aim each operation at tree `a` with the credentials of tree `z`. None: not classified yet.
@@ -291,10 +293,8 @@ fn attack(operation_id: &str, a: &Tree, z: &Tree) -> Option<Attack> {
         // These act on the caller's own reseller: there is no parameter to name another tree with.
         "registrar_customers_signup"
         | "registrar_customers_search"
-        | "registrar_codeguard_plan_details"
-        | "registrar_sitelock_plan_details"
-        | "registrar_codeguard_add_plan"
-        | "registrar_sitelock_add_plan" => NotTenantScoped,
+        | "registrar_products_plan_details"
+        | "registrar_products_add_plan" => NotTenantScoped,
         "registrar_customers_details" => {
             Registrar("GET", "customers/details-by-id.json".into(), format!("customer-id={}", a.customer))
         }
@@ -317,39 +317,41 @@ fn attack(operation_id: &str, a: &Tree, z: &Tree) -> Option<Attack> {
             "customers/authenticate-token-without-history.json".into(),
             format!("token={}", a.login_token),
         ),
-        id if id.starts_with("registrar_codeguard_") || id.starts_with("registrar_sitelock_") => {
-            let (product, (order, plan)) = if id.starts_with("registrar_codeguard_") {
-                ("codeguard", a.orders[0])
-            } else {
-                ("sitelock", a.orders[1])
-            };
-            let action = id.rsplit_once(&format!("{product}_")).map(|(_, a)| a).unwrap_or("");
-            let common = format!("order-id={order}");
-            match action {
-                "add" => Registrar(
-                    "POST",
-                    format!("{product}/add.json"),
-                    format!(
-                        "customer-id={}&domain-name=x.example&plan-id={plan}&months=12&invoice-option=NoInvoice",
-                        a.customer
+        // One operation per action serves both products (the path's product segment): aim it with each.
+        id if id.starts_with("registrar_products_") => {
+            let action = &id["registrar_products_".len()..];
+            let mut each = Vec::new();
+            for (product, (order, plan)) in [("codeguard", a.orders[0]), ("sitelock", a.orders[1])] {
+                let common = format!("order-id={order}");
+                each.push(match action {
+                    "add" => Registrar(
+                        "POST",
+                        format!("{product}/add.json"),
+                        format!(
+                            "customer-id={}&domain-name=x.example&plan-id={plan}&months=12&invoice-option=NoInvoice",
+                            a.customer
+                        ),
                     ),
-                ),
-                "details" => Registrar("GET", format!("{product}/details.json"), common),
-                "validate_modify" => {
-                    Registrar("GET", format!("{product}/validate-modify.json"), format!("{common}&new-planid={plan}"))
-                }
-                "modify_pricing" => Registrar(
-                    "GET",
-                    format!("{product}/modify-pricing.json"),
-                    format!("{common}&new-plan-id={plan}&months=12"),
-                ),
-                "modify" => Registrar(
-                    "POST",
-                    format!("{product}/modify.json"),
-                    format!("{common}&new-plan-id={plan}&invoice-option=NoInvoice"),
-                ),
-                _ => return None,
+                    "details" => Registrar("GET", format!("{product}/details.json"), common),
+                    "validate_modify" => Registrar(
+                        "GET",
+                        format!("{product}/validate-modify.json"),
+                        format!("{common}&new-planid={plan}"),
+                    ),
+                    "modify_pricing" => Registrar(
+                        "GET",
+                        format!("{product}/modify-pricing.json"),
+                        format!("{common}&new-plan-id={plan}&months=12"),
+                    ),
+                    "modify" => Registrar(
+                        "POST",
+                        format!("{product}/modify.json"),
+                        format!("{common}&new-plan-id={plan}&invoice-option=NoInvoice"),
+                    ),
+                    _ => return None,
+                });
             }
+            Each(each)
         }
         "reseller_resellers_list" => Reseller("list", vec![("ispid", isp)]),
         "reseller_resellers_create" => Reseller(
@@ -396,6 +398,7 @@ async fn run(srv: &Server, z: &Tree, attack: Attack) -> Option<Resp> {
             Some(srv.send(if body.is_null() { req } else { req.json(&body) }).await)
         }
         Attack::NotTenantScoped => None,
+        Attack::Each(_) => unreachable!("flattened by the caller"),
         Attack::Core(method, path, body) => Some(if body.is_null() {
             let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
             srv.send(srv.client.request(m, format!("{}{path}", srv.base)).bearer_auth(&attacker.key)).await
@@ -433,9 +436,15 @@ async fn other_trees_are_refused_everywhere(b: Backend) {
             match attack(id, &a, &z) {
                 None => unclassified.push(format!("{} {path} ({id})", method.to_uppercase())),
                 Some(attack) => {
-                    if let Some(r) = run(&srv, &z, attack).await {
-                        assert!(refused_or_empty(id, &r));
-                        checked += 1;
+                    let attacks = match attack {
+                        Attack::Each(each) => each,
+                        one => vec![one],
+                    };
+                    for attack in attacks {
+                        if let Some(r) = run(&srv, &z, attack).await {
+                            assert!(refused_or_empty(id, &r));
+                            checked += 1;
+                        }
                     }
                 }
             }

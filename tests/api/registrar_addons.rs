@@ -321,6 +321,26 @@ async fn pricing_by_hand(b: Backend) {
         400,
         "months",
     );
+    // CodeGuard's quote needs the tenure; SiteLock's keeps the order's.
+    refused(
+        &call(&srv, "GET", "codeguard/modify-pricing.json", &format!("{}&order-id={o2}&new-plan-id={basic}", auth(&r)))
+            .await,
+        400,
+        "months",
+    );
+    let p = ok(&call(
+        &srv,
+        "GET",
+        "sitelock/modify-pricing.json",
+        &format!("{}&order-id={sl2}&new-plan-id={sl_pro}", auth(&r)),
+    )
+    .await)
+    .clone();
+    assert_eq!(p["remainingmonths"].as_i64(), Some(12));
+    // A product segment that names no product is a path that does not exist, answered in the envelope.
+    refused(&call(&srv, "GET", "domains/details.json", &format!("{}&order-id={o2}", auth(&r))).await, 404, "product");
+    let plan = format!("{}&name=Basic&tier=1&pricing=1:1.00", auth(&r));
+    refused(&call(&srv, "POST", "CodeGuard/add-plan.json", &plan).await, 404, "product");
 }
 
 async fn invoice_options(b: Backend) {

@@ -9,12 +9,16 @@
 
 use std::sync::Arc;
 
-use poem_openapi::param::Query;
-use poem_openapi::types::{ParseFromJSON, ToJSON};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::registry::{MetaSchemaRef, Registry};
+use poem_openapi::types::{ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type};
 use poem_openapi::{Object, OpenApi, Tags};
 use tessera_core::identity::{hash_secret, new_secret};
 use tessera_core::money::{format_money, parse_money};
-use tessera_core::{now_ms, Caller, CoreError, CoreResult, ErrorEnvelope, Input, PluginContext, Tenant, TenantKind};
+use tessera_core::{
+    now_ms, Caller, CoreError, CoreResult, Email, ErrorEnvelope, Input, Paging, PluginContext, StoredEnum, Tenant,
+    TenantKind,
+};
 
 use crate::model::{self, ChangePrice, InvoiceOption, Pricing, Product, MONTH_MS};
 use crate::store::{self, CustomerRow, NewCustomer, OrderRow, PlanRow};
@@ -50,6 +54,52 @@ fn reply<T: ToJSON + ParseFromJSON>(r: CoreResult<T>) -> Reply<T> {
 }
 
 // ---- wire types ----
+
+/// The product segment of a path (`/api/codeguard/…`, `/api/sitelock/…`): documented as `RegistrarProduct`, taken
+/// as text and checked by the operation (`get`), so an unknown product answers in the registrar's envelope naming
+/// `product` (poem-openapi would report a path parse error under an internal parameter name).
+#[derive(Debug, Clone)]
+pub struct ProductParam(String);
+
+impl ProductParam {
+    /// The product, or 404 naming `product`: a path under no product is a path that does not exist.
+    pub fn get(&self) -> CoreResult<Product> {
+        Product::parse_from_parameter(&self.0)
+            .map_err(|_| CoreError::not_found("product: no such product; the products are codeguard and sitelock"))
+    }
+}
+
+impl Type for ProductParam {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        Product::name()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        Product::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        Product::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl ParseFromParameter for ProductParam {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Ok(ProductParam(value.to_string()))
+    }
+}
 
 #[derive(Object)]
 #[oai(rename = "RegistrarSignupRequest")]
@@ -412,13 +462,13 @@ impl RegistrarApi {
     }
 
     async fn order(&self, reseller: &Tenant, product: Product, id: i64) -> CoreResult<OrderRow> {
-        store::order(self.ctx.pool(), &reseller.path, product.as_str(), id)
+        store::order(self.ctx.pool(), &reseller.path, product, id)
             .await?
             .ok_or_else(|| CoreError::not_found(format!("order-id: {} order {id} not found", product.title())))
     }
 
     async fn plan(&self, tenant_id: i64, product: Product, field: &str, id: i64) -> CoreResult<(PlanRow, Pricing)> {
-        let plan = store::plan(self.ctx.pool(), tenant_id, product.as_str(), id)
+        let plan = store::plan(self.ctx.pool(), tenant_id, product, id)
             .await?
             .ok_or_else(|| CoreError::not_found(format!("{field}: {} plan {id} not found", product.title())))?;
         let pricing: Pricing =
@@ -426,16 +476,10 @@ impl RegistrarApi {
         Ok((plan, pricing))
     }
 
-    async fn signup(&self, req: &SignupRequest) -> CoreResult<i64> {
+    async fn customers_signup_op(&self, req: &SignupRequest) -> CoreResult<i64> {
         let (caller, reseller) = self.reseller(req.auth_userid, &req.api_key).await?;
         self.ctx.require(&caller, "registrar:customer", "create", &reseller).await?;
-        let username = req.username.trim().to_lowercase();
-        let valid_email = username.matches('@').count() == 1
-            && username.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
-            && !username.contains(char::is_whitespace);
-        if !valid_email {
-            return Err(CoreError::invalid("username", "must be the customer's email address"));
-        }
+        let username = Email::parse("username", &req.username)?;
         for (field, value) in [
             ("name", &req.name),
             ("company", &req.company),
@@ -457,13 +501,13 @@ impl RegistrarApi {
         };
         digits("phone-cc", &req.phone_cc)?;
         digits("phone", &req.phone)?;
-        if store::username_taken(self.ctx.pool(), reseller.id, &username).await? {
+        if store::username_taken(self.ctx.pool(), reseller.id, username.as_str()).await? {
             return Err(CoreError::conflict(format!("username: {username} is already a customer of this reseller")));
         }
         let pin: String = new_secret("").chars().filter(char::is_ascii_digit).take(4).collect();
         let customer = NewCustomer {
             tenant_id: reseller.id,
-            username: &username,
+            username: username.as_str(),
             name: req.name.trim(),
             company: req.company.trim(),
             telnocc: &req.phone_cc,
@@ -487,6 +531,98 @@ impl RegistrarApi {
         Ok(id)
     }
 
+    async fn customers_details_op(&self, auth_userid: i64, api_key: &str, customer_id: i64) -> CoreResult<CustomerOut> {
+        let (caller, reseller) = self.reseller(auth_userid, api_key).await?;
+        let customer = self.customer(&reseller, customer_id).await?;
+        self.ctx.require(&caller, "registrar:customer", "read", &reseller).await?;
+        Ok(customer.into())
+    }
+
+    async fn customers_search_op(
+        &self,
+        auth_userid: i64,
+        api_key: &str,
+        no_of_records: i64,
+        page_no: i64,
+        name: Option<&str>,
+        status: Option<&str>,
+    ) -> CoreResult<CustomerPage> {
+        let (caller, reseller) = self.reseller(auth_userid, api_key).await?;
+        self.ctx.require(&caller, "registrar:customer", "read", &reseller).await?;
+        let page = Paging::numbered(model::CUSTOMER_PAGE, Some(no_of_records), Some(page_no))?;
+        if let Some(s) = status.filter(|s| !matches!(*s, "Active" | "Suspended")) {
+            return Err(CoreError::invalid("status", format!("`{s}` must be Active or Suspended")));
+        }
+        let (rows, total) = store::search_customers(self.ctx.pool(), &reseller.path, name, status, page).await?;
+        Ok(CustomerPage {
+            recsonpage: rows.len() as i64,
+            recsindb: total,
+            result: rows.into_iter().map(Into::into).collect(),
+        })
+    }
+
+    async fn customers_suspend_op(&self, req: &CustomerActionRequest) -> CoreResult<CustomerActionOut> {
+        self.set_status(req, true).await
+    }
+
+    async fn customers_unsuspend_op(&self, req: &CustomerActionRequest) -> CoreResult<CustomerActionOut> {
+        self.set_status(req, false).await
+    }
+
+    async fn customers_add_funds_op(&self, req: &AddFundsRequest) -> CoreResult<FundsOut> {
+        let (caller, reseller) = self.reseller(req.auth_userid, &req.api_key).await?;
+        let customer = self.customer(&reseller, req.customer_id).await?;
+        self.ctx.require(&caller, "registrar:customer", "update", &reseller).await?;
+        let amount = parse_money("amount", &req.amount)?;
+        if amount <= 0 {
+            return Err(CoreError::invalid("amount", "must be greater than 0"));
+        }
+        let mut tx = self.ctx.begin().await?;
+        let funds = store::add_funds(&mut tx, customer.id, amount).await?;
+        let object = format!("registrar_customer:{}", customer.id);
+        self.ctx.audit(&mut tx, &caller, &reseller, "customer.add_funds", &object).await?;
+        tx.commit().await?;
+        Ok(FundsOut { customerid: customer.id, funds: format_money(funds) })
+    }
+
+    async fn customers_login_token_op(
+        &self,
+        auth_userid: i64,
+        api_key: &str,
+        customer_id: i64,
+        ip: &str,
+    ) -> CoreResult<String> {
+        let (caller, reseller) = self.reseller(auth_userid, api_key).await?;
+        let customer = self.customer(&reseller, customer_id).await?;
+        self.ctx.require(&caller, "registrar:customer", "update", &reseller).await?;
+        if ip.parse::<std::net::IpAddr>().is_err() {
+            return Err(CoreError::invalid("ip", "must be an IPv4 or IPv6 address"));
+        }
+        if customer.status != "Active" {
+            return Err(CoreError::conflict(format!("customer-id: customer {} is {}", customer.id, customer.status)));
+        }
+        let token = new_secret("");
+        let expires = now_ms() + LOGIN_TOKEN_MS;
+        store::insert_login_token(self.ctx.pool(), &hash_secret(&token), customer.tenant_id, customer.id, expires)
+            .await?;
+        Ok(token)
+    }
+
+    async fn customers_authenticate_token_op(
+        &self,
+        auth_userid: i64,
+        api_key: &str,
+        token: &str,
+    ) -> CoreResult<CustomerOut> {
+        let (caller, reseller) = self.reseller(auth_userid, api_key).await?;
+        self.ctx.require(&caller, "registrar:customer", "read", &reseller).await?;
+        let id = store::consume_login_token(self.ctx.pool(), &hash_secret(token), &reseller.path, now_ms())
+            .await?
+            .ok_or_else(|| CoreError::Unauthenticated("token: unknown, expired or already used".into()))?;
+        Ok(self.customer(&reseller, id).await?.into())
+    }
+
+    /// Suspends or unsuspends a customer, with the reason stored on the action.
     async fn set_status(&self, req: &CustomerActionRequest, suspend: bool) -> CoreResult<CustomerActionOut> {
         let (caller, reseller) = self.reseller(req.auth_userid, &req.api_key).await?;
         let customer = self.customer(&reseller, req.customer_id).await?;
@@ -528,7 +664,8 @@ impl RegistrarApi {
     }
 
     /// Buys a product for a customer: an order, its action, and (unless NoInvoice) its invoice, in one transaction.
-    async fn add_order(&self, product: Product, req: &AddOrderRequest) -> CoreResult<ActionOut> {
+    async fn products_add_op(&self, product: &ProductParam, req: &AddOrderRequest) -> CoreResult<ActionOut> {
+        let product = product.get()?;
         let (caller, reseller) = self.reseller(req.auth_userid, &req.api_key).await?;
         let customer = self.customer(&reseller, req.customer_id).await?;
         self.ctx.require(&caller, "registrar:order", "create", &reseller).await?;
@@ -549,7 +686,7 @@ impl RegistrarApi {
             &mut tx,
             customer.tenant_id,
             customer.id,
-            product.as_str(),
+            product,
             &domain,
             plan.id,
             req.months,
@@ -578,7 +715,7 @@ impl RegistrarApi {
                 &mut tx,
                 &caller,
                 &reseller,
-                &format!("{}.add", product.as_str()),
+                &format!("{}.add", product.stored()),
                 &format!("registrar_order:{order_id}"),
             )
             .await?;
@@ -712,11 +849,17 @@ impl RegistrarApi {
         Ok((order, new, price))
     }
 
-    async fn plan_details(&self, product: Product, auth_userid: i64, api_key: &str) -> CoreResult<PlanList> {
+    async fn products_plan_details_op(
+        &self,
+        product: &ProductParam,
+        auth_userid: i64,
+        api_key: &str,
+    ) -> CoreResult<PlanList> {
+        let product = product.get()?;
         let (caller, reseller) = self.reseller(auth_userid, api_key).await?;
         self.ctx.require(&caller, "registrar:plan", "read", &reseller).await?;
         let mut plans = Vec::new();
-        for row in store::plans(self.ctx.pool(), reseller.id, product.as_str()).await? {
+        for row in store::plans(self.ctx.pool(), reseller.id, product).await? {
             let (plan, pricing) = self.plan(reseller.id, product, "plan-id", row.id).await?;
             plans.push(PlanOut {
                 planid: plan.id,
@@ -731,7 +874,8 @@ impl RegistrarApi {
         Ok(PlanList { currency: self.currency.clone(), plans })
     }
 
-    async fn add_plan(&self, product: Product, req: &AddPlanRequest) -> CoreResult<i64> {
+    async fn products_add_plan_op(&self, product: &ProductParam, req: &AddPlanRequest) -> CoreResult<i64> {
+        let product = product.get()?;
         let (caller, reseller) = self.reseller(req.auth_userid, &req.api_key).await?;
         self.ctx.require(&caller, "registrar:plan", "create", &reseller).await?;
         if req.name.trim().is_empty() {
@@ -740,14 +884,13 @@ impl RegistrarApi {
         let pricing = model::parse_pricing("pricing", &req.pricing)?;
         let text = serde_json::to_string(&pricing).map_err(CoreError::internal)?;
         let mut tx = self.ctx.begin().await?;
-        let id = store::insert_plan(&mut tx, reseller.id, product.as_str(), req.name.trim(), req.tier, &text, now_ms())
-            .await?;
+        let id = store::insert_plan(&mut tx, reseller.id, product, req.name.trim(), req.tier, &text, now_ms()).await?;
         self.ctx
             .audit(
                 &mut tx,
                 &caller,
                 &reseller,
-                &format!("{}.add_plan", product.as_str()),
+                &format!("{}.add_plan", product.stored()),
                 &format!("registrar_plan:{id}"),
             )
             .await?;
@@ -755,36 +898,46 @@ impl RegistrarApi {
         Ok(id)
     }
 
-    async fn details(&self, product: Product, auth_userid: i64, api_key: &str, order_id: i64) -> CoreResult<OrderOut> {
+    async fn products_details_op(
+        &self,
+        product: &ProductParam,
+        auth_userid: i64,
+        api_key: &str,
+        order_id: i64,
+    ) -> CoreResult<OrderOut> {
+        let product = product.get()?;
         let (caller, reseller) = self.reseller(auth_userid, api_key).await?;
         let order = self.order(&reseller, product, order_id).await?;
         self.ctx.require(&caller, "registrar:order", "read", &reseller).await?;
         Ok(order.into())
     }
 
-    async fn validate_modify(
+    async fn products_validate_modify_op(
         &self,
-        product: Product,
+        product: &ProductParam,
         auth_userid: i64,
         api_key: &str,
         order_id: i64,
         new_plan: i64,
     ) -> CoreResult<String> {
+        let product = product.get()?;
         let (caller, reseller) = self.reseller(auth_userid, api_key).await?;
         self.ctx.require(&caller, "registrar:order", "read", &reseller).await?;
         self.change(product, &reseller, order_id, new_plan, "new-planid", None).await?;
         Ok("true".into())
     }
 
-    async fn modify_pricing(
+    async fn products_modify_pricing_op(
         &self,
-        product: Product,
+        product: &ProductParam,
         auth_userid: i64,
         api_key: &str,
         order_id: i64,
         new_plan: i64,
         months: Option<i64>,
     ) -> CoreResult<ModifyPricingOut> {
+        let product = product.get()?;
+        let months = product.quote_months(months)?;
         let (caller, reseller) = self.reseller(auth_userid, api_key).await?;
         self.ctx.require(&caller, "registrar:order", "read", &reseller).await?;
         let (order, _, price) = self.change(product, &reseller, order_id, new_plan, "new-plan-id", months).await?;
@@ -797,10 +950,11 @@ impl RegistrarApi {
         })
     }
 
-    async fn modify(&self, product: Product, req: &ModifyRequest) -> CoreResult<ActionOut> {
+    async fn products_modify_op(&self, product: &ProductParam, req: &ModifyRequest) -> CoreResult<ActionOut> {
+        let product = product.get()?;
         let (caller, reseller) = self.reseller(req.auth_userid, &req.api_key).await?;
         self.ctx.require(&caller, "registrar:order", "update", &reseller).await?;
-        let months = if product == Product::CodeGuard { req.months } else { None };
+        let months = product.change_months(req.months);
         let (order, plan, price) =
             self.change(product, &reseller, req.order_id, req.new_plan_id, "new-plan-id", months).await?;
         let customer = self.customer(&reseller, order.customer_id).await?;
@@ -825,7 +979,7 @@ impl RegistrarApi {
                 &mut tx,
                 &caller,
                 &reseller,
-                &format!("{}.modify", product.as_str()),
+                &format!("{}.modify", product.stored()),
                 &format!("registrar_order:{}", order.id),
             )
             .await?;
@@ -839,7 +993,7 @@ impl RegistrarApi {
     /// Create a customer of the reseller; answers the customer id.
     #[oai(path = "/api/customers/signup.json", method = "post", operation_id = "registrar_customers_signup")]
     async fn customers_signup(&self, body: Input<SignupRequest>) -> Reply<i64> {
-        reply(self.signup(&body).await)
+        reply(self.customers_signup_op(&body).await)
     }
 
     /// A customer's details.
@@ -850,15 +1004,7 @@ impl RegistrarApi {
         #[oai(name = "api-key")] api_key: Query<String>,
         #[oai(name = "customer-id")] customer_id: Query<i64>,
     ) -> Reply<CustomerOut> {
-        reply(
-            async {
-                let (caller, reseller) = self.reseller(*auth_userid, &api_key).await?;
-                let customer = self.customer(&reseller, *customer_id).await?;
-                self.ctx.require(&caller, "registrar:customer", "read", &reseller).await?;
-                Ok(customer.into())
-            }
-            .await,
-        )
+        reply(self.customers_details_op(*auth_userid, &api_key, *customer_id).await)
     }
 
     /// Search the customers of the reseller and its sub-resellers, paged.
@@ -879,34 +1025,14 @@ impl RegistrarApi {
         status: Query<Option<String>>,
     ) -> Reply<CustomerPage> {
         reply(
-            async {
-                let (caller, reseller) = self.reseller(*auth_userid, &api_key).await?;
-                self.ctx.require(&caller, "registrar:customer", "read", &reseller).await?;
-                if !(1..=500).contains(&*no_of_records) {
-                    return Err(CoreError::invalid("no-of-records", "must be between 1 and 500"));
-                }
-                if *page_no < 1 {
-                    return Err(CoreError::invalid("page-no", "must be 1 or more"));
-                }
-                if let Some(s) = status.as_deref().filter(|s| !matches!(*s, "Active" | "Suspended")) {
-                    return Err(CoreError::invalid("status", format!("`{s}` must be Active or Suspended")));
-                }
-                let offset = (*page_no - 1).saturating_mul(*no_of_records);
-                let (rows, total) = store::search_customers(
-                    self.ctx.pool(),
-                    &reseller.path,
-                    name.as_deref(),
-                    status.as_deref(),
-                    *no_of_records,
-                    offset,
-                )
-                .await?;
-                Ok(CustomerPage {
-                    recsonpage: rows.len() as i64,
-                    recsindb: total,
-                    result: rows.into_iter().map(Into::into).collect(),
-                })
-            }
+            self.customers_search_op(
+                *auth_userid,
+                &api_key,
+                *no_of_records,
+                *page_no,
+                name.as_deref(),
+                status.as_deref(),
+            )
             .await,
         )
     }
@@ -914,43 +1040,19 @@ impl RegistrarApi {
     /// Suspend a customer; the reason is stored with the action.
     #[oai(path = "/api/customers/suspend.json", method = "post", operation_id = "registrar_customers_suspend")]
     async fn customers_suspend(&self, body: Input<CustomerActionRequest>) -> Reply<CustomerActionOut> {
-        reply(self.set_status(&body, true).await)
+        reply(self.customers_suspend_op(&body).await)
     }
 
     /// Unsuspend a suspended customer; the reason is stored with the action.
     #[oai(path = "/api/customers/unsuspend.json", method = "post", operation_id = "registrar_customers_unsuspend")]
     async fn customers_unsuspend(&self, body: Input<CustomerActionRequest>) -> Reply<CustomerActionOut> {
-        reply(self.set_status(&body, false).await)
+        reply(self.customers_unsuspend_op(&body).await)
     }
 
     /// Add funds to a customer's account (a receipt), used to pay invoices.
     #[oai(path = "/api/customers/add-funds.json", method = "post", operation_id = "registrar_customers_add_funds")]
     async fn customers_add_funds(&self, body: Input<AddFundsRequest>) -> Reply<FundsOut> {
-        reply(
-            async {
-                let (caller, reseller) = self.reseller(body.auth_userid, &body.api_key).await?;
-                let customer = self.customer(&reseller, body.customer_id).await?;
-                self.ctx.require(&caller, "registrar:customer", "update", &reseller).await?;
-                let amount = parse_money("amount", &body.amount)?;
-                if amount <= 0 {
-                    return Err(CoreError::invalid("amount", "must be greater than 0"));
-                }
-                let mut tx = self.ctx.begin().await?;
-                let funds = store::add_funds(&mut tx, customer.id, amount).await?;
-                self.ctx
-                    .audit(
-                        &mut tx,
-                        &caller,
-                        &reseller,
-                        "customer.add_funds",
-                        &format!("registrar_customer:{}", customer.id),
-                    )
-                    .await?;
-                tx.commit().await?;
-                Ok(FundsOut { customerid: customer.id, funds: format_money(funds) })
-            }
-            .await,
-        )
+        reply(self.customers_add_funds_op(&body).await)
     }
 
     /// A login token for a customer's control panel: valid 120 seconds, usable once.
@@ -967,34 +1069,7 @@ impl RegistrarApi {
         /// The customer's IP address.
         ip: Query<String>,
     ) -> Reply<String> {
-        reply(
-            async {
-                let (caller, reseller) = self.reseller(*auth_userid, &api_key).await?;
-                let customer = self.customer(&reseller, *customer_id).await?;
-                self.ctx.require(&caller, "registrar:customer", "update", &reseller).await?;
-                if ip.parse::<std::net::IpAddr>().is_err() {
-                    return Err(CoreError::invalid("ip", "must be an IPv4 or IPv6 address"));
-                }
-                if customer.status != "Active" {
-                    return Err(CoreError::conflict(format!(
-                        "customer-id: customer {} is {}",
-                        customer.id, customer.status
-                    )));
-                }
-                let token = new_secret("");
-                let expires = now_ms() + LOGIN_TOKEN_MS;
-                store::insert_login_token(
-                    self.ctx.pool(),
-                    &hash_secret(&token),
-                    customer.tenant_id,
-                    customer.id,
-                    expires,
-                )
-                .await?;
-                Ok(token)
-            }
-            .await,
-        )
+        reply(self.customers_login_token_op(*auth_userid, &api_key, *customer_id, &ip).await)
     }
 
     /// Check a customer login token (once) and answer the customer's details.
@@ -1009,163 +1084,133 @@ impl RegistrarApi {
         #[oai(name = "api-key")] api_key: Query<String>,
         token: Query<String>,
     ) -> Reply<CustomerOut> {
-        reply(
-            async {
-                let (caller, reseller) = self.reseller(*auth_userid, &api_key).await?;
-                self.ctx.require(&caller, "registrar:customer", "read", &reseller).await?;
-                let id = store::consume_login_token(self.ctx.pool(), &hash_secret(&token), &reseller.path, now_ms())
-                    .await?
-                    .ok_or_else(|| CoreError::Unauthenticated("token: unknown, expired or already used".into()))?;
-                Ok(self.customer(&reseller, id).await?.into())
+        reply(self.customers_authenticate_token_op(*auth_userid, &api_key, &token).await)
+    }
+
+    /// The reseller's plans of a product (CodeGuard or SiteLock), with the monthly price per tenure.
+    #[oai(path = "/api/:product/plan-details.json", method = "get", operation_id = "registrar_products_plan_details")]
+    async fn products_plan_details(
+        &self,
+        /// codeguard or sitelock.
+        product: Path<ProductParam>,
+        #[oai(name = "auth-userid")] auth_userid: Query<i64>,
+        #[oai(name = "api-key")] api_key: Query<String>,
+    ) -> Reply<PlanList> {
+        reply(self.products_plan_details_op(&product, *auth_userid, &api_key).await)
+    }
+
+    /// Add a plan of a product the reseller sells; answers the plan id.
+    #[oai(path = "/api/:product/add-plan.json", method = "post", operation_id = "registrar_products_add_plan")]
+    async fn products_add_plan(
+        &self,
+        /// codeguard or sitelock.
+        product: Path<ProductParam>,
+        body: Input<AddPlanRequest>,
+    ) -> Reply<i64> {
+        reply(self.products_add_plan_op(&product, &body).await)
+    }
+
+    /// Buy a product for a customer's domain; the invoice option decides the invoice and when the order starts.
+    #[oai(path = "/api/:product/add.json", method = "post", operation_id = "registrar_products_add")]
+    async fn products_add(
+        &self,
+        /// codeguard or sitelock.
+        product: Path<ProductParam>,
+        body: Input<AddOrderRequest>,
+    ) -> Reply<ActionOut> {
+        reply(self.products_add_op(&product, &body).await)
+    }
+
+    /// An order's details.
+    #[oai(path = "/api/:product/details.json", method = "get", operation_id = "registrar_products_details")]
+    async fn products_details(
+        &self,
+        /// codeguard or sitelock.
+        product: Path<ProductParam>,
+        #[oai(name = "auth-userid")] auth_userid: Query<i64>,
+        #[oai(name = "api-key")] api_key: Query<String>,
+        #[oai(name = "order-id")] order_id: Query<i64>,
+    ) -> Reply<OrderOut> {
+        reply(self.products_details_op(&product, *auth_userid, &api_key, *order_id).await)
+    }
+
+    /// "true" when the order may move to the new plan (SiteLock orders move only to a higher tier).
+    #[oai(
+        path = "/api/:product/validate-modify.json",
+        method = "get",
+        operation_id = "registrar_products_validate_modify"
+    )]
+    async fn products_validate_modify(
+        &self,
+        /// codeguard or sitelock.
+        product: Path<ProductParam>,
+        #[oai(name = "auth-userid")] auth_userid: Query<i64>,
+        #[oai(name = "api-key")] api_key: Query<String>,
+        #[oai(name = "order-id")] order_id: Query<i64>,
+        #[oai(name = "new-planid")] new_planid: Query<i64>,
+    ) -> Reply<String> {
+        reply(self.products_validate_modify_op(&product, *auth_userid, &api_key, *order_id, *new_planid).await)
+    }
+
+    /// The price of moving an order to another plan for its remaining months.
+    #[oai(
+        path = "/api/:product/modify-pricing.json",
+        method = "get",
+        operation_id = "registrar_products_modify_pricing"
+    )]
+    async fn products_modify_pricing(
+        &self,
+        /// codeguard or sitelock.
+        product: Path<ProductParam>,
+        #[oai(name = "auth-userid")] auth_userid: Query<i64>,
+        #[oai(name = "api-key")] api_key: Query<String>,
+        #[oai(name = "order-id")] order_id: Query<i64>,
+        #[oai(name = "new-plan-id")] new_plan_id: Query<i64>,
+        /// CodeGuard (required): the tenure in the new plan, in months. SiteLock keeps the order's tenure and
+        /// ignores it.
+        months: Query<Option<i64>>,
+    ) -> Reply<ModifyPricingOut> {
+        reply(self.products_modify_pricing_op(&product, *auth_userid, &api_key, *order_id, *new_plan_id, *months).await)
+    }
+
+    /// Move an order to another plan; the invoice option decides the invoice and when the change happens.
+    #[oai(path = "/api/:product/modify.json", method = "post", operation_id = "registrar_products_modify")]
+    async fn products_modify(
+        &self,
+        /// codeguard or sitelock.
+        product: Path<ProductParam>,
+        body: Input<ModifyRequest>,
+    ) -> Reply<ActionOut> {
+        reply(self.products_modify_op(&product, &body).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every core error answers in the seed's envelope with its public message; an internal cause is never shown.
+    #[test]
+    fn every_core_error_maps_to_the_envelope() {
+        for e in CoreError::examples() {
+            let body = ErrorBody::from_error(&e);
+            assert_eq!(body.status, "ERROR");
+            assert_eq!(body.message, e.public_message());
+            if let CoreError::Internal(cause) = &e {
+                assert_eq!(body.message, "internal error");
+                assert!(!body.message.contains(cause.as_str()), "the internal cause leaked");
             }
-            .await,
-        )
+        }
     }
 
-    /// The CodeGuard plans of the reseller, with the monthly price per tenure.
-    #[oai(path = "/api/codeguard/plan-details.json", method = "get", operation_id = "registrar_codeguard_plan_details")]
-    async fn codeguard_plan_details(
-        &self,
-        #[oai(name = "auth-userid")] auth_userid: Query<i64>,
-        #[oai(name = "api-key")] api_key: Query<String>,
-    ) -> Reply<PlanList> {
-        reply(self.plan_details(Product::CodeGuard, *auth_userid, &api_key).await)
-    }
-
-    /// Add a CodeGuard plan the reseller sells; answers the plan id.
-    #[oai(path = "/api/codeguard/add-plan.json", method = "post", operation_id = "registrar_codeguard_add_plan")]
-    async fn codeguard_add_plan(&self, body: Input<AddPlanRequest>) -> Reply<i64> {
-        reply(self.add_plan(Product::CodeGuard, &body).await)
-    }
-
-    /// Buy CodeGuard for a customer's domain; the invoice option decides the invoice and when the order starts.
-    #[oai(path = "/api/codeguard/add.json", method = "post", operation_id = "registrar_codeguard_add")]
-    async fn codeguard_add(&self, body: Input<AddOrderRequest>) -> Reply<ActionOut> {
-        reply(self.add_order(Product::CodeGuard, &body).await)
-    }
-
-    /// A CodeGuard order's details.
-    #[oai(path = "/api/codeguard/details.json", method = "get", operation_id = "registrar_codeguard_details")]
-    async fn codeguard_details(
-        &self,
-        #[oai(name = "auth-userid")] auth_userid: Query<i64>,
-        #[oai(name = "api-key")] api_key: Query<String>,
-        #[oai(name = "order-id")] order_id: Query<i64>,
-    ) -> Reply<OrderOut> {
-        reply(self.details(Product::CodeGuard, *auth_userid, &api_key, *order_id).await)
-    }
-
-    /// "true" when the CodeGuard order may move to the new plan.
-    #[oai(
-        path = "/api/codeguard/validate-modify.json",
-        method = "get",
-        operation_id = "registrar_codeguard_validate_modify"
-    )]
-    async fn codeguard_validate_modify(
-        &self,
-        #[oai(name = "auth-userid")] auth_userid: Query<i64>,
-        #[oai(name = "api-key")] api_key: Query<String>,
-        #[oai(name = "order-id")] order_id: Query<i64>,
-        #[oai(name = "new-planid")] new_planid: Query<i64>,
-    ) -> Reply<String> {
-        reply(self.validate_modify(Product::CodeGuard, *auth_userid, &api_key, *order_id, *new_planid).await)
-    }
-
-    /// The price of moving a CodeGuard order to another plan for its remaining months.
-    #[oai(
-        path = "/api/codeguard/modify-pricing.json",
-        method = "get",
-        operation_id = "registrar_codeguard_modify_pricing"
-    )]
-    async fn codeguard_modify_pricing(
-        &self,
-        #[oai(name = "auth-userid")] auth_userid: Query<i64>,
-        #[oai(name = "api-key")] api_key: Query<String>,
-        #[oai(name = "order-id")] order_id: Query<i64>,
-        #[oai(name = "new-plan-id")] new_plan_id: Query<i64>,
-        /// The tenure in the new plan, in months.
-        months: Query<i64>,
-    ) -> Reply<ModifyPricingOut> {
-        reply(
-            self.modify_pricing(Product::CodeGuard, *auth_userid, &api_key, *order_id, *new_plan_id, Some(*months))
-                .await,
-        )
-    }
-
-    /// Move a CodeGuard order to another plan; the invoice option decides the invoice and when the change happens.
-    #[oai(path = "/api/codeguard/modify.json", method = "post", operation_id = "registrar_codeguard_modify")]
-    async fn codeguard_modify(&self, body: Input<ModifyRequest>) -> Reply<ActionOut> {
-        reply(self.modify(Product::CodeGuard, &body).await)
-    }
-
-    /// The SiteLock plans of the reseller, with the monthly price per tenure.
-    #[oai(path = "/api/sitelock/plan-details.json", method = "get", operation_id = "registrar_sitelock_plan_details")]
-    async fn sitelock_plan_details(
-        &self,
-        #[oai(name = "auth-userid")] auth_userid: Query<i64>,
-        #[oai(name = "api-key")] api_key: Query<String>,
-    ) -> Reply<PlanList> {
-        reply(self.plan_details(Product::SiteLock, *auth_userid, &api_key).await)
-    }
-
-    /// Add a SiteLock plan the reseller sells; answers the plan id.
-    #[oai(path = "/api/sitelock/add-plan.json", method = "post", operation_id = "registrar_sitelock_add_plan")]
-    async fn sitelock_add_plan(&self, body: Input<AddPlanRequest>) -> Reply<i64> {
-        reply(self.add_plan(Product::SiteLock, &body).await)
-    }
-
-    /// Buy SiteLock for a customer's domain; the invoice option decides the invoice and when the order starts.
-    #[oai(path = "/api/sitelock/add.json", method = "post", operation_id = "registrar_sitelock_add")]
-    async fn sitelock_add(&self, body: Input<AddOrderRequest>) -> Reply<ActionOut> {
-        reply(self.add_order(Product::SiteLock, &body).await)
-    }
-
-    /// A SiteLock order's details.
-    #[oai(path = "/api/sitelock/details.json", method = "get", operation_id = "registrar_sitelock_details")]
-    async fn sitelock_details(
-        &self,
-        #[oai(name = "auth-userid")] auth_userid: Query<i64>,
-        #[oai(name = "api-key")] api_key: Query<String>,
-        #[oai(name = "order-id")] order_id: Query<i64>,
-    ) -> Reply<OrderOut> {
-        reply(self.details(Product::SiteLock, *auth_userid, &api_key, *order_id).await)
-    }
-
-    /// "true" when the SiteLock order may move to the new plan.
-    #[oai(
-        path = "/api/sitelock/validate-modify.json",
-        method = "get",
-        operation_id = "registrar_sitelock_validate_modify"
-    )]
-    async fn sitelock_validate_modify(
-        &self,
-        #[oai(name = "auth-userid")] auth_userid: Query<i64>,
-        #[oai(name = "api-key")] api_key: Query<String>,
-        #[oai(name = "order-id")] order_id: Query<i64>,
-        #[oai(name = "new-planid")] new_planid: Query<i64>,
-    ) -> Reply<String> {
-        reply(self.validate_modify(Product::SiteLock, *auth_userid, &api_key, *order_id, *new_planid).await)
-    }
-
-    /// The price of moving a SiteLock order to another plan for its remaining months.
-    #[oai(
-        path = "/api/sitelock/modify-pricing.json",
-        method = "get",
-        operation_id = "registrar_sitelock_modify_pricing"
-    )]
-    async fn sitelock_modify_pricing(
-        &self,
-        #[oai(name = "auth-userid")] auth_userid: Query<i64>,
-        #[oai(name = "api-key")] api_key: Query<String>,
-        #[oai(name = "order-id")] order_id: Query<i64>,
-        #[oai(name = "new-plan-id")] new_plan_id: Query<i64>,
-    ) -> Reply<ModifyPricingOut> {
-        reply(self.modify_pricing(Product::SiteLock, *auth_userid, &api_key, *order_id, *new_plan_id, None).await)
-    }
-
-    /// Move a SiteLock order to another plan; the invoice option decides the invoice and when the change happens.
-    #[oai(path = "/api/sitelock/modify.json", method = "post", operation_id = "registrar_sitelock_modify")]
-    async fn sitelock_modify(&self, body: Input<ModifyRequest>) -> Reply<ActionOut> {
-        reply(self.modify(Product::SiteLock, &body).await)
+    #[test]
+    fn product_segments() {
+        assert_eq!(ProductParam("codeguard".into()).get().unwrap(), Product::CodeGuard);
+        assert_eq!(ProductParam("sitelock".into()).get().unwrap(), Product::SiteLock);
+        for bad in ["customers", "CodeGuard", ""] {
+            let e = ProductParam(bad.into()).get().unwrap_err();
+            assert!(matches!(e, CoreError::NotFound(_)), "{bad}");
+            assert!(e.public_message().starts_with("product:"), "{bad}");
+        }
     }
 }

@@ -4,29 +4,46 @@
 use std::collections::BTreeMap;
 
 use poem_openapi::Enum;
-use tessera_core::{CoreError, CoreResult};
+use tessera_core::{CoreError, CoreResult, PageRule, StoredEnum};
 
 /// A month of an order's term.
 pub const MONTH_MS: i64 = 30 * 86_400_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A product the reseller sells, by its wire name (the path segment, and the value stored in `product` columns).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename = "RegistrarProduct")]
 pub enum Product {
+    #[oai(rename = "codeguard")]
     CodeGuard,
+    #[oai(rename = "sitelock")]
     SiteLock,
 }
 
-impl Product {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Product::CodeGuard => "codeguard",
-            Product::SiteLock => "sitelock",
-        }
-    }
+impl StoredEnum for Product {}
 
+impl Product {
     pub fn title(self) -> &'static str {
         match self {
             Product::CodeGuard => "CodeGuard",
             Product::SiteLock => "SiteLock",
+        }
+    }
+
+    /// The tenure a plan change is priced at: CodeGuard orders name it (`months`), SiteLock orders keep theirs.
+    pub fn change_months(self, months: Option<i64>) -> Option<i64> {
+        match self {
+            Product::CodeGuard => months,
+            Product::SiteLock => None,
+        }
+    }
+
+    /// The tenure a modify-pricing quote is for: required for CodeGuard, ignored for SiteLock (the order's own).
+    pub fn quote_months(self, months: Option<i64>) -> CoreResult<Option<i64>> {
+        match (self, months) {
+            (Product::CodeGuard, None) => {
+                Err(CoreError::invalid("months", "is required for CodeGuard: the tenure in the new plan, in months"))
+            }
+            _ => Ok(self.change_months(months)),
         }
     }
 
@@ -42,6 +59,10 @@ impl Product {
         Ok(())
     }
 }
+
+/// The customer search's pages: `no-of-records` (1 to 500) from `page-no` (from 1).
+pub const CUSTOMER_PAGE: PageRule =
+    PageRule { limit_field: "no-of-records", offset_field: "page-no", default_limit: 10, max_limit: 500 };
 
 /// What happens to the customer's invoice for a purchase or a plan change.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,5 +178,15 @@ mod tests {
         assert!(Product::SiteLock.check_change(1, 1, 2, 2).is_ok());
         assert!(Product::CodeGuard.check_change(1, 2, 2, 1).is_ok());
         assert!(Product::CodeGuard.check_change(1, 1, 1, 1).is_err());
+    }
+
+    #[test]
+    fn products_by_wire_name() {
+        assert_eq!(Product::CodeGuard.stored(), "codeguard");
+        assert_eq!(Product::from_stored("product", "sitelock").unwrap(), Product::SiteLock);
+        assert_eq!(Product::CodeGuard.quote_months(None).unwrap_err().field(), Some("months"));
+        assert_eq!(Product::CodeGuard.quote_months(Some(12)).unwrap(), Some(12));
+        assert_eq!(Product::SiteLock.quote_months(Some(12)).unwrap(), None, "SiteLock keeps the order's tenure");
+        assert_eq!(Product::SiteLock.change_months(Some(12)), None);
     }
 }

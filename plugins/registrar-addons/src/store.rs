@@ -5,7 +5,9 @@ use sqlx::{AnyConnection, AnyPool};
 use tracing::instrument;
 
 use tessera_core::db::contains_pattern;
-use tessera_core::CoreResult;
+use tessera_core::{CoreResult, Paging, StoredEnum};
+
+use crate::model::Product;
 
 // ---- customers ----
 
@@ -34,9 +36,24 @@ pub struct CustomerRow {
     pub created_at: i64,
 }
 
-const CUSTOMER_COLS: &str = "c.id, c.tenant_id, t.parent_id, c.username, c.name, c.company, c.telnocc, c.telno, \
-     c.address1, c.address2, c.address3, c.city, c.state, c.country, c.zip, c.pin, c.lang, c.status, c.funds, \
-     c.total_receipts, c.created_at";
+/// The customer columns and their tables, as a literal (`concat!`), so every statement stays a fixed text.
+macro_rules! select_customers {
+    () => {
+        "SELECT c.id, c.tenant_id, t.parent_id, c.username, c.name, c.company, c.telnocc, c.telno, c.address1, \
+         c.address2, c.address3, c.city, c.state, c.country, c.zip, c.pin, c.lang, c.status, c.funds, \
+         c.total_receipts, c.created_at FROM registrar_customers c JOIN tenants t ON t.id = c.tenant_id"
+    };
+}
+
+/// The search's rows: under a tenant path, optionally matching part of the username or name (a LIKE pattern) and a
+/// status. An absent filter is bound as '' and switched off in SQL, so the text never changes with the input.
+macro_rules! search_filter {
+    () => {
+        " WHERE substr(t.path, 1, length($1)) = $1 \
+         AND ($2 = '' OR LOWER(c.username) LIKE $2 ESCAPE '\\' OR LOWER(c.name) LIKE $2 ESCAPE '\\') \
+         AND ($3 = '' OR c.status = $3)"
+    };
+}
 
 pub struct NewCustomer<'a> {
     pub tenant_id: i64,
@@ -94,41 +111,42 @@ pub async fn username_taken(pool: &AnyPool, tenant_id: i64, username: &str) -> C
 /// A customer of a reseller at or below `under_path`.
 #[instrument(skip_all)]
 pub async fn customer(pool: &AnyPool, under_path: &str, id: i64) -> CoreResult<Option<CustomerRow>> {
-    let sql = format!(
-        "SELECT {CUSTOMER_COLS} FROM registrar_customers c JOIN tenants t ON t.id = c.tenant_id \
-         WHERE c.id = $1 AND substr(t.path, 1, length($2)) = $2"
-    );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).bind(under_path).fetch_optional(pool).await?)
+    Ok(sqlx::query_as(concat!(select_customers!(), " WHERE c.id = $1 AND substr(t.path, 1, length($2)) = $2"))
+        .bind(id)
+        .bind(under_path)
+        .fetch_optional(pool)
+        .await?)
 }
 
-/// Customers at or below `under_path`, optionally filtered by part of the username or name and by status.
+/// Customers at or below `under_path`, optionally filtered by part of the username or name and by status: one page
+/// (limit and offset bound) and the number of all matches.
 #[instrument(skip_all)]
 pub async fn search_customers(
     pool: &AnyPool,
     under_path: &str,
     text: Option<&str>,
     status: Option<&str>,
-    limit: i64,
-    offset: i64,
+    page: Paging,
 ) -> CoreResult<(Vec<CustomerRow>, i64)> {
-    let pattern = contains_pattern(text.unwrap_or(""));
-    let filter = "FROM registrar_customers c JOIN tenants t ON t.id = c.tenant_id WHERE substr(t.path, 1, length($1)) = $1 \
-         AND (LOWER(c.username) LIKE $2 ESCAPE '\\' OR LOWER(c.name) LIKE $2 ESCAPE '\\') AND ($3 = '' OR c.status = $3)";
-    let sql = format!("SELECT {CUSTOMER_COLS} {filter} ORDER BY c.id LIMIT $4 OFFSET $5");
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let pattern = text.filter(|t| !t.is_empty()).map(contains_pattern).unwrap_or_default();
+    let status = status.unwrap_or("");
+    let rows = sqlx::query_as(concat!(select_customers!(), search_filter!(), " ORDER BY c.id LIMIT $4 OFFSET $5"))
         .bind(under_path)
         .bind(&pattern)
-        .bind(status.unwrap_or(""))
-        .bind(limit)
-        .bind(offset)
+        .bind(status)
+        .bind(page.limit)
+        .bind(page.offset)
         .fetch_all(pool)
         .await?;
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) {filter}")))
-        .bind(under_path)
-        .bind(&pattern)
-        .bind(status.unwrap_or(""))
-        .fetch_one(pool)
-        .await?;
+    let total: i64 = sqlx::query_scalar(concat!(
+        "SELECT COUNT(*) FROM registrar_customers c JOIN tenants t ON t.id = c.tenant_id",
+        search_filter!()
+    ))
+    .bind(under_path)
+    .bind(&pattern)
+    .bind(status)
+    .fetch_one(pool)
+    .await?;
     Ok((rows, total))
 }
 
@@ -181,7 +199,7 @@ pub struct PlanRow {
 pub async fn insert_plan(
     conn: &mut AnyConnection,
     tenant_id: i64,
-    product: &str,
+    product: Product,
     name: &str,
     tier: i64,
     pricing: &str,
@@ -192,7 +210,7 @@ pub async fn insert_plan(
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(tenant_id)
-    .bind(product)
+    .bind(product.stored())
     .bind(name)
     .bind(tier)
     .bind(pricing)
@@ -202,23 +220,23 @@ pub async fn insert_plan(
 }
 
 #[instrument(skip_all)]
-pub async fn plans(pool: &AnyPool, tenant_id: i64, product: &str) -> CoreResult<Vec<PlanRow>> {
+pub async fn plans(pool: &AnyPool, tenant_id: i64, product: Product) -> CoreResult<Vec<PlanRow>> {
     Ok(sqlx::query_as(
         "SELECT id, name, tier, pricing FROM registrar_plans WHERE tenant_id = $1 AND product = $2 ORDER BY tier, id",
     )
     .bind(tenant_id)
-    .bind(product)
+    .bind(product.stored())
     .fetch_all(pool)
     .await?)
 }
 
 #[instrument(skip_all)]
-pub async fn plan(pool: &AnyPool, tenant_id: i64, product: &str, id: i64) -> CoreResult<Option<PlanRow>> {
+pub async fn plan(pool: &AnyPool, tenant_id: i64, product: Product, id: i64) -> CoreResult<Option<PlanRow>> {
     Ok(sqlx::query_as(
         "SELECT id, name, tier, pricing FROM registrar_plans WHERE tenant_id = $1 AND product = $2 AND id = $3",
     )
     .bind(tenant_id)
-    .bind(product)
+    .bind(product.stored())
     .bind(id)
     .fetch_optional(pool)
     .await?)
@@ -246,7 +264,7 @@ pub async fn insert_order(
     conn: &mut AnyConnection,
     tenant_id: i64,
     customer_id: i64,
-    product: &str,
+    product: Product,
     domain: &str,
     plan_id: i64,
     months: i64,
@@ -260,7 +278,7 @@ pub async fn insert_order(
     )
     .bind(tenant_id)
     .bind(customer_id)
-    .bind(product)
+    .bind(product.stored())
     .bind(domain)
     .bind(plan_id)
     .bind(months)
@@ -273,14 +291,14 @@ pub async fn insert_order(
 
 /// An order of a product whose reseller is at or below `under_path`.
 #[instrument(skip_all)]
-pub async fn order(pool: &AnyPool, under_path: &str, product: &str, id: i64) -> CoreResult<Option<OrderRow>> {
+pub async fn order(pool: &AnyPool, under_path: &str, product: Product, id: i64) -> CoreResult<Option<OrderRow>> {
     Ok(sqlx::query_as(
         "SELECT o.id, o.tenant_id, o.customer_id, o.domain, o.plan_id, o.months, o.start_at, o.end_at, o.status, \
          o.pending_plan_id FROM registrar_orders o JOIN tenants t ON t.id = o.tenant_id \
          WHERE o.id = $1 AND o.product = $2 AND substr(t.path, 1, length($3)) = $3",
     )
     .bind(id)
-    .bind(product)
+    .bind(product.stored())
     .bind(under_path)
     .fetch_optional(pool)
     .await?)
