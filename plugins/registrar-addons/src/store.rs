@@ -5,7 +5,7 @@ use sqlx::{AnyConnection, AnyPool};
 use tracing::instrument;
 
 use tessera_core::db::contains_pattern;
-use tessera_core::{CoreResult, Paging, StoredEnum};
+use tessera_core::{CoreResult, Paging, Sql, StoredEnum};
 
 use crate::model::Product;
 
@@ -42,16 +42,6 @@ macro_rules! select_customers {
         "SELECT c.id, c.tenant_id, t.parent_id, c.username, c.name, c.company, c.telnocc, c.telno, c.address1, \
          c.address2, c.address3, c.city, c.state, c.country, c.zip, c.pin, c.lang, c.status, c.funds, \
          c.total_receipts, c.created_at FROM registrar_customers c JOIN tenants t ON t.id = c.tenant_id"
-    };
-}
-
-/// The search's rows: under a tenant path, optionally matching part of the username or name (a LIKE pattern) and a
-/// status. An absent filter is bound as '' and switched off in SQL, so the text never changes with the input.
-macro_rules! search_filter {
-    () => {
-        " WHERE substr(t.path, 1, length($1)) = $1 \
-         AND ($2 = '' OR LOWER(c.username) LIKE $2 ESCAPE '\\' OR LOWER(c.name) LIKE $2 ESCAPE '\\') \
-         AND ($3 = '' OR c.status = $3)"
     };
 }
 
@@ -128,25 +118,25 @@ pub async fn search_customers(
     status: Option<&str>,
     page: Paging,
 ) -> CoreResult<(Vec<CustomerRow>, i64)> {
-    let pattern = text.filter(|t| !t.is_empty()).map(contains_pattern).unwrap_or_default();
-    let status = status.unwrap_or("");
-    let rows = sqlx::query_as(concat!(select_customers!(), search_filter!(), " ORDER BY c.id LIMIT $4 OFFSET $5"))
-        .bind(under_path)
-        .bind(&pattern)
-        .bind(status)
-        .bind(page.limit)
-        .bind(page.offset)
-        .fetch_all(pool)
-        .await?;
-    let total: i64 = sqlx::query_scalar(concat!(
-        "SELECT COUNT(*) FROM registrar_customers c JOIN tenants t ON t.id = c.tenant_id",
-        search_filter!()
-    ))
-    .bind(under_path)
-    .bind(&pattern)
-    .bind(status)
-    .fetch_one(pool)
-    .await?;
+    // The filters: under a tenant path, optionally part of the username or name (a LIKE pattern) and a status.
+    let filter = |mut q: Sql| -> Sql {
+        q.push(" WHERE substr(t.path, 1, length(").push_bind(under_path.to_string());
+        q.push(")) = ").push_bind(under_path.to_string());
+        if let Some(text) = text.filter(|t| !t.is_empty()) {
+            let pattern = contains_pattern(text);
+            q.push(" AND (LOWER(c.username) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
+            q.push(" OR LOWER(c.name) LIKE ").push_bind(pattern).push(" ESCAPE '\\')");
+        }
+        if let Some(status) = status {
+            q.push(" AND c.status = ").push_bind(status.to_string());
+        }
+        q
+    };
+    let mut rows = filter(Sql::new(select_customers!()));
+    rows.push(" ORDER BY c.id LIMIT ").push_bind(page.limit).push(" OFFSET ").push_bind(page.offset);
+    let rows = rows.query_as()?.fetch_all(pool).await?;
+    let count = filter(Sql::new("SELECT COUNT(*) FROM registrar_customers c JOIN tenants t ON t.id = c.tenant_id"));
+    let total: i64 = count.query_scalar()?.fetch_one(pool).await?;
     Ok((rows, total))
 }
 
