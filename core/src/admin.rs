@@ -1049,3 +1049,37 @@ impl AdminApi {
         .into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use poem::IntoResponse;
+
+    use super::*;
+
+    /// Every error variant gets its own status in each of the admin API's answer shapes, as problem+json, with
+    /// Retry-After where there is a wait.
+    #[tokio::test]
+    async fn every_error_maps_to_its_status_in_every_answer() {
+        for e in CoreError::examples() {
+            let (status, failure, message) = (e.status(), e.failure(), e.public_message());
+            for resp in [
+                Reply::<String>::from(Err(e.clone())).into_response(),
+                Made::<String>::from(Err(e.clone())).into_response(),
+                Gone::from(Err(e.clone())).into_response(),
+            ] {
+                assert_eq!(resp.status(), status, "{message}");
+                assert_eq!(resp.content_type(), Some("application/problem+json"), "{message}");
+                assert_eq!(problem_response(e.clone()).status(), status, "{message}");
+                let retry = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+                match failure {
+                    Failure::TooManyRequests(s) => assert_eq!(retry, Some(s.to_string())),
+                    _ => assert_eq!(retry, None, "{message}"),
+                }
+                let body: serde_json::Value =
+                    serde_json::from_slice(&resp.into_body().into_bytes().await.unwrap()).unwrap();
+                assert_eq!(body["status"], status.as_u16(), "{message}");
+                assert_eq!(body["detail"], message.as_str());
+            }
+        }
+    }
+}

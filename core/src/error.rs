@@ -14,7 +14,7 @@
 
 use poem::http::StatusCode;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CoreError {
     #[error("{field}: {reason}")]
     Invalid { field: String, reason: String },
