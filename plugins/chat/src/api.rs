@@ -316,7 +316,7 @@ impl AddonOut {
             organisation_id: a.tenant_id,
             kind: AddonKind::from_stored("kind", &a.kind)?,
             addon_unique_name: a.unique_name,
-            active: a.active != 0,
+            active: a.active.0,
         })
     }
 }
@@ -375,7 +375,7 @@ impl TokenLookup for AccessTokens<'_> {
                 principal_id: t.principal_id,
                 addon,
                 expires_at: t.expires_at,
-                revoked: t.revoked != 0,
+                revoked: t.revoked.0,
             })))
         })
         .await?;
@@ -402,10 +402,10 @@ impl TokenLookup for RefreshTokens<'_> {
 
     async fn lookup(&self, token: &str) -> CoreResult<Option<TokenGrant<TokenRow>>> {
         let row = self.api.pair(self.access_token, token).await?;
-        if row.rotated != 0 {
+        if row.rotated.0 {
             return Err(self.api.reuse_detected(&row).await);
         }
-        if row.revoked != 0 {
+        if row.revoked.0 {
             return Ok(None);
         }
         Ok(Some(TokenGrant {
@@ -464,7 +464,7 @@ impl ChatApi {
         Ok(Authed { kind: AddonKind::from_stored("kind", &session.addon.kind)?, addon: session.addon.clone(), caller })
     }
 
-    async fn issue(&self, req: &TokenRequest) -> CoreResult<TokenOut> {
+    async fn tokens_issue_op(&self, req: &TokenRequest) -> CoreResult<TokenOut> {
         let wrong = || CoreError::Unauthenticated("wrong email, password or organisation_domain".into());
         let org = match self.ctx.tenant_by_slug(req.organisation_domain.trim()).await? {
             Some(t) if t.kind() == TenantKind::Organisation => t,
@@ -476,7 +476,7 @@ impl ChatApi {
         })?;
         self.ctx.require(&caller, "chat:token", "create", &org).await?;
         let addon = match store::addon(self.ctx.pool(), org.id, req.addon_unique_name.trim()).await? {
-            Some(a) if a.active != 0 => a,
+            Some(a) if a.active.0 => a,
             _ => return Err(CoreError::not_found("addon_unique_name: no such active addon in this organisation")),
         };
         let family = new_secret("");
@@ -546,9 +546,9 @@ impl ChatApi {
         Ok(row)
     }
 
-    async fn validate(&self, req: &ValidateRequest) -> CoreResult<TokenOut> {
+    async fn tokens_validate_op(&self, req: &ValidateRequest) -> CoreResult<TokenOut> {
         let row = self.pair(&req.access_token, &req.refresh_token).await?;
-        if row.revoked != 0 {
+        if row.revoked.0 {
             return Err(CoreError::Unauthenticated("access_token: revoked".into()));
         }
         let left = (row.expires_at - now_ms()) / 1000;
@@ -570,11 +570,11 @@ impl ChatApi {
         })
     }
 
-    async fn regenerate(&self, req: &RegenerateRequest) -> CoreResult<TokenOut> {
+    async fn tokens_regenerate_op(&self, req: &RegenerateRequest) -> CoreResult<TokenOut> {
         let refresh = RefreshTokens { api: self, access_token: &req.access_token };
         let (caller, row) = self.ctx.authenticate_token(&refresh, &req.refresh_token).await?;
         let addon = match store::addon_by_id(self.ctx.pool(), row.addon_id).await? {
-            Some(a) if a.active != 0 => a,
+            Some(a) if a.active.0 => a,
             _ => return Err(CoreError::Unauthenticated("addon_unique_name: the addon is disabled".into())),
         };
         let org = caller.tenant().clone();
@@ -594,7 +594,8 @@ impl ChatApi {
             .ok_or_else(|| CoreError::not_found(format!("{field}: domain {name} not found in this addon")))
     }
 
-    async fn operator_create(&self, s: &Authed, req: &OperatorCreate) -> CoreResult<OperatorCreated> {
+    async fn operators_create_op(&self, token: &AccessToken, req: &OperatorCreate) -> CoreResult<OperatorCreated> {
+        let s = &self.session(token).await?;
         self.ctx.require(&s.caller, "chat:operator", "create", s.org()).await?;
         let email = Email::parse("email", &req.email)?;
         let name = model::operator_name(&email, req.first_name.as_deref(), req.last_name.as_deref());
@@ -611,7 +612,8 @@ impl ChatApi {
         Ok(OperatorCreated { id, name: op.name, email: op.email, addon_unique_name: s.addon.unique_name.clone() })
     }
 
-    async fn domain_create(&self, s: &Authed, req: &DomainCreate) -> CoreResult<DomainCreated> {
+    async fn domains_create_op(&self, token: &AccessToken, req: &DomainCreate) -> CoreResult<DomainCreated> {
+        let s = &self.session(token).await?;
         self.ctx.require(&s.caller, "chat:domain", "create", s.org()).await?;
         let name = model::host_name("domain_name", &req.domain_name)?;
         let email = Email::parse("email", &req.email)?.into_string();
@@ -634,7 +636,8 @@ impl ChatApi {
         Ok(DomainCreated { name, email, status: true, addon_unique_name: s.addon.unique_name.clone(), link })
     }
 
-    async fn domain_update(&self, s: &Authed, current: &str, req: &DomainUpdate) -> CoreResult<DomainOut> {
+    async fn domains_update_op(&self, token: &AccessToken, current: &str, req: &DomainUpdate) -> CoreResult<DomainOut> {
+        let s = &self.session(token).await?;
         self.ctx.require(&s.caller, "chat:domain", "update", s.org()).await?;
         model::at_least_one("name, status, email", &[req.name.is_some(), req.status.is_some(), req.email.is_some()])?;
         let domain = self.domain_of(s, "domain_name", current).await?;
@@ -652,11 +655,12 @@ impl ChatApi {
         Ok(DomainOut {
             name: name.unwrap_or(domain.name),
             email: email.unwrap_or(domain.email),
-            status: req.status.unwrap_or(domain.active != 0),
+            status: req.status.unwrap_or(domain.active.0),
         })
     }
 
-    async fn assign(&self, s: &Authed, req: &AssignCreate) -> CoreResult<Assigned> {
+    async fn assignments_create_op(&self, token: &AccessToken, req: &AssignCreate) -> CoreResult<Assigned> {
+        let s = &self.session(token).await?;
         self.ctx.require(&s.caller, "chat:assignment", "create", s.org()).await?;
         model::seller_buyer_only(s.kind, "unique_id", req.unique_id.is_some())?;
         let domain = self.domain_of(s, "domain_name", &req.domain_name).await?;
@@ -697,7 +701,14 @@ impl ChatApi {
         })
     }
 
-    async fn assignment_update(&self, s: &Authed, operator: i64, req: &AssignUpdate) -> CoreResult<AssignmentUpdated> {
+    async fn assignments_update_op(
+        &self,
+        token: &AccessToken,
+        operator_id: &PathId,
+        req: &AssignUpdate,
+    ) -> CoreResult<AssignmentUpdated> {
+        let s = &self.session(token).await?;
+        let operator = operator_id.get("operatorId")?;
         self.ctx.require(&s.caller, "chat:assignment", "update", s.org()).await?;
         let present =
             [req.unique_id.is_some(), req.is_admin.is_some(), req.online_status.is_some(), req.status.is_some()];
@@ -725,10 +736,10 @@ impl ChatApi {
             addon_unique_name: s.addon.unique_name.clone(),
             domain_name: domain.name,
             operators: AssignmentState {
-                online_status: now.online_status != 0,
+                online_status: now.online_status.0,
                 unique_id: now.unique_id,
-                is_admin: now.is_admin != 0,
-                status: now.status != 0,
+                is_admin: now.is_admin.0,
+                status: now.status.0,
             },
         })
     }
@@ -742,7 +753,63 @@ impl ChatApi {
         Ok(org)
     }
 
-    async fn addon_create(&self, key: &BearerKey, req: &AddonCreate) -> CoreResult<AddonOut> {
+    /// The seed's GET form of tokens_issue: the same request, from the query string.
+    async fn tokens_issue_get_op(
+        &self,
+        email: String,
+        password: String,
+        organisation_domain: String,
+        addon_unique_name: String,
+    ) -> CoreResult<TokenOut> {
+        self.tokens_issue_op(&TokenRequest { email, password, organisation_domain, addon_unique_name }).await
+    }
+
+    async fn operators_get_op(&self, token: &AccessToken, operator_id: &PathId) -> CoreResult<OperatorOut> {
+        let s = self.session(token).await?;
+        self.ctx.require(&s.caller, "chat:operator", "read", s.org()).await?;
+        let op = self.operator_of(&s, operator_id.get("operatorId")?).await?;
+        Ok(OperatorOut {
+            id: op.principal_id,
+            name: op.name,
+            email: op.email,
+            status: op.presence,
+            operator: op.active.0,
+        })
+    }
+
+    async fn operators_update_op(
+        &self,
+        token: &AccessToken,
+        operator_id: &PathId,
+        req: &OperatorUpdate,
+    ) -> CoreResult<String> {
+        let s = self.session(token).await?;
+        self.ctx.require(&s.caller, "chat:operator", "update", s.org()).await?;
+        let op = self.operator_of(&s, operator_id.get("operatorId")?).await?;
+        let mut tx = self.ctx.begin().await?;
+        store::set_operator_active(&mut tx, s.addon.id, op.principal_id, req.status == 1).await?;
+        let object = format!("chat_operator:{}:{}", s.addon.id, op.principal_id);
+        self.ctx.audit(&mut tx, &s.caller, s.org(), "operator.update", &object).await?;
+        tx.commit().await?;
+        Ok("Status Changes Successfully".to_string())
+    }
+
+    async fn domains_get_op(&self, token: &AccessToken, domain_name: &str) -> CoreResult<DomainOut> {
+        let s = self.session(token).await?;
+        self.ctx.require(&s.caller, "chat:domain", "read", s.org()).await?;
+        let d = self.domain_of(&s, "domain_name", domain_name).await?;
+        Ok(DomainOut { name: d.name, email: d.email, status: d.active.0 })
+    }
+
+    async fn addons_list_op(&self, key: &BearerKey, organisation_id: i64) -> CoreResult<AddonList> {
+        let caller = self.ctx.authenticate_key(&key.0.token).await?;
+        let org = self.organisation(&caller, organisation_id).await?;
+        self.ctx.require(&caller, "chat:addon", "read", &org).await?;
+        let rows = store::addons(self.ctx.pool(), org.id).await?;
+        Ok(AddonList { items: rows.into_iter().map(AddonOut::from_row).collect::<CoreResult<_>>()? })
+    }
+
+    async fn addons_create_op(&self, key: &BearerKey, req: &AddonCreate) -> CoreResult<AddonOut> {
         let caller = self.ctx.authenticate_key(&key.0.token).await?;
         let org = self.organisation(&caller, req.organisation_id).await?;
         self.ctx.require(&caller, "chat:addon", "create", &org).await?;
@@ -762,7 +829,7 @@ impl ChatApi {
         Ok(AddonOut { id, organisation_id: org.id, addon_unique_name: name.to_string(), kind: req.kind, active: true })
     }
 
-    async fn addon_disable(&self, key: &BearerKey, organisation_id: i64, name: &str) -> CoreResult<AddonOut> {
+    async fn addons_disable_op(&self, key: &BearerKey, organisation_id: i64, name: &str) -> CoreResult<AddonOut> {
         let caller = self.ctx.authenticate_key(&key.0.token).await?;
         let org = self.organisation(&caller, organisation_id).await?;
         self.ctx.require(&caller, "chat:addon", "update", &org).await?;
@@ -782,164 +849,111 @@ impl ChatApi {
 impl ChatApi {
     /// Get an access token (seed form: credentials in the query string; prefer POST, query strings reach logs).
     #[oai(path = "/admin/access-token", method = "get", operation_id = "chat_tokens_issue_get")]
-    async fn token_get(
+    async fn tokens_issue_get(
         &self,
         email: Query<String>,
         password: Query<String>,
         organisation_domain: Query<String>,
         addon_unique_name: Query<String>,
     ) -> Reply<TokenOut> {
-        let req = TokenRequest {
-            email: email.0,
-            password: password.0,
-            organisation_domain: organisation_domain.0,
-            addon_unique_name: addon_unique_name.0,
-        };
-        reply(self.issue(&req).await)
+        reply(self.tokens_issue_get_op(email.0, password.0, organisation_domain.0, addon_unique_name.0).await)
     }
 
     /// Get an access token for an organisation's addon with the owner's email and password.
     #[oai(path = "/admin/access-token", method = "post", operation_id = "chat_tokens_issue")]
-    async fn token_post(&self, body: Input<TokenRequest>) -> Reply<TokenOut> {
-        reply(self.issue(&body).await)
+    async fn tokens_issue(&self, body: Input<TokenRequest>) -> Reply<TokenOut> {
+        reply(self.tokens_issue_op(&body).await)
     }
 
     /// Check an access token (with its refresh token) for an addon; answers the seconds it has left.
     #[oai(path = "/admin/access-token/validate", method = "post", operation_id = "chat_tokens_validate")]
-    async fn token_validate(&self, body: Input<ValidateRequest>) -> Reply<TokenOut> {
-        reply(self.validate(&body).await)
+    async fn tokens_validate(&self, body: Input<ValidateRequest>) -> Reply<TokenOut> {
+        reply(self.tokens_validate_op(&body).await)
     }
 
     /// Rotate a token pair: the old pair stops working; a spent refresh token presented again revokes the session.
     #[oai(path = "/admin/access-token/regenerate", method = "post", operation_id = "chat_tokens_regenerate")]
-    async fn token_regenerate(&self, body: Input<RegenerateRequest>) -> Reply<TokenOut> {
-        reply(self.regenerate(&body).await)
+    async fn tokens_regenerate(&self, body: Input<RegenerateRequest>) -> Reply<TokenOut> {
+        reply(self.tokens_regenerate_op(&body).await)
     }
 
     /// Add an operator to this addon by email (a new person of the organisation when the email is new).
     #[oai(path = "/admin/operator/create", method = "post", operation_id = "chat_operators_create")]
-    async fn operator_create_op(&self, token: AccessToken, body: Input<OperatorCreate>) -> Reply<OperatorCreated> {
-        reply(async { self.operator_create(&self.session(&token).await?, &body).await }.await)
+    async fn operators_create(&self, token: AccessToken, body: Input<OperatorCreate>) -> Reply<OperatorCreated> {
+        reply(self.operators_create_op(&token, &body).await)
     }
 
     /// Read an operator of this addon.
     #[oai(path = "/admin/operator/:operatorId", method = "get", operation_id = "chat_operators_get")]
-    async fn operator_get(
+    async fn operators_get(
         &self,
         token: AccessToken,
         #[oai(name = "operatorId")] operator_id: Path<PathId>,
     ) -> Reply<OperatorOut> {
-        reply(
-            async {
-                let s = self.session(&token).await?;
-                self.ctx.require(&s.caller, "chat:operator", "read", s.org()).await?;
-                let op = self.operator_of(&s, operator_id.get("operatorId")?).await?;
-                Ok(OperatorOut {
-                    id: op.principal_id,
-                    name: op.name,
-                    email: op.email,
-                    status: op.presence,
-                    operator: op.active != 0,
-                })
-            }
-            .await,
-        )
+        reply(self.operators_get_op(&token, &operator_id).await)
     }
 
     /// Activate (1) or deactivate (0) an operator on this addon.
     #[oai(path = "/admin/operator/update/:operatorId", method = "put", operation_id = "chat_operators_update")]
-    async fn operator_update(
+    async fn operators_update(
         &self,
         token: AccessToken,
         #[oai(name = "operatorId")] operator_id: Path<PathId>,
         body: Input<OperatorUpdate>,
     ) -> Reply<String> {
-        reply(
-            async {
-                let s = self.session(&token).await?;
-                self.ctx.require(&s.caller, "chat:operator", "update", s.org()).await?;
-                let op = self.operator_of(&s, operator_id.get("operatorId")?).await?;
-                let mut tx = self.ctx.begin().await?;
-                store::set_operator_active(&mut tx, s.addon.id, op.principal_id, body.status == 1).await?;
-                let object = format!("chat_operator:{}:{}", s.addon.id, op.principal_id);
-                self.ctx.audit(&mut tx, &s.caller, s.org(), "operator.update", &object).await?;
-                tx.commit().await?;
-                Ok("Status Changes Successfully".to_string())
-            }
-            .await,
-        )
+        reply(self.operators_update_op(&token, &operator_id, &body).await)
     }
 
     /// Add a website (host name) to this addon; seller_buyer addons also get the embed link.
     #[oai(path = "/admin/domain/create", method = "post", operation_id = "chat_domains_create")]
-    async fn domain_create_op(&self, token: AccessToken, body: Input<DomainCreate>) -> Reply<DomainCreated> {
-        reply(async { self.domain_create(&self.session(&token).await?, &body).await }.await)
+    async fn domains_create(&self, token: AccessToken, body: Input<DomainCreate>) -> Reply<DomainCreated> {
+        reply(self.domains_create_op(&token, &body).await)
     }
 
     /// Read a website of this addon.
     #[oai(path = "/admin/domain/:domain_name", method = "get", operation_id = "chat_domains_get")]
-    async fn domain_get(&self, token: AccessToken, domain_name: Path<String>) -> Reply<DomainOut> {
-        reply(
-            async {
-                let s = self.session(&token).await?;
-                self.ctx.require(&s.caller, "chat:domain", "read", s.org()).await?;
-                let d = self.domain_of(&s, "domain_name", &domain_name).await?;
-                Ok(DomainOut { name: d.name, email: d.email, status: d.active != 0 })
-            }
-            .await,
-        )
+    async fn domains_get(&self, token: AccessToken, domain_name: Path<String>) -> Reply<DomainOut> {
+        reply(self.domains_get_op(&token, &domain_name).await)
     }
 
     /// Change the name, status or email of a website (at least one).
     #[oai(path = "/admin/domain/update/:domain_name", method = "put", operation_id = "chat_domains_update")]
-    async fn domain_update_op(
+    async fn domains_update(
         &self,
         token: AccessToken,
         domain_name: Path<String>,
         body: Input<DomainUpdate>,
     ) -> Reply<DomainOut> {
-        reply(async { self.domain_update(&self.session(&token).await?, &domain_name, &body).await }.await)
+        reply(self.domains_update_op(&token, &domain_name, &body).await)
     }
 
     /// Assign an operator to a website of this addon.
     #[oai(path = "/admin/operator/assign", method = "post", operation_id = "chat_assignments_create")]
-    async fn assign_op(&self, token: AccessToken, body: Input<AssignCreate>) -> Reply<Assigned> {
-        reply(async { self.assign(&self.session(&token).await?, &body).await }.await)
+    async fn assignments_create(&self, token: AccessToken, body: Input<AssignCreate>) -> Reply<Assigned> {
+        reply(self.assignments_create_op(&token, &body).await)
     }
 
     /// Change an operator's assignment on a website: unique_id, is_admin, online_status or status (at least one).
     #[oai(path = "/admin/operator/assign/:operatorId", method = "put", operation_id = "chat_assignments_update")]
-    async fn assignment_update_op(
+    async fn assignments_update(
         &self,
         token: AccessToken,
         #[oai(name = "operatorId")] operator_id: Path<PathId>,
         body: Input<AssignUpdate>,
     ) -> Reply<AssignmentUpdated> {
-        reply(
-            async { self.assignment_update(&self.session(&token).await?, operator_id.get("operatorId")?, &body).await }
-                .await,
-        )
+        reply(self.assignments_update_op(&token, &operator_id, &body).await)
     }
 
     /// Create an addon for an organisation of your subtree (tenant admins, with a core API key).
     #[oai(path = "/addons", method = "post", operation_id = "chat_addons_create")]
     async fn addons_create(&self, key: BearerKey, body: Input<AddonCreate>) -> Reply<AddonOut> {
-        reply(self.addon_create(&key, &body).await)
+        reply(self.addons_create_op(&key, &body).await)
     }
 
     /// List the addons of an organisation of your subtree.
     #[oai(path = "/addons", method = "get", operation_id = "chat_addons_list")]
     async fn addons_list(&self, key: BearerKey, organisation_id: Query<i64>) -> Reply<AddonList> {
-        reply(
-            async {
-                let caller = self.ctx.authenticate_key(&key.0.token).await?;
-                let org = self.organisation(&caller, *organisation_id).await?;
-                self.ctx.require(&caller, "chat:addon", "read", &org).await?;
-                let rows = store::addons(self.ctx.pool(), org.id).await?;
-                Ok(AddonList { items: rows.into_iter().map(AddonOut::from_row).collect::<CoreResult<_>>()? })
-            }
-            .await,
-        )
+        reply(self.addons_list_op(&key, *organisation_id).await)
     }
 
     /// Disable an addon: its tokens stop working at once and no new ones are issued.
@@ -950,6 +964,48 @@ impl ChatApi {
         addon_unique_name: Path<String>,
         organisation_id: Query<i64>,
     ) -> Reply<AddonOut> {
-        reply(self.addon_disable(&key, *organisation_id, &addon_unique_name).await)
+        reply(self.addons_disable_op(&key, *organisation_id, &addon_unique_name).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use poem_openapi::types::ToJSON;
+    use tessera_core::Failure;
+
+    use super::*;
+
+    /// The stable code each core error answers with.
+    fn expected_code(e: &CoreError) -> &'static str {
+        match e {
+            CoreError::Invalid { .. } => "invalid_input",
+            CoreError::Unauthenticated(_) => "unauthenticated",
+            CoreError::Forbidden(_) => "forbidden",
+            CoreError::TenantSuspended => "organisation_suspended",
+            CoreError::PluginDisabled(_) => "service_not_enabled",
+            CoreError::NotFound(_) => "not_found",
+            CoreError::Conflict(_) => "conflict",
+            CoreError::PayloadTooLarge(_) => "invalid_input",
+            CoreError::RateLimited(_) => "rate_limited",
+            CoreError::LoginBlocked(_) => "login_blocked",
+            CoreError::Internal(_) => "internal",
+        }
+    }
+
+    /// Every core error reads in the seed's envelope: `status` 0, its stable code and the public message; an
+    /// internal cause is never shown.
+    #[test]
+    fn every_error_maps_to_the_envelope() {
+        for e in CoreError::examples() {
+            let body = ErrorBody::from_error(&e).to_json().unwrap();
+            let message = e.public_message();
+            assert_eq!(body["status"], 0, "{message}");
+            assert_eq!(body["error"]["code"], expected_code(&e), "{message}");
+            assert_eq!(body["error"]["message"], message.as_str());
+            if e.failure() == Failure::Internal {
+                assert_eq!(body["error"]["message"], "internal error");
+                assert!(!body.to_string().contains("disk on fire"), "an internal cause is never shown");
+            }
+        }
     }
 }

@@ -4,7 +4,7 @@
 use sqlx::{AnyConnection, AnyPool};
 use tracing::instrument;
 
-use tessera_core::CoreResult;
+use tessera_core::{CoreResult, Flag};
 
 // ---- addons ----
 
@@ -14,7 +14,7 @@ pub struct AddonRow {
     pub tenant_id: i64,
     pub unique_name: String,
     pub kind: String,
-    pub active: i64,
+    pub active: Flag,
 }
 
 const ADDON_COLS: &str = "id, tenant_id, unique_name, kind, active";
@@ -80,8 +80,8 @@ pub struct TokenRow {
     pub access_hash: String,
     pub expires_at: i64,
     pub refresh_expires_at: i64,
-    pub rotated: i64,
-    pub revoked: i64,
+    pub rotated: Flag,
+    pub revoked: Flag,
 }
 
 const TOKEN_COLS: &str =
@@ -157,7 +157,7 @@ pub struct OperatorRow {
     pub principal_id: i64,
     pub name: String,
     pub email: String,
-    pub active: i64,
+    pub active: Flag,
     pub presence: i64,
 }
 
@@ -225,7 +225,7 @@ pub struct DomainRow {
     pub id: i64,
     pub name: String,
     pub email: String,
-    pub active: i64,
+    pub active: Flag,
 }
 
 #[instrument(skip_all)]
@@ -290,10 +290,10 @@ pub async fn update_domain(
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AssignmentRow {
-    pub is_admin: i64,
-    pub online_status: i64,
+    pub is_admin: Flag,
+    pub online_status: Flag,
     pub unique_id: Option<String>,
-    pub status: i64,
+    pub status: Flag,
 }
 
 #[instrument(skip_all)]

@@ -9,11 +9,13 @@ use std::sync::Arc;
 
 use poem_openapi::types::{ParseFromJSON, ToJSON};
 use poem_openapi::{Object, OpenApi, Tags, Union};
-use tessera_core::{now_ms, Caller, CoreError, CoreResult, ErrorEnvelope, Input, PluginContext, Tenant, TenantKind};
+use tessera_core::{
+    now_ms, Caller, CoreError, CoreResult, Email, ErrorEnvelope, Input, Paging, PluginContext, StoredEnum, Tenant,
+    TenantKind,
+};
 
 use crate::model::{
-    self, format_money, format_time, parse_stored, wire, InvoiceBy, PaymentBy, ResellerType, SortField, SortOrder,
-    TxnCode, WalletAction,
+    self, format_money, format_time, InvoiceBy, PaymentBy, ResellerType, SortField, SortOrder, TxnCode, WalletAction,
 };
 use crate::store::{self, AccountChanges, AccountQuery, AccountRow, LedgerQuery, LedgerRow, NewAccount, WalletMove};
 
@@ -239,9 +241,9 @@ impl ResellerOut {
         Ok(ResellerOut {
             id: r.tenant_id,
             ispid: r.isp_id,
-            kind: parse_stored("type", &r.kind)?,
-            invoice_by: parse_stored("invoice_by", &r.invoice_by)?,
-            payment_by: parse_stored("payment_by", &r.payment_by)?,
+            kind: ResellerType::from_stored("type", &r.kind)?,
+            invoice_by: InvoiceBy::from_stored("invoice_by", &r.invoice_by)?,
+            payment_by: PaymentBy::from_stored("payment_by", &r.payment_by)?,
             name: r.name,
             code: r.code,
             address: r.address,
@@ -280,7 +282,7 @@ impl LedgerOut {
             id: r.id,
             ispid: r.isp_id,
             resellerid: r.tenant_id,
-            txn_code: parse_stored("txn_code", &r.txn_code)?,
+            txn_code: TxnCode::from_stored("txn_code", &r.txn_code)?,
             amount: format_money(r.amount),
             balance_after: format_money(r.balance_after),
             serviceid: r.service_id,
@@ -382,18 +384,18 @@ impl ResellerApi {
         Ok(())
     }
 
-    async fn list_op(&self, req: &ListRequest) -> CoreResult<ListResult> {
+    async fn resellers_list_op(&self, req: &ListRequest) -> CoreResult<ListResult> {
         let caller = self.caller(req.userid, &req.api_key).await?;
         let scope = self.scope(&caller, req.ispid).await?;
         let count_only = model::show_count(req.show_count)?;
-        let (limit, offset) = model::paging(req.rows_limit, req.rows_offset)?;
+        let page = Paging::new(model::PAGE_RULE, req.rows_limit, req.rows_offset)?;
         let query = AccountQuery {
             isp_id: scope.isp.id,
             under_path: scope.root.path.clone(),
             reseller_id: req.resellerid,
-            kind: req.kind.map(wire),
-            invoice_by: req.invoice_by.map(wire),
-            payment_by: req.payment_by.map(wire),
+            kind: req.kind.map(StoredEnum::stored),
+            invoice_by: req.invoice_by.map(StoredEnum::stored),
+            payment_by: req.payment_by.map(StoredEnum::stored),
             name: req.name.clone().filter(|s| !s.trim().is_empty()),
             code: req.code.clone().filter(|s| !s.trim().is_empty()),
             state: req.state.clone().filter(|s| !s.trim().is_empty()),
@@ -408,25 +410,13 @@ impl ResellerApi {
         if count_only {
             return Ok(ListResult::Count(store::count_accounts(self.ctx.pool(), &query).await?));
         }
-        let column = match req.sort_field.unwrap_or(SortField::Id) {
-            SortField::Id => "r.tenant_id",
-            SortField::Ispid => "r.isp_id",
-            SortField::Type => "r.type",
-            SortField::Name => "r.name",
-            SortField::Code => "r.code",
-            SortField::State => "r.state",
-            SortField::Wallet => "r.balance",
-        };
-        let dir = match req.sort_order.unwrap_or(SortOrder::Asc) {
-            SortOrder::Asc => "ASC",
-            SortOrder::Desc => "DESC",
-        };
-        let order = format!("{column} {dir}, r.tenant_id {dir}");
-        let rows = store::list_accounts(self.ctx.pool(), &query, &order, limit, offset).await?;
+        let sort = req.sort_field.unwrap_or(SortField::Id);
+        let order = req.sort_order.unwrap_or(SortOrder::Asc);
+        let rows = store::list_accounts(self.ctx.pool(), &query, sort, order, page).await?;
         Ok(ListResult::Rows(rows.into_iter().map(ResellerOut::from_row).collect::<CoreResult<_>>()?))
     }
 
-    async fn create_op(&self, req: &CreateRequest) -> CoreResult<i64> {
+    async fn resellers_create_op(&self, req: &CreateRequest) -> CoreResult<i64> {
         let caller = self.caller(req.userid, &req.api_key).await?;
         let scope = self.scope(&caller, req.ispid).await?;
         model::check_text("name", &req.name, 200, true)?;
@@ -434,7 +424,7 @@ impl ResellerApi {
         model::check_text("address", req.address.as_deref().unwrap_or(""), 500, false)?;
         model::check_text("state", req.state.as_deref().unwrap_or(""), 100, false)?;
         model::check_mobile(&req.mobile)?;
-        model::check_email(&req.email)?;
+        let email = Email::parse("email", &req.email)?;
         let franchisee = req.kind == ResellerType::Franchisee;
         let commission_bp = match req.commission_percent {
             Some(p) => model::parse_percent("commission_percent", p)?,
@@ -442,7 +432,7 @@ impl ResellerApi {
             None => 0,
         };
         let credit_limit = match req.credit_limit.as_deref() {
-            Some(v) => credit_limit(v)?,
+            Some(v) => model::credit_limit(v)?,
             None if franchisee => return Err(CoreError::invalid("credit_limit", "is required for a Franchisee")),
             None => 0,
         };
@@ -460,14 +450,14 @@ impl ResellerApi {
         let account = NewAccount {
             tenant_id: tenant.id,
             isp_id: scope.isp.id,
-            kind: &wire(req.kind),
+            kind: &req.kind.stored(),
             name: req.name.trim(),
             code,
-            invoice_by: &wire(req.invoice_by),
-            payment_by: &wire(req.payment_by),
+            invoice_by: &req.invoice_by.stored(),
+            payment_by: &req.payment_by.stored(),
             address: req.address.as_deref().unwrap_or("").trim(),
             mobile: req.mobile.trim(),
-            email: req.email.trim(),
+            email: email.as_str(),
             state: req.state.as_deref().unwrap_or("").trim(),
             commission_bp,
             credit_limit,
@@ -478,7 +468,7 @@ impl ResellerApi {
         Ok(tenant.id)
     }
 
-    async fn update_op(&self, req: &UpdateRequest) -> CoreResult<&'static str> {
+    async fn resellers_update_op(&self, req: &UpdateRequest) -> CoreResult<String> {
         let caller = self.caller(req.userid, &req.api_key).await?;
         let scope = self.scope(&caller, req.ispid).await?;
         let (row, tenant) = self.reseller(&scope, req.resellerid).await?;
@@ -495,11 +485,11 @@ impl ResellerApi {
             code: text("code", &req.code, 50, true)?,
             address: text("address", &req.address, 500, false)?,
             state: text("state", &req.state, 100, false)?,
-            kind: req.kind.map(wire),
-            invoice_by: req.invoice_by.map(wire),
-            payment_by: req.payment_by.map(wire),
+            kind: req.kind.map(StoredEnum::stored),
+            invoice_by: req.invoice_by.map(StoredEnum::stored),
+            payment_by: req.payment_by.map(StoredEnum::stored),
             commission_bp: req.commission_percent.map(|p| model::parse_percent("commission_percent", p)).transpose()?,
-            credit_limit: req.credit_limit.as_deref().map(credit_limit).transpose()?,
+            credit_limit: req.credit_limit.as_deref().map(model::credit_limit).transpose()?,
             ..Default::default()
         };
         if let Some(m) = &req.mobile {
@@ -507,8 +497,7 @@ impl ResellerApi {
             changes.mobile = Some(m.trim().to_string());
         }
         if let Some(e) = &req.email {
-            model::check_email(e)?;
-            changes.email = Some(e.trim().to_string());
+            changes.email = Some(Email::parse("email", e)?.into_string());
         }
         if let Some(code) = &changes.code {
             if store::code_taken(self.ctx.pool(), scope.isp.id, code, Some(row.tenant_id)).await? {
@@ -522,10 +511,10 @@ impl ResellerApi {
         }
         self.ctx.audit(&mut tx, &caller, &tenant, "update", &format!("reseller:{}", tenant.id)).await?;
         tx.commit().await?;
-        Ok(DONE)
+        Ok(DONE.to_string())
     }
 
-    async fn delete_op(&self, req: &DeleteRequest) -> CoreResult<&'static str> {
+    async fn resellers_delete_op(&self, req: &DeleteRequest) -> CoreResult<String> {
         let caller = self.caller(req.userid, &req.api_key).await?;
         let scope = self.scope(&caller, req.ispid).await?;
         let (row, tenant) = self.reseller(&scope, req.resellerid).await?;
@@ -543,10 +532,10 @@ impl ResellerApi {
         self.ctx.suspend_tenant(&mut tx, &tenant).await?;
         self.ctx.audit(&mut tx, &caller, &tenant, "delete", &format!("reseller:{}", tenant.id)).await?;
         tx.commit().await?;
-        Ok(DONE)
+        Ok(DONE.to_string())
     }
 
-    async fn wallet_update_op(&self, req: &WalletUpdateRequest) -> CoreResult<&'static str> {
+    async fn wallet_update_op(&self, req: &WalletUpdateRequest) -> CoreResult<String> {
         let caller = self.caller(req.userid, &req.api_key).await?;
         let scope = self.scope(&caller, req.ispid).await?;
         let delta = req.action.delta("amt", model::parse_money("amt", &req.amt)?)?;
@@ -556,10 +545,10 @@ impl ResellerApi {
         self.ctx.require(&caller, "reseller:wallet", "update", &tenant).await?;
         if let Some(key) = txn_key {
             if store::ledger_by_key(self.ctx.pool(), row.tenant_id, key).await?.is_some() {
-                return Ok(DONE);
+                return Ok(DONE.to_string());
             }
         }
-        let txn_code = wire(req.action.txn_code());
+        let txn_code = req.action.txn_code().stored();
         let change = WalletMove {
             tenant_id: row.tenant_id,
             isp_id: scope.isp.id,
@@ -577,7 +566,7 @@ impl ResellerApi {
                 drop(tx);
                 let key = txn_key.unwrap_or_default();
                 return match store::ledger_by_key(self.ctx.pool(), row.tenant_id, key).await? {
-                    Some(_) => Ok(DONE),
+                    Some(_) => Ok(DONE.to_string()),
                     None => Err(CoreError::internal("wallet update failed and no row has its txn_key")),
                 };
             }
@@ -586,27 +575,28 @@ impl ResellerApi {
         let Some(entry) = applied else {
             return Err(CoreError::conflict(format!(
                 "amt: this {} would take the wallet of reseller {} below its credit limit of {}",
-                wire(req.action),
+                req.action.stored(),
                 row.tenant_id,
                 format_money(row.credit_limit)
             )));
         };
         self.ctx.audit(&mut tx, &caller, &tenant, "wallet_update", &format!("reseller_ledger:{}", entry.id)).await?;
         tx.commit().await?;
-        Ok(DONE)
+        Ok(DONE.to_string())
     }
 
-    async fn wallet_txn_op(&self, req: &WalletTxnRequest) -> CoreResult<LedgerResult> {
+    /// The ledger listing of wallet_txn and of credits_usage.
+    async fn wallet_transactions_op(&self, req: &WalletTxnRequest) -> CoreResult<LedgerResult> {
         let caller = self.caller(req.userid, &req.api_key).await?;
         let scope = self.scope(&caller, req.ispid).await?;
         let count_only = model::show_count(req.show_count)?;
-        let (limit, offset) = model::paging(req.rows_limit, req.rows_offset)?;
+        let page = Paging::new(model::PAGE_RULE, req.rows_limit, req.rows_offset)?;
         let query = LedgerQuery {
             isp_id: scope.isp.id,
             under_path: scope.root.path.clone(),
             id: req.id,
             reseller_id: req.resellerid,
-            txn_code: req.txn_code.map(wire),
+            txn_code: req.txn_code.map(StoredEnum::stored),
             service_id: req.serviceid.clone().filter(|s| !s.trim().is_empty()),
             created_from: req.created_from.as_deref().map(|d| model::parse_date("created_from", d)).transpose()?,
             created_before: req
@@ -619,60 +609,77 @@ impl ResellerApi {
         if count_only {
             return Ok(LedgerResult::Count(store::count_ledger(self.ctx.pool(), &query).await?));
         }
-        let rows = store::list_ledger(self.ctx.pool(), &query, limit, offset).await?;
+        let rows = store::list_ledger(self.ctx.pool(), &query, page).await?;
         Ok(LedgerResult::Rows(rows.into_iter().map(LedgerOut::from_row).collect::<CoreResult<_>>()?))
     }
-}
-
-fn credit_limit(v: &str) -> CoreResult<i64> {
-    let minor = model::parse_money("credit_limit", v)?;
-    if minor < 0 {
-        return Err(CoreError::invalid("credit_limit", "must not be negative"));
-    }
-    Ok(minor)
 }
 
 #[OpenApi(tag = "ResellerTag::Reseller")]
 impl ResellerApi {
     /// List resellers and franchisees, filtered, sorted and paged; with show_count=1 only their number.
     #[oai(path = "/api/reseller/list", method = "post", operation_id = "reseller_resellers_list")]
-    async fn list(&self, body: Input<ListRequest>) -> Reply<ListResult> {
-        reply(self.list_op(&body).await)
+    async fn resellers_list(&self, body: Input<ListRequest>) -> Reply<ListResult> {
+        reply(self.resellers_list_op(&body).await)
     }
 
     /// Create a reseller or franchisee; the result is its id.
     #[oai(path = "/api/reseller/create", method = "post", operation_id = "reseller_resellers_create")]
-    async fn create(&self, body: Input<CreateRequest>) -> Reply<i64> {
-        reply(self.create_op(&body).await)
+    async fn resellers_create(&self, body: Input<CreateRequest>) -> Reply<i64> {
+        reply(self.resellers_create_op(&body).await)
     }
 
     /// Change some fields of a reseller; the result is "done".
     #[oai(path = "/api/reseller/update", method = "post", operation_id = "reseller_resellers_update")]
-    async fn update(&self, body: Input<UpdateRequest>) -> Reply<String> {
-        reply(self.update_op(&body).await.map(str::to_string))
+    async fn resellers_update(&self, body: Input<UpdateRequest>) -> Reply<String> {
+        reply(self.resellers_update_op(&body).await)
     }
 
     /// The wallet ledger, filtered and paged; with show_count=1 only the number of rows.
     #[oai(path = "/api/reseller/wallet_txn", method = "post", operation_id = "reseller_wallet_transactions")]
-    async fn wallet_txn(&self, body: Input<WalletTxnRequest>) -> Reply<LedgerResult> {
-        reply(self.wallet_txn_op(&body).await)
+    async fn wallet_transactions(&self, body: Input<WalletTxnRequest>) -> Reply<LedgerResult> {
+        reply(self.wallet_transactions_op(&body).await)
     }
 
     /// The wallet ledger: the same operation as wallet_txn, at the path the CRM's own example uses.
     #[oai(path = "/api/reseller/credits_usage", method = "post", operation_id = "reseller_wallet_credits_usage")]
-    async fn credits_usage(&self, body: Input<WalletTxnRequest>) -> Reply<LedgerResult> {
-        reply(self.wallet_txn_op(&body).await)
+    async fn wallet_credits_usage(&self, body: Input<WalletTxnRequest>) -> Reply<LedgerResult> {
+        reply(self.wallet_transactions_op(&body).await)
     }
 
     /// Top up, settle or adjust a wallet; the result is "done". Debits never go below minus the credit limit.
     #[oai(path = "/api/reseller/wallet_update", method = "post", operation_id = "reseller_wallet_update")]
     async fn wallet_update(&self, body: Input<WalletUpdateRequest>) -> Reply<String> {
-        reply(self.wallet_update_op(&body).await.map(str::to_string))
+        reply(self.wallet_update_op(&body).await)
     }
 
     /// Delete a reseller whose wallet is settled to 0; its ledger is kept. The result is "done".
     #[oai(path = "/api/reseller/delete", method = "post", operation_id = "reseller_resellers_delete")]
-    async fn delete(&self, body: Input<DeleteRequest>) -> Reply<String> {
-        reply(self.delete_op(&body).await.map(str::to_string))
+    async fn resellers_delete(&self, body: Input<DeleteRequest>) -> Reply<String> {
+        reply(self.resellers_delete_op(&body).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use poem_openapi::types::ToJSON;
+    use tessera_core::Failure;
+
+    use super::*;
+
+    /// Every core error reads in the seed's envelope: `result` null and `error` the public message; an internal
+    /// cause is never shown.
+    #[test]
+    fn every_error_maps_to_the_envelope() {
+        for e in CoreError::examples() {
+            let body = ErrorBody::from_error(&e).to_json().unwrap();
+            let message = e.public_message();
+            assert_eq!(body["result"], serde_json::Value::Null, "{message}");
+            assert_eq!(body["error"], message.as_str());
+            assert_eq!(body.as_object().map(|o| o.len()), Some(2), "{body}");
+            if e.failure() == Failure::Internal {
+                assert_eq!(body["error"], "internal error");
+                assert!(!body.to_string().contains("disk on fire"), "an internal cause is never shown");
+            }
+        }
     }
 }

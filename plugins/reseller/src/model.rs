@@ -1,9 +1,8 @@
 //! Reseller domain types and rules: the seed's enumerations, money in minor units, dates, and what a valid reseller is.
 //! No I/O.
 
-use poem_openapi::types::{ParseFromParameter, ToJSON};
 use poem_openapi::Enum;
-use tessera_core::{CoreError, CoreResult};
+use tessera_core::{CoreError, CoreResult, PageRule, StoredEnum};
 
 pub use tessera_core::money::{format_money, parse_money};
 
@@ -73,15 +72,16 @@ pub enum SortOrder {
     Desc,
 }
 
-/// The value of an enumeration as stored (and as on the wire).
-pub fn wire<E: ToJSON>(e: E) -> String {
-    e.to_json().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
-}
+// Stored in TEXT columns by their wire names (a wallet action is not stored, but messages name it the same way).
+impl StoredEnum for ResellerType {}
+impl StoredEnum for InvoiceBy {}
+impl StoredEnum for PaymentBy {}
+impl StoredEnum for TxnCode {}
+impl StoredEnum for WalletAction {}
 
-/// Reads a stored enumeration back; an unknown stored value is an internal error.
-pub fn parse_stored<E: ParseFromParameter>(field: &str, s: &str) -> CoreResult<E> {
-    E::parse_from_parameter(s).map_err(|_| CoreError::internal(format!("stored {field} `{s}` is not a known value")))
-}
+/// How reseller listings are paged on the wire.
+pub const PAGE_RULE: PageRule =
+    PageRule { limit_field: "rows_limit", offset_field: "rows_offset", default_limit: 10, max_limit: 100 };
 
 impl WalletAction {
     pub fn txn_code(self) -> TxnCode {
@@ -104,6 +104,15 @@ impl WalletAction {
             WalletAction::Adj => Ok(amount),
         }
     }
+}
+
+/// A credit limit: a decimal amount ≥ 0, in minor units.
+pub fn credit_limit(v: &str) -> CoreResult<i64> {
+    let minor = parse_money("credit_limit", v)?;
+    if minor < 0 {
+        return Err(CoreError::invalid("credit_limit", "must not be negative"));
+    }
+    Ok(minor)
 }
 
 /// A commission percentage 0–100 with at most two decimals, as basis points.
@@ -137,19 +146,6 @@ pub fn format_time(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Rows limit (default 10, 1..=100) and offset (default 0, ≥ 0) of a listing.
-pub fn paging(limit: Option<i64>, offset: Option<i64>) -> CoreResult<(i64, i64)> {
-    let limit = limit.unwrap_or(10);
-    if !(1..=100).contains(&limit) {
-        return Err(CoreError::invalid("rows_limit", "must be between 1 and 100"));
-    }
-    let offset = offset.unwrap_or(0);
-    if offset < 0 {
-        return Err(CoreError::invalid("rows_offset", "must not be negative"));
-    }
-    Ok((limit, offset))
-}
-
 /// show_count: 0 or 1.
 pub fn show_count(v: Option<i64>) -> CoreResult<bool> {
     match v.unwrap_or(0) {
@@ -179,19 +175,6 @@ pub fn check_mobile(value: &str) -> CoreResult<()> {
         return Err(CoreError::invalid("mobile", "must be 6 to 15 digits, optionally starting with +"));
     }
     Ok(())
-}
-
-pub fn check_email(value: &str) -> CoreResult<()> {
-    let v = value.trim();
-    let ok = v.len() <= 254
-        && v.matches('@').count() == 1
-        && v.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.ends_with('.'))
-        && !v.chars().any(char::is_whitespace);
-    if ok {
-        Ok(())
-    } else {
-        Err(CoreError::invalid("email", "must be an email address like name@example.com"))
-    }
 }
 
 /// A slug for the reseller's core tenant, unique across the platform: the ISP's slug, the code, and a random suffix

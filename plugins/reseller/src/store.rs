@@ -3,11 +3,15 @@
 //! The wallet moves only in `apply_wallet`: one guarded UPDATE (the balance never goes below −credit_limit, whatever
 //! the concurrency) and the ledger row, in the caller's transaction.
 
-use sqlx::{AnyConnection, AnyPool};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::error::BoxDynError;
+use sqlx::{Any, AnyConnection, AnyPool, Arguments, Encode, Type};
 use tracing::instrument;
 
 use tessera_core::db::contains_pattern;
-use tessera_core::CoreResult;
+use tessera_core::{CoreError, CoreResult, Paging};
+
+use crate::model::{SortField, SortOrder};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AccountRow {
@@ -30,8 +34,14 @@ pub struct AccountRow {
     pub created_at: i64,
 }
 
-const ACCOUNT_COLS: &str = "r.tenant_id, r.isp_id, t.path, r.type, r.name, r.code, r.invoice_by, r.payment_by, \
-     r.address, r.mobile, r.email, r.state, r.commission_bp, r.credit_limit, r.balance, r.created_at";
+/// The SELECT of an account row (macros, so queries are `&'static str` built with `concat!`).
+macro_rules! account_select {
+    () => {
+        "SELECT r.tenant_id, r.isp_id, t.path, r.type, r.name, r.code, r.invoice_by, r.payment_by, r.address, \
+         r.mobile, r.email, r.state, r.commission_bp, r.credit_limit, r.balance, r.created_at \
+         FROM reseller_accounts r JOIN tenants t ON t.id = r.tenant_id"
+    };
+}
 
 /// The values of a new account.
 pub struct NewAccount<'a> {
@@ -93,11 +103,11 @@ pub async fn code_taken(pool: &AnyPool, isp_id: i64, code: &str, except: Option<
 /// A live account of the ISP.
 #[instrument(skip_all)]
 pub async fn account(pool: &AnyPool, isp_id: i64, tenant_id: i64) -> CoreResult<Option<AccountRow>> {
-    let sql = format!(
-        "SELECT {ACCOUNT_COLS} FROM reseller_accounts r JOIN tenants t ON t.id = r.tenant_id \
-         WHERE r.isp_id = $1 AND r.tenant_id = $2 AND r.deleted = 0"
-    );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(isp_id).bind(tenant_id).fetch_optional(pool).await?)
+    Ok(sqlx::query_as(concat!(account_select!(), " WHERE r.isp_id = $1 AND r.tenant_id = $2 AND r.deleted = 0"))
+        .bind(isp_id)
+        .bind(tenant_id)
+        .fetch_optional(pool)
+        .await?)
 }
 
 /// The changes of an update; None keeps the stored value.
@@ -156,58 +166,97 @@ pub async fn delete_account(conn: &mut AnyConnection, tenant_id: i64, now: i64) 
     Ok(done.rows_affected() == 1)
 }
 
-/// A bound value of a dynamically filtered query.
-enum Bind {
-    Int(i64),
-    Text(String),
+/// A statement assembled from fixed SQL and bound values: SQL enters only as `&'static str`, every value (filters,
+/// LIMIT, OFFSET) as a `$n` parameter. sqlx's `QueryBuilder<Any>` would do, but its `push_bind` writes `?`, which
+/// PostgreSQL refuses (launchbadge/sqlx#3000: the Any driver passes the text through unchanged).
+struct Statement {
+    sql: String,
+    args: AnyArguments,
+    /// A value that could not be encoded: the statement is not run.
+    error: Option<BoxDynError>,
 }
 
-/// WHERE conditions with their `$n` values, built from validated filters only.
-#[derive(Default)]
-struct Filter {
-    conditions: Vec<String>,
-    binds: Vec<Bind>,
+impl Statement {
+    fn new(sql: &'static str) -> Self {
+        Statement { sql: sql.to_string(), args: AnyArguments::default(), error: None }
+    }
+
+    fn push(&mut self, sql: &'static str) -> &mut Self {
+        self.sql.push_str(sql);
+        self
+    }
+
+    fn push_bind<'t, T>(&mut self, value: T) -> &mut Self
+    where
+        T: Encode<'t, Any> + Type<Any>,
+    {
+        match self.args.add(value) {
+            Ok(()) => {
+                self.sql.push('$');
+                self.sql.push_str(&self.args.len().to_string());
+            }
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+        self
+    }
+
+    /// `AND <sql>$n`, when there is a value.
+    fn and<'t, T>(&mut self, sql: &'static str, value: Option<T>) -> &mut Self
+    where
+        T: Encode<'t, Any> + Type<Any>,
+    {
+        if let Some(v) = value {
+            self.push(" AND ").push(sql).push_bind(v);
+        }
+        self
+    }
+
+    fn page(&mut self, page: Paging) -> &mut Self {
+        self.push(" LIMIT ").push_bind(page.limit).push(" OFFSET ").push_bind(page.offset)
+    }
+
+    /// The text and the values, once every value was encoded. The text is safe: `&'static str` fragments and `$n`
+    /// placeholders only.
+    fn finish(self) -> CoreResult<(sqlx::AssertSqlSafe<String>, AnyArguments)> {
+        match self.error {
+            Some(e) => Err(CoreError::internal(format!("cannot bind a value: {e}"))),
+            None => Ok((sqlx::AssertSqlSafe(self.sql), self.args)),
+        }
+    }
+
+    async fn fetch_all<O>(self, pool: &AnyPool) -> CoreResult<Vec<O>>
+    where
+        O: for<'r> sqlx::FromRow<'r, AnyRow> + Send + Unpin,
+    {
+        let (sql, args) = self.finish()?;
+        Ok(sqlx::query_as_with(sql, args).fetch_all(pool).await?)
+    }
+
+    async fn fetch_count(self, pool: &AnyPool) -> CoreResult<i64> {
+        let (sql, args) = self.finish()?;
+        Ok(sqlx::query_scalar_with(sql, args).fetch_one(pool).await?)
+    }
 }
 
-impl Filter {
-    fn int(&mut self, sql: &str, v: i64) {
-        self.binds.push(Bind::Int(v));
-        self.conditions.push(sql.replace('?', &format!("${}", self.binds.len())));
+/// The ORDER BY columns of a sort field: a fixed set, never request text.
+fn sort_column(field: SortField) -> &'static str {
+    match field {
+        SortField::Id => "r.tenant_id",
+        SortField::Ispid => "r.isp_id",
+        SortField::Type => "r.type",
+        SortField::Name => "r.name",
+        SortField::Code => "r.code",
+        SortField::State => "r.state",
+        SortField::Wallet => "r.balance",
     }
+}
 
-    fn text(&mut self, sql: &str, v: String) {
-        self.binds.push(Bind::Text(v));
-        self.conditions.push(sql.replace('?', &format!("${}", self.binds.len())));
-    }
-
-    fn clause(&self) -> String {
-        self.conditions.join(" AND ")
-    }
-
-    fn apply<'q, O>(
-        &'q self,
-        mut q: sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments>,
-    ) -> sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments> {
-        for b in &self.binds {
-            q = match b {
-                Bind::Int(v) => q.bind(*v),
-                Bind::Text(v) => q.bind(v.as_str()),
-            };
-        }
-        q
-    }
-
-    fn apply_scalar<'q, O>(
-        &'q self,
-        mut q: sqlx::query::QueryScalar<'q, sqlx::Any, O, sqlx::any::AnyArguments>,
-    ) -> sqlx::query::QueryScalar<'q, sqlx::Any, O, sqlx::any::AnyArguments> {
-        for b in &self.binds {
-            q = match b {
-                Bind::Int(v) => q.bind(*v),
-                Bind::Text(v) => q.bind(v.as_str()),
-            };
-        }
-        q
+fn sort_direction(order: SortOrder) -> &'static str {
+    match order {
+        SortOrder::Asc => " ASC",
+        SortOrder::Desc => " DESC",
     }
 }
 
@@ -228,66 +277,49 @@ pub struct AccountQuery {
 }
 
 impl AccountQuery {
-    fn filter(&self) -> Filter {
-        let mut f = Filter::default();
-        f.int("r.isp_id = ?", self.isp_id);
-        f.conditions.push("r.deleted = 0".into());
-        f.text("substr(t.path, 1, length(?)) = ?", self.under_path.clone());
-        if let Some(v) = self.reseller_id {
-            f.int("r.tenant_id = ?", v);
-        }
-        if let Some(v) = &self.kind {
-            f.text("r.type = ?", v.clone());
-        }
-        if let Some(v) = &self.invoice_by {
-            f.text("r.invoice_by = ?", v.clone());
-        }
-        if let Some(v) = &self.payment_by {
-            f.text("r.payment_by = ?", v.clone());
-        }
+    /// `stmt` continued with the WHERE clause of these filters.
+    fn filter(&self, stmt: &mut Statement) {
+        stmt.push(" WHERE r.deleted = 0 AND r.isp_id = ").push_bind(self.isp_id);
+        stmt.push(" AND substr(t.path, 1, length(").push_bind(self.under_path.as_str());
+        stmt.push(")) = ").push_bind(self.under_path.as_str());
+        stmt.and("r.tenant_id = ", self.reseller_id)
+            .and("r.type = ", self.kind.as_deref())
+            .and("r.invoice_by = ", self.invoice_by.as_deref())
+            .and("r.payment_by = ", self.payment_by.as_deref())
+            .and("r.state = ", self.state.as_deref())
+            .and("r.created_at >= ", self.created_from)
+            .and("r.created_at < ", self.created_before);
         if let Some(v) = &self.name {
-            f.text("LOWER(r.name) LIKE ? ESCAPE '\\'", contains_pattern(v));
+            stmt.push(" AND LOWER(r.name) LIKE ").push_bind(contains_pattern(v)).push(" ESCAPE '\\'");
         }
         if let Some(v) = &self.code {
-            f.text("LOWER(r.code) LIKE ? ESCAPE '\\'", contains_pattern(v));
+            stmt.push(" AND LOWER(r.code) LIKE ").push_bind(contains_pattern(v)).push(" ESCAPE '\\'");
         }
-        if let Some(v) = &self.state {
-            f.text("r.state = ?", v.clone());
-        }
-        if let Some(v) = self.created_from {
-            f.int("r.created_at >= ?", v);
-        }
-        if let Some(v) = self.created_before {
-            f.int("r.created_at < ?", v);
-        }
-        f
     }
 }
 
-/// `order` is a column list chosen from a fixed set by the caller (never request text).
+/// A page of the matching accounts, sorted by `sort` then by id (a stable order across pages).
 #[instrument(skip_all)]
 pub async fn list_accounts(
     pool: &AnyPool,
     q: &AccountQuery,
-    order: &str,
-    limit: i64,
-    offset: i64,
+    sort: SortField,
+    order: SortOrder,
+    page: Paging,
 ) -> CoreResult<Vec<AccountRow>> {
-    let f = q.filter();
-    let sql = format!(
-        "SELECT {ACCOUNT_COLS} FROM reseller_accounts r JOIN tenants t ON t.id = r.tenant_id WHERE {} \
-         ORDER BY {order} LIMIT {limit} OFFSET {offset}",
-        f.clause()
-    );
-    Ok(f.apply(sqlx::query_as(sqlx::AssertSqlSafe(sql))).fetch_all(pool).await?)
+    let mut stmt = Statement::new(account_select!());
+    q.filter(&mut stmt);
+    let dir = sort_direction(order);
+    stmt.push(" ORDER BY ").push(sort_column(sort)).push(dir).push(", r.tenant_id").push(dir);
+    stmt.page(page);
+    stmt.fetch_all(pool).await
 }
 
 #[instrument(skip_all)]
 pub async fn count_accounts(pool: &AnyPool, q: &AccountQuery) -> CoreResult<i64> {
-    let f = q.filter();
-    let sql =
-        format!("SELECT COUNT(*) FROM reseller_accounts r JOIN tenants t ON t.id = r.tenant_id WHERE {}", f.clause());
-    Ok(f.apply_scalar(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))).fetch_one(pool).await?)
+    let mut stmt = Statement::new("SELECT COUNT(*) FROM reseller_accounts r JOIN tenants t ON t.id = r.tenant_id");
+    q.filter(&mut stmt);
+    stmt.fetch_count(pool).await
 }
 
 // ---- wallet ----
@@ -305,8 +337,12 @@ pub struct LedgerRow {
     pub created_by: i64,
 }
 
-const LEDGER_COLS: &str = "l.id, l.tenant_id, l.isp_id, l.txn_code, l.amount, l.balance_after, l.service_id, \
-     l.created_at, l.created_by";
+macro_rules! ledger_cols {
+    () => {
+        "SELECT l.id, l.tenant_id, l.isp_id, l.txn_code, l.amount, l.balance_after, l.service_id, l.created_at, \
+         l.created_by"
+    };
+}
 
 /// A wallet change to apply.
 pub struct WalletMove<'a> {
@@ -364,8 +400,11 @@ pub async fn apply_wallet(conn: &mut AnyConnection, m: &WalletMove<'_>, now: i64
 /// The ledger row an idempotency key already produced for this account.
 #[instrument(skip_all)]
 pub async fn ledger_by_key(pool: &AnyPool, tenant_id: i64, txn_key: &str) -> CoreResult<Option<LedgerRow>> {
-    let sql = format!("SELECT {LEDGER_COLS} FROM reseller_ledger l WHERE l.tenant_id = $1 AND l.txn_key = $2");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant_id).bind(txn_key).fetch_optional(pool).await?)
+    Ok(sqlx::query_as(concat!(ledger_cols!(), " FROM reseller_ledger l WHERE l.tenant_id = $1 AND l.txn_key = $2"))
+        .bind(tenant_id)
+        .bind(txn_key)
+        .fetch_optional(pool)
+        .await?)
 }
 
 /// Filters of the ledger listing.
@@ -381,47 +420,63 @@ pub struct LedgerQuery {
 }
 
 impl LedgerQuery {
-    fn filter(&self) -> Filter {
-        let mut f = Filter::default();
-        f.int("l.isp_id = ?", self.isp_id);
-        f.text("substr(t.path, 1, length(?)) = ?", self.under_path.clone());
-        if let Some(v) = self.id {
-            f.int("l.id = ?", v);
-        }
-        if let Some(v) = self.reseller_id {
-            f.int("l.tenant_id = ?", v);
-        }
-        if let Some(v) = &self.txn_code {
-            f.text("l.txn_code = ?", v.clone());
-        }
-        if let Some(v) = &self.service_id {
-            f.text("l.service_id = ?", v.clone());
-        }
-        if let Some(v) = self.created_from {
-            f.int("l.created_at >= ?", v);
-        }
-        if let Some(v) = self.created_before {
-            f.int("l.created_at < ?", v);
-        }
-        f
+    /// `stmt` continued with the WHERE clause of these filters.
+    fn filter(&self, stmt: &mut Statement) {
+        stmt.push(" WHERE l.isp_id = ").push_bind(self.isp_id);
+        stmt.push(" AND substr(t.path, 1, length(").push_bind(self.under_path.as_str());
+        stmt.push(")) = ").push_bind(self.under_path.as_str());
+        stmt.and("l.id = ", self.id)
+            .and("l.tenant_id = ", self.reseller_id)
+            .and("l.txn_code = ", self.txn_code.as_deref())
+            .and("l.service_id = ", self.service_id.as_deref())
+            .and("l.created_at >= ", self.created_from)
+            .and("l.created_at < ", self.created_before);
     }
 }
 
 #[instrument(skip_all)]
-pub async fn list_ledger(pool: &AnyPool, q: &LedgerQuery, limit: i64, offset: i64) -> CoreResult<Vec<LedgerRow>> {
-    let f = q.filter();
-    let sql = format!(
-        "SELECT {LEDGER_COLS} FROM reseller_ledger l JOIN tenants t ON t.id = l.tenant_id WHERE {} \
-         ORDER BY l.id LIMIT {limit} OFFSET {offset}",
-        f.clause()
-    );
-    Ok(f.apply(sqlx::query_as(sqlx::AssertSqlSafe(sql))).fetch_all(pool).await?)
+pub async fn list_ledger(pool: &AnyPool, q: &LedgerQuery, page: Paging) -> CoreResult<Vec<LedgerRow>> {
+    let mut stmt =
+        Statement::new(concat!(ledger_cols!(), " FROM reseller_ledger l JOIN tenants t ON t.id = l.tenant_id"));
+    q.filter(&mut stmt);
+    stmt.push(" ORDER BY l.id").page(page);
+    stmt.fetch_all(pool).await
 }
 
 #[instrument(skip_all)]
 pub async fn count_ledger(pool: &AnyPool, q: &LedgerQuery) -> CoreResult<i64> {
-    let f = q.filter();
-    let sql =
-        format!("SELECT COUNT(*) FROM reseller_ledger l JOIN tenants t ON t.id = l.tenant_id WHERE {}", f.clause());
-    Ok(f.apply_scalar(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))).fetch_one(pool).await?)
+    let mut stmt = Statement::new("SELECT COUNT(*) FROM reseller_ledger l JOIN tenants t ON t.id = l.tenant_id");
+    q.filter(&mut stmt);
+    stmt.fetch_count(pool).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Request text reaches a listing only as bound values; LIMIT and OFFSET are bound too.
+    #[test]
+    fn listings_bind_every_value() {
+        let q = AccountQuery {
+            isp_id: 4,
+            under_path: "/1/4/".into(),
+            reseller_id: None,
+            kind: Some("Franchisee".into()),
+            invoice_by: None,
+            payment_by: None,
+            name: Some("x'; DROP TABLE tenants; --".into()),
+            code: None,
+            state: None,
+            created_from: Some(0),
+            created_before: None,
+        };
+        let mut stmt = Statement::new(account_select!());
+        q.filter(&mut stmt);
+        stmt.push(" ORDER BY ").push(sort_column(SortField::Wallet)).push(sort_direction(SortOrder::Desc));
+        stmt.page(Paging { limit: 10, offset: 20 });
+        assert!(stmt.error.is_none());
+        assert!(!stmt.sql.contains("DROP") && !stmt.sql.contains("Franchisee") && !stmt.sql.contains("/1/4/"));
+        assert!(stmt.sql.ends_with(" ORDER BY r.balance DESC LIMIT $7 OFFSET $8"), "{}", stmt.sql);
+        assert_eq!(stmt.args.len(), 8);
+    }
 }
