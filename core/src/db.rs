@@ -163,22 +163,20 @@ pub fn advance_clock(ms: i64) {
     CLOCK_OFFSET_MS.fetch_add(ms.max(0), std::sync::atomic::Ordering::Relaxed);
 }
 
-/// A statement assembled from fixed SQL and bound values, for the queries whose filters depend on the request.
-///
-/// sqlx's own `QueryBuilder` writes the placeholder of the `Any` driver, `?`, which PostgreSQL refuses; this one
-/// writes `$1..$n`, which both backends take. Text can only be added as `&'static str` (a column from a whitelist, a
-/// fixed condition), so a value from the request can only reach the database as a bound parameter.
+/// A statement assembled from fixed SQL and bound values, for the queries whose filters depend on the request:
+/// SQL enters only as `&'static str` (a fixed condition, a column from a whitelist), every value — filters, LIMIT,
+/// OFFSET — as a `$n` parameter. sqlx's `QueryBuilder<Any>` would do, but its `push_bind` writes `?`, which
+/// PostgreSQL refuses (the Any driver passes the text through unchanged; launchbadge/sqlx#3000).
 pub struct Sql {
     text: String,
     args: sqlx::any::AnyArguments,
-    count: usize,
-    /// The first value that could not be encoded; reported when the statement is built.
-    failed: Option<String>,
+    /// A value that could not be encoded: the statement is not run.
+    error: Option<sqlx::error::BoxDynError>,
 }
 
 impl Sql {
     pub fn new(text: &'static str) -> Self {
-        Sql { text: text.to_string(), args: Default::default(), count: 0, failed: None }
+        Sql { text: text.to_string(), args: Default::default(), error: None }
     }
 
     pub fn push(&mut self, text: &'static str) -> &mut Self {
@@ -187,54 +185,84 @@ impl Sql {
     }
 
     /// Appends the next placeholder and binds `value` to it.
-    pub fn push_bind<T>(&mut self, value: T) -> &mut Self
+    pub fn push_bind<'t, T>(&mut self, value: T) -> &mut Self
     where
-        T: for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any>,
+        T: sqlx::Encode<'t, sqlx::Any> + sqlx::Type<sqlx::Any>,
     {
         use sqlx::Arguments;
-        if let Err(e) = self.args.add(value) {
-            self.failed.get_or_insert(e.to_string());
+        match self.args.add(value) {
+            Ok(()) => {
+                self.text.push('$');
+                self.text.push_str(&self.args.len().to_string());
+            }
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
         }
-        self.count += 1;
-        self.text.push('$');
-        self.text.push_str(&self.count.to_string());
         self
     }
 
-    /// The statement's text (for tests and logs; it holds no values).
+    /// ` AND <text>$n` when there is a value; nothing otherwise.
+    pub fn and<'t, T>(&mut self, text: &'static str, value: Option<T>) -> &mut Self
+    where
+        T: sqlx::Encode<'t, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
+        if let Some(v) = value {
+            self.push(" AND ").push(text).push_bind(v);
+        }
+        self
+    }
+
+    /// ` LIMIT $n OFFSET $m`.
+    pub fn page(&mut self, page: crate::types::Paging) -> &mut Self {
+        self.push(" LIMIT ").push_bind(page.limit).push(" OFFSET ").push_bind(page.offset)
+    }
+
+    /// The statement's text (for tests; it holds no values).
     pub fn text(&self) -> &str {
         &self.text
     }
 
-    pub fn query_as<'q, O>(self) -> CoreResult<sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments>>
-    where
-        O: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
-    {
-        match self.failed {
+    /// How many values are bound.
+    pub fn bound(&self) -> usize {
+        use sqlx::Arguments;
+        self.args.len()
+    }
+
+    fn finish(self) -> CoreResult<(sqlx::AssertSqlSafe<String>, sqlx::any::AnyArguments)> {
+        match self.error {
             Some(e) => Err(CoreError::internal(format!("cannot bind a value: {e}"))),
-            None => Ok(sqlx::query_as_with(sqlx::AssertSqlSafe(self.text), self.args)),
+            None => Ok((sqlx::AssertSqlSafe(self.text), self.args)),
         }
     }
 
-    pub fn query_scalar<'q, O>(self) -> CoreResult<sqlx::query::QueryScalar<'q, sqlx::Any, O, sqlx::any::AnyArguments>>
+    pub async fn fetch_all<O>(self, pool: &AnyPool) -> CoreResult<Vec<O>>
     where
-        (O,): for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+        O: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
     {
-        match self.failed {
-            Some(e) => Err(CoreError::internal(format!("cannot bind a value: {e}"))),
-            None => Ok(sqlx::query_scalar_with(sqlx::AssertSqlSafe(self.text), self.args)),
-        }
+        let (text, args) = self.finish()?;
+        Ok(sqlx::query_as_with(text, args).fetch_all(pool).await?)
+    }
+
+    /// The one number a `SELECT COUNT(*) …` answers.
+    pub async fn fetch_count(self, pool: &AnyPool) -> CoreResult<i64> {
+        let (text, args) = self.finish()?;
+        Ok(sqlx::query_scalar_with(text, args).fetch_one(pool).await?)
     }
 }
 
 #[cfg(test)]
 mod sql_tests {
     use super::Sql;
+    use crate::types::Paging;
 
+    /// Request text reaches the statement only as bound values; LIMIT and OFFSET are bound too.
     #[test]
-    fn placeholders_are_numbered_for_both_backends() {
+    fn values_are_bound_and_placeholders_numbered() {
         let mut q = Sql::new("SELECT id FROM t WHERE tenant_id = ");
-        q.push_bind(7_i64).push(" AND name LIKE ").push_bind("%a%".to_string()).push(" LIMIT ").push_bind(10_i64);
-        assert_eq!(q.text(), "SELECT id FROM t WHERE tenant_id = $1 AND name LIKE $2 LIMIT $3");
+        q.push_bind(7_i64).and("name = ", Some("x'; DROP TABLE t; --")).and("kind = ", None::<&str>);
+        q.push(" ORDER BY id").page(Paging { limit: 10, offset: 20 });
+        assert_eq!(q.text(), "SELECT id FROM t WHERE tenant_id = $1 AND name = $2 ORDER BY id LIMIT $3 OFFSET $4");
+        assert_eq!(q.bound(), 4);
     }
 }

@@ -127,16 +127,14 @@ pub async fn search_customers(
             q.push(" AND (LOWER(c.username) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
             q.push(" OR LOWER(c.name) LIKE ").push_bind(pattern).push(" ESCAPE '\\')");
         }
-        if let Some(status) = status {
-            q.push(" AND c.status = ").push_bind(status.to_string());
-        }
+        q.and("c.status = ", status);
         q
     };
     let mut rows = filter(Sql::new(select_customers!()));
-    rows.push(" ORDER BY c.id LIMIT ").push_bind(page.limit).push(" OFFSET ").push_bind(page.offset);
-    let rows = rows.query_as()?.fetch_all(pool).await?;
+    rows.push(" ORDER BY c.id").page(page);
+    let rows = rows.fetch_all(pool).await?;
     let count = filter(Sql::new("SELECT COUNT(*) FROM registrar_customers c JOIN tenants t ON t.id = c.tenant_id"));
-    let total: i64 = count.query_scalar()?.fetch_one(pool).await?;
+    let total = count.fetch_count(pool).await?;
     Ok((rows, total))
 }
 

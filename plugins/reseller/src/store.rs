@@ -3,13 +3,11 @@
 //! The wallet moves only in `apply_wallet`: one guarded UPDATE (the balance never goes below −credit_limit, whatever
 //! the concurrency) and the ledger row, in the caller's transaction.
 
-use sqlx::any::{AnyArguments, AnyRow};
-use sqlx::error::BoxDynError;
-use sqlx::{Any, AnyConnection, AnyPool, Arguments, Encode, Type};
+use sqlx::{AnyConnection, AnyPool};
 use tracing::instrument;
 
 use tessera_core::db::contains_pattern;
-use tessera_core::{CoreError, CoreResult, Paging};
+use tessera_core::{CoreResult, Paging, Sql};
 
 use crate::model::{SortField, SortOrder};
 
@@ -166,80 +164,6 @@ pub async fn delete_account(conn: &mut AnyConnection, tenant_id: i64, now: i64) 
     Ok(done.rows_affected() == 1)
 }
 
-/// A statement assembled from fixed SQL and bound values: SQL enters only as `&'static str`, every value (filters,
-/// LIMIT, OFFSET) as a `$n` parameter. sqlx's `QueryBuilder<Any>` would do, but its `push_bind` writes `?`, which
-/// PostgreSQL refuses (launchbadge/sqlx#3000: the Any driver passes the text through unchanged).
-struct Statement {
-    sql: String,
-    args: AnyArguments,
-    /// A value that could not be encoded: the statement is not run.
-    error: Option<BoxDynError>,
-}
-
-impl Statement {
-    fn new(sql: &'static str) -> Self {
-        Statement { sql: sql.to_string(), args: AnyArguments::default(), error: None }
-    }
-
-    fn push(&mut self, sql: &'static str) -> &mut Self {
-        self.sql.push_str(sql);
-        self
-    }
-
-    fn push_bind<'t, T>(&mut self, value: T) -> &mut Self
-    where
-        T: Encode<'t, Any> + Type<Any>,
-    {
-        match self.args.add(value) {
-            Ok(()) => {
-                self.sql.push('$');
-                self.sql.push_str(&self.args.len().to_string());
-            }
-            Err(e) => {
-                self.error.get_or_insert(e);
-            }
-        }
-        self
-    }
-
-    /// `AND <sql>$n`, when there is a value.
-    fn and<'t, T>(&mut self, sql: &'static str, value: Option<T>) -> &mut Self
-    where
-        T: Encode<'t, Any> + Type<Any>,
-    {
-        if let Some(v) = value {
-            self.push(" AND ").push(sql).push_bind(v);
-        }
-        self
-    }
-
-    fn page(&mut self, page: Paging) -> &mut Self {
-        self.push(" LIMIT ").push_bind(page.limit).push(" OFFSET ").push_bind(page.offset)
-    }
-
-    /// The text and the values, once every value was encoded. The text is safe: `&'static str` fragments and `$n`
-    /// placeholders only.
-    fn finish(self) -> CoreResult<(sqlx::AssertSqlSafe<String>, AnyArguments)> {
-        match self.error {
-            Some(e) => Err(CoreError::internal(format!("cannot bind a value: {e}"))),
-            None => Ok((sqlx::AssertSqlSafe(self.sql), self.args)),
-        }
-    }
-
-    async fn fetch_all<O>(self, pool: &AnyPool) -> CoreResult<Vec<O>>
-    where
-        O: for<'r> sqlx::FromRow<'r, AnyRow> + Send + Unpin,
-    {
-        let (sql, args) = self.finish()?;
-        Ok(sqlx::query_as_with(sql, args).fetch_all(pool).await?)
-    }
-
-    async fn fetch_count(self, pool: &AnyPool) -> CoreResult<i64> {
-        let (sql, args) = self.finish()?;
-        Ok(sqlx::query_scalar_with(sql, args).fetch_one(pool).await?)
-    }
-}
-
 /// The ORDER BY columns of a sort field: a fixed set, never request text.
 fn sort_column(field: SortField) -> &'static str {
     match field {
@@ -278,7 +202,7 @@ pub struct AccountQuery {
 
 impl AccountQuery {
     /// `stmt` continued with the WHERE clause of these filters.
-    fn filter(&self, stmt: &mut Statement) {
+    fn filter(&self, stmt: &mut Sql) {
         stmt.push(" WHERE r.deleted = 0 AND r.isp_id = ").push_bind(self.isp_id);
         stmt.push(" AND substr(t.path, 1, length(").push_bind(self.under_path.as_str());
         stmt.push(")) = ").push_bind(self.under_path.as_str());
@@ -307,7 +231,7 @@ pub async fn list_accounts(
     order: SortOrder,
     page: Paging,
 ) -> CoreResult<Vec<AccountRow>> {
-    let mut stmt = Statement::new(account_select!());
+    let mut stmt = Sql::new(account_select!());
     q.filter(&mut stmt);
     let dir = sort_direction(order);
     stmt.push(" ORDER BY ").push(sort_column(sort)).push(dir).push(", r.tenant_id").push(dir);
@@ -317,7 +241,7 @@ pub async fn list_accounts(
 
 #[instrument(skip_all)]
 pub async fn count_accounts(pool: &AnyPool, q: &AccountQuery) -> CoreResult<i64> {
-    let mut stmt = Statement::new("SELECT COUNT(*) FROM reseller_accounts r JOIN tenants t ON t.id = r.tenant_id");
+    let mut stmt = Sql::new("SELECT COUNT(*) FROM reseller_accounts r JOIN tenants t ON t.id = r.tenant_id");
     q.filter(&mut stmt);
     stmt.fetch_count(pool).await
 }
@@ -421,7 +345,7 @@ pub struct LedgerQuery {
 
 impl LedgerQuery {
     /// `stmt` continued with the WHERE clause of these filters.
-    fn filter(&self, stmt: &mut Statement) {
+    fn filter(&self, stmt: &mut Sql) {
         stmt.push(" WHERE l.isp_id = ").push_bind(self.isp_id);
         stmt.push(" AND substr(t.path, 1, length(").push_bind(self.under_path.as_str());
         stmt.push(")) = ").push_bind(self.under_path.as_str());
@@ -436,8 +360,7 @@ impl LedgerQuery {
 
 #[instrument(skip_all)]
 pub async fn list_ledger(pool: &AnyPool, q: &LedgerQuery, page: Paging) -> CoreResult<Vec<LedgerRow>> {
-    let mut stmt =
-        Statement::new(concat!(ledger_cols!(), " FROM reseller_ledger l JOIN tenants t ON t.id = l.tenant_id"));
+    let mut stmt = Sql::new(concat!(ledger_cols!(), " FROM reseller_ledger l JOIN tenants t ON t.id = l.tenant_id"));
     q.filter(&mut stmt);
     stmt.push(" ORDER BY l.id").page(page);
     stmt.fetch_all(pool).await
@@ -445,7 +368,7 @@ pub async fn list_ledger(pool: &AnyPool, q: &LedgerQuery, page: Paging) -> CoreR
 
 #[instrument(skip_all)]
 pub async fn count_ledger(pool: &AnyPool, q: &LedgerQuery) -> CoreResult<i64> {
-    let mut stmt = Statement::new("SELECT COUNT(*) FROM reseller_ledger l JOIN tenants t ON t.id = l.tenant_id");
+    let mut stmt = Sql::new("SELECT COUNT(*) FROM reseller_ledger l JOIN tenants t ON t.id = l.tenant_id");
     q.filter(&mut stmt);
     stmt.fetch_count(pool).await
 }
@@ -470,13 +393,13 @@ mod tests {
             created_from: Some(0),
             created_before: None,
         };
-        let mut stmt = Statement::new(account_select!());
+        let mut stmt = Sql::new(account_select!());
         q.filter(&mut stmt);
         stmt.push(" ORDER BY ").push(sort_column(SortField::Wallet)).push(sort_direction(SortOrder::Desc));
         stmt.page(Paging { limit: 10, offset: 20 });
-        assert!(stmt.error.is_none());
-        assert!(!stmt.sql.contains("DROP") && !stmt.sql.contains("Franchisee") && !stmt.sql.contains("/1/4/"));
-        assert!(stmt.sql.ends_with(" ORDER BY r.balance DESC LIMIT $7 OFFSET $8"), "{}", stmt.sql);
-        assert_eq!(stmt.args.len(), 8);
+        let text = stmt.text();
+        assert!(!text.contains("DROP") && !text.contains("Franchisee") && !text.contains("/1/4/"));
+        assert!(text.ends_with(" ORDER BY r.balance DESC LIMIT $7 OFFSET $8"), "{text}");
+        assert_eq!(stmt.bound(), 8);
     }
 }
