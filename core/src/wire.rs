@@ -253,28 +253,55 @@ fn check(name: &str, schema: &MetaSchema, value: Value) -> Result<Value, InputEr
     Ok(value)
 }
 
-/// A numeric id in a URL path: documented as an int64, checked by the handler with `get`, so a bad value is refused
-/// naming its parameter (poem-openapi reports path parse errors under internal names).
+/// A URL path parameter documented as `T` (an id, an enumeration) but checked by the handler with `get`, so that a
+/// bad value is refused naming its parameter and the reason: poem-openapi reports path parse errors under internal
+/// names (`param0`).
 #[derive(Debug, Clone)]
-pub struct PathId(String);
+pub struct PathParam<T>(String, std::marker::PhantomData<T>);
 
-impl PathId {
-    pub fn get(&self, name: &str) -> crate::CoreResult<i64> {
-        self.0.parse().map_err(|_| crate::CoreError::invalid(name, "must be a whole number"))
+/// A numeric id in a URL path.
+pub type PathId = PathParam<i64>;
+
+impl<T: poem_openapi::types::ParseFromParameter + Type> PathParam<T> {
+    pub fn new(value: impl Into<String>) -> Self {
+        PathParam(value.into(), std::marker::PhantomData)
+    }
+
+    pub fn get(&self, name: &str) -> crate::CoreResult<T> {
+        T::parse_from_parameter(&self.0).map_err(|_| crate::CoreError::invalid(name, expectation::<T>()))
     }
 }
 
-impl Type for PathId {
+/// What a value of `T` must be, from its schema: "must be a whole number", "must be one of: a, b".
+fn expectation<T: Type>() -> String {
+    let registry = registry_of::<T>();
+    let root = T::schema_ref();
+    match resolve(&registry, &root) {
+        Some(s) if !s.enum_items.is_empty() => {
+            let items: Vec<String> = s.enum_items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
+            format!("must be one of: {}", items.join(", "))
+        }
+        Some(s) if s.ty == "integer" => "must be a whole number".into(),
+        Some(s) if s.ty == "number" => "must be a number".into(),
+        _ => "is not valid".into(),
+    }
+}
+
+impl<T: Type> Type for PathParam<T> {
     const IS_REQUIRED: bool = true;
     type RawValueType = Self;
     type RawElementValueType = Self;
 
     fn name() -> std::borrow::Cow<'static, str> {
-        i64::name()
+        T::name()
     }
 
     fn schema_ref() -> MetaSchemaRef {
-        i64::schema_ref()
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
     }
 
     fn as_raw_value(&self) -> Option<&Self> {
@@ -286,8 +313,30 @@ impl Type for PathId {
     }
 }
 
-impl poem_openapi::types::ParseFromParameter for PathId {
+impl<T: Type> poem_openapi::types::ParseFromParameter for PathParam<T> {
     fn parse_from_parameter(value: &str) -> poem_openapi::types::ParseResult<Self> {
-        Ok(PathId(value.to_string()))
+        Ok(PathParam(value.to_string(), std::marker::PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+
+    #[derive(poem_openapi::Enum, Debug, Clone, Copy, PartialEq, Eq)]
+    #[oai(rename_all = "lowercase")]
+    enum Fruit {
+        Apple,
+        Pear,
+    }
+
+    #[test]
+    fn path_parameters_name_themselves() {
+        assert_eq!(PathId::new("42").get("id").unwrap(), 42);
+        let e = PathId::new("4x").get("id").unwrap_err();
+        assert_eq!(e.to_string(), "id: must be a whole number");
+        assert_eq!(PathParam::<Fruit>::new("pear").get("fruit").unwrap(), Fruit::Pear);
+        let e = PathParam::<Fruit>::new("plum").get("fruit").unwrap_err();
+        assert_eq!(e.to_string(), "fruit: must be one of: apple, pear");
     }
 }

@@ -10,14 +10,13 @@
 use std::sync::Arc;
 
 use poem_openapi::param::{Path, Query};
-use poem_openapi::registry::{MetaSchemaRef, Registry};
-use poem_openapi::types::{ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type};
+use poem_openapi::types::{ParseFromJSON, ToJSON};
 use poem_openapi::{Object, OpenApi, Tags};
 use tessera_core::identity::{hash_secret, new_secret};
 use tessera_core::money::{format_money, parse_money};
 use tessera_core::{
-    now_ms, Caller, CoreError, CoreResult, Email, ErrorEnvelope, Input, Paging, PluginContext, StoredEnum, Tenant,
-    TenantKind,
+    now_ms, Caller, CoreError, CoreResult, Email, ErrorEnvelope, Input, Paging, PathParam, PluginContext, StoredEnum,
+    Tenant, TenantKind,
 };
 
 use crate::model::{self, ChangePrice, InvoiceOption, Pricing, Product, MONTH_MS};
@@ -55,50 +54,12 @@ fn reply<T: ToJSON + ParseFromJSON>(r: CoreResult<T>) -> Reply<T> {
 
 // ---- wire types ----
 
-/// The product segment of a path (`/api/codeguard/…`, `/api/sitelock/…`): documented as `RegistrarProduct`, taken
-/// as text and checked by the operation (`get`), so an unknown product answers in the registrar's envelope naming
-/// `product` (poem-openapi would report a path parse error under an internal parameter name).
-#[derive(Debug, Clone)]
-pub struct ProductParam(String);
+/// The product segment of a path (`/api/codeguard/…`, `/api/sitelock/…`), documented as `RegistrarProduct`.
+pub type ProductParam = PathParam<Product>;
 
-impl ProductParam {
-    /// The product, or 404 naming `product`: a path under no product is a path that does not exist.
-    pub fn get(&self) -> CoreResult<Product> {
-        Product::parse_from_parameter(&self.0)
-            .map_err(|_| CoreError::not_found("product: no such product; the products are codeguard and sitelock"))
-    }
-}
-
-impl Type for ProductParam {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
-
-    fn name() -> std::borrow::Cow<'static, str> {
-        Product::name()
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        Product::schema_ref()
-    }
-
-    fn register(registry: &mut Registry) {
-        Product::register(registry);
-    }
-
-    fn as_raw_value(&self) -> Option<&Self> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
-        Box::new(std::iter::once(self))
-    }
-}
-
-impl ParseFromParameter for ProductParam {
-    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
-        Ok(ProductParam(value.to_string()))
-    }
+/// The product of a path, or 404 naming `product`: a path under no product is a path that does not exist.
+fn product_of(p: &ProductParam) -> CoreResult<Product> {
+    p.get("product").map_err(|e| CoreError::not_found(format!("{}; no such product", e.public_message())))
 }
 
 #[derive(Object)]
@@ -665,7 +626,7 @@ impl RegistrarApi {
 
     /// Buys a product for a customer: an order, its action, and (unless NoInvoice) its invoice, in one transaction.
     async fn products_add_op(&self, product: &ProductParam, req: &AddOrderRequest) -> CoreResult<ActionOut> {
-        let product = product.get()?;
+        let product = product_of(product)?;
         let (caller, reseller) = self.reseller(req.auth_userid, &req.api_key).await?;
         let customer = self.customer(&reseller, req.customer_id).await?;
         self.ctx.require(&caller, "registrar:order", "create", &reseller).await?;
@@ -855,7 +816,7 @@ impl RegistrarApi {
         auth_userid: i64,
         api_key: &str,
     ) -> CoreResult<PlanList> {
-        let product = product.get()?;
+        let product = product_of(product)?;
         let (caller, reseller) = self.reseller(auth_userid, api_key).await?;
         self.ctx.require(&caller, "registrar:plan", "read", &reseller).await?;
         let mut plans = Vec::new();
@@ -875,7 +836,7 @@ impl RegistrarApi {
     }
 
     async fn products_add_plan_op(&self, product: &ProductParam, req: &AddPlanRequest) -> CoreResult<i64> {
-        let product = product.get()?;
+        let product = product_of(product)?;
         let (caller, reseller) = self.reseller(req.auth_userid, &req.api_key).await?;
         self.ctx.require(&caller, "registrar:plan", "create", &reseller).await?;
         if req.name.trim().is_empty() {
@@ -905,7 +866,7 @@ impl RegistrarApi {
         api_key: &str,
         order_id: i64,
     ) -> CoreResult<OrderOut> {
-        let product = product.get()?;
+        let product = product_of(product)?;
         let (caller, reseller) = self.reseller(auth_userid, api_key).await?;
         let order = self.order(&reseller, product, order_id).await?;
         self.ctx.require(&caller, "registrar:order", "read", &reseller).await?;
@@ -920,7 +881,7 @@ impl RegistrarApi {
         order_id: i64,
         new_plan: i64,
     ) -> CoreResult<String> {
-        let product = product.get()?;
+        let product = product_of(product)?;
         let (caller, reseller) = self.reseller(auth_userid, api_key).await?;
         self.ctx.require(&caller, "registrar:order", "read", &reseller).await?;
         self.change(product, &reseller, order_id, new_plan, "new-planid", None).await?;
@@ -936,7 +897,7 @@ impl RegistrarApi {
         new_plan: i64,
         months: Option<i64>,
     ) -> CoreResult<ModifyPricingOut> {
-        let product = product.get()?;
+        let product = product_of(product)?;
         let months = product.quote_months(months)?;
         let (caller, reseller) = self.reseller(auth_userid, api_key).await?;
         self.ctx.require(&caller, "registrar:order", "read", &reseller).await?;
@@ -951,7 +912,7 @@ impl RegistrarApi {
     }
 
     async fn products_modify_op(&self, product: &ProductParam, req: &ModifyRequest) -> CoreResult<ActionOut> {
-        let product = product.get()?;
+        let product = product_of(product)?;
         let (caller, reseller) = self.reseller(req.auth_userid, &req.api_key).await?;
         self.ctx.require(&caller, "registrar:order", "update", &reseller).await?;
         let months = product.change_months(req.months);
@@ -1205,10 +1166,10 @@ mod tests {
 
     #[test]
     fn product_segments() {
-        assert_eq!(ProductParam("codeguard".into()).get().unwrap(), Product::CodeGuard);
-        assert_eq!(ProductParam("sitelock".into()).get().unwrap(), Product::SiteLock);
+        assert_eq!(product_of(&ProductParam::new("codeguard")).unwrap(), Product::CodeGuard);
+        assert_eq!(product_of(&ProductParam::new("sitelock")).unwrap(), Product::SiteLock);
         for bad in ["customers", "CodeGuard", ""] {
-            let e = ProductParam(bad.into()).get().unwrap_err();
+            let e = product_of(&ProductParam::new(bad)).unwrap_err();
             assert!(matches!(e, CoreError::NotFound(_)), "{bad}");
             assert!(e.public_message().starts_with("product:"), "{bad}");
         }
