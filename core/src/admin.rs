@@ -23,7 +23,7 @@ use crate::wire::{Input, PathId};
 use crate::{audit, now_ms, validate_name, Core};
 
 #[derive(Tags)]
-enum CoreTag {
+pub(crate) enum CoreTag {
     /// Tenants, users, API keys, plugins per tenant and the audit log.
     Core,
 }
@@ -83,7 +83,7 @@ impl From<CoreError> for Problem {
 /// A read or an update: 200 with the object, or a problem.
 #[derive(ApiResponse)]
 #[oai(bad_request_handler = "bad_request_reply")]
-enum Reply<T: ToJSON> {
+pub(crate) enum Reply<T: ToJSON> {
     /// Success.
     #[oai(status = 200)]
     Ok(Json<T>),
@@ -110,7 +110,7 @@ enum Reply<T: ToJSON> {
 /// A creation: 201 with the new object, or a problem.
 #[derive(ApiResponse)]
 #[oai(bad_request_handler = "bad_request_made")]
-enum Made<T: ToJSON> {
+pub(crate) enum Made<T: ToJSON> {
     /// Created.
     #[oai(status = 201)]
     Created(Json<T>),
@@ -140,7 +140,7 @@ enum Made<T: ToJSON> {
 /// A deletion: 204, or a problem.
 #[derive(ApiResponse)]
 #[oai(bad_request_handler = "bad_request_gone")]
-enum Gone {
+pub(crate) enum Gone {
     /// Done.
     #[oai(status = 204)]
     NoContent,
@@ -541,7 +541,7 @@ fn parse_rfc3339(field: &str, s: &str) -> CoreResult<i64> {
 }
 
 /// Limit and offset of a listing: limit 1..=100 (default 20), offset ≥ 0.
-fn paging(limit: Option<i64>, offset: Option<i64>) -> CoreResult<(i64, i64)> {
+pub(crate) fn paging(limit: Option<i64>, offset: Option<i64>) -> CoreResult<(i64, i64)> {
     let limit = limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
         return Err(CoreError::invalid("limit", "must be between 1 and 100"));
@@ -573,14 +573,14 @@ pub struct AdminApi {
     core: Core,
 }
 
-pub fn api(core: Core) -> PluginApi {
+pub fn api(core: Core, outbox: Arc<crate::outbox::Outbox>) -> PluginApi {
     let manifest = Manifest {
         name: "core",
         version: crate::VERSION,
         title: "Tessera core",
-        description: "Tenants, users, API keys, plugins per tenant and the audit log.",
+        description: "Tenants, users, API keys, plugins per tenant, the audit log, jobs, emails and webhooks.",
     };
-    PluginApi::new(AdminApi { core }, &manifest)
+    PluginApi::new((AdminApi { core: core.clone() }, crate::admin_outbox::OutboxApi::new(core, outbox)), &manifest)
 }
 
 impl AdminApi {
@@ -670,7 +670,15 @@ impl AdminApi {
             None => "core.tenant.update",
         };
         audit::record(&mut tx, Some(caller.principal_id), &tenant, action, &format!("tenant:{id}")).await?;
+        let suspended = status == Some("suspended") && tenant.is_active();
+        if suspended {
+            let event = serde_json::json!({"tenant_id": id, "name": tenant.name, "slug": tenant.slug});
+            crate::outbox::emit(&mut tx, &tenant, "tenant.suspended", &event).await?;
+        }
         tx.commit().await?;
+        if suspended {
+            crate::outbox::wake();
+        }
         self.core.tenants.changed(id).await;
         Ok(TenantOut::from(&*self.core.tenants.require(id).await?))
     }

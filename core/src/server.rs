@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::db::Backend;
 use crate::error::{CoreError, CoreResult};
 use crate::plugin::{Plugin, PluginContext};
-use crate::{admin, openapi, store, Core, Db, Migrations, VERSION};
+use crate::{admin, openapi, outbox, store, Core, Db, Migrations, VERSION};
 
 /// A started (migrated, bootstrapped, routed) Tessera, ready to serve.
 pub struct Tessera {
@@ -27,6 +27,8 @@ pub struct Tessera {
     pub document: Value,
     /// The platform admin's key when this start created it (to be shown once), else None.
     pub bootstrap_key: Option<String>,
+    /// The background jobs `serve` runs (the outbox's delivery, and plugins' jobs).
+    pub jobs: Vec<crate::jobs::Job>,
 }
 
 fn check_plugins(plugins: &[Arc<dyn Plugin>]) -> CoreResult<()> {
@@ -97,9 +99,29 @@ pub async fn start(config: &Config, plugins: Vec<Arc<dyn Plugin>>) -> CoreResult
     drop(start_lock);
     let (core, bootstrap_key) = prepared?;
     core.events.listen(config.database_url.0.clone(), core.clone());
+    let mut route = Route::new();
 
-    let admin_api = admin::api(core.clone());
-    let mut route = Route::new().nest("/core/v1", admin_api.endpoint);
+    let outbox_settings =
+        outbox::OutboxSettings { smtp: config.smtp.clone(), webhook_targets: config.webhook_targets };
+    let outbox = outbox::Outbox::new(core.db.pool.clone(), outbox::core_event_types(), &outbox_settings)?;
+    let mut jobs = outbox.jobs();
+    if config.test_jobs {
+        tracing::warn!("test_jobs is on: probe jobs run and the platform admin can queue them (tests only)");
+        jobs.extend(crate::jobs::test_probes());
+        let jobs_core = core.clone();
+        route = route.at(
+            "/_test/jobs/enqueue",
+            poem::endpoint::make(move |mut req: poem::Request| {
+                let core = jobs_core.clone();
+                async move {
+                    let body = req.take_body().into_vec().await.unwrap_or_default();
+                    Ok::<_, poem::Error>(crate::jobs::test_enqueue_endpoint(&core, req, body).await)
+                }
+            }),
+        );
+    }
+    let admin_api = admin::api(core.clone(), outbox);
+    route = route.nest("/core/v1", admin_api.endpoint);
     let mut specs = vec![("core".to_string(), "/core/v1".to_string(), admin_api.spec)];
     for p in &plugins {
         let manifest = p.manifest();
@@ -163,7 +185,7 @@ pub async fn start(config: &Config, plugins: Vec<Arc<dyn Plugin>>) -> CoreResult
         .around(count_requests)
         .around(crate::request_id::middleware)
         .boxed();
-    Ok(Tessera { core, app, document, bootstrap_key })
+    Ok(Tessera { core, app, document, bootstrap_key, jobs })
 }
 
 /// A poem endpoint from an async closure without arguments.
@@ -261,6 +283,7 @@ fn metrics_text() -> String {
             counter.load(Ordering::Relaxed)
         ));
     }
+    out.push_str(&crate::jobs::metrics_text());
     out
 }
 
@@ -284,8 +307,13 @@ async fn bootstrap(core: &Core, config: &Config) -> CoreResult<Option<String>> {
     Ok(Some(key))
 }
 
-/// Serves until SIGINT/SIGTERM, then finishes the requests in flight (up to 10 s).
+/// Serves (and runs the jobs) until SIGINT/SIGTERM, then finishes the requests and job runs in flight (up to 10 s
+/// each).
 pub async fn serve(tessera: Tessera, listen: &str, on_bound: impl FnOnce(&str)) -> std::io::Result<()> {
+    let db = tessera.core.db.clone();
+    let runner = crate::jobs::JobRunner::start(db.pool, db.backend, tessera.jobs)
+        .await
+        .map_err(|e| std::io::Error::other(format!("cannot start the jobs: {e:?}")))?;
     let acceptor = TcpListener::bind(listen.to_string()).into_acceptor().await?;
     let addr = acceptor
         .local_addr()
@@ -294,9 +322,11 @@ pub async fn serve(tessera: Tessera, listen: &str, on_bound: impl FnOnce(&str)) 
         .unwrap_or_else(|| listen.to_string());
     on_bound(&addr);
     tracing::info!(%addr, "listening");
-    poem::Server::new_with_acceptor(acceptor)
+    let served = poem::Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(tessera.app, shutdown_signal(), Some(Duration::from_secs(10)))
-        .await
+        .await;
+    runner.shutdown().await;
+    served
 }
 
 async fn shutdown_signal() {
