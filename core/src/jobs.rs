@@ -381,6 +381,9 @@ pub fn test_probes() -> Vec<Job> {
         let n = payload["n"].as_i64().unwrap_or(0);
         let attempt = run.attempt;
         probe_audit(&run.pool, "core.test.probe.start", &format!("probe:{n}:attempt:{attempt}")).await?;
+        if let Some(mail) = payload.get("email") {
+            probe_email(&run.pool, mail).await?;
+        }
         if payload["hang_first"].as_bool() == Some(true) && attempt == 1 {
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
@@ -390,6 +393,24 @@ pub fn test_probes() -> Vec<Job> {
         probe_audit(&run.pool, "core.test.probe", &format!("probe:{n}:attempt:{attempt}")).await
     });
     vec![Job::every("core.test.tick", Duration::from_secs(1), tick), Job::queued("core.test.probe", probe)]
+}
+
+/// The template of the probe's email (`{"email": {"tenant_id", "to", "vars"}}` in the payload).
+pub const TEST_EMAIL: crate::outbox::EmailTemplate = crate::outbox::EmailTemplate {
+    name: "core.test",
+    subject: "Hello {{name}}",
+    text: "Dear {{name}},\n\nyour code is {{code}}.\n",
+};
+
+async fn probe_email(pool: &AnyPool, mail: &Value) -> CoreResult<()> {
+    let tenant_id = mail["tenant_id"].as_i64().unwrap_or(1);
+    let tenant = crate::store::tenant(pool, tenant_id).await?.ok_or_else(|| CoreError::not_found("no such tenant"))?;
+    let mut tx = pool.begin().await?;
+    let to = mail["to"].as_str().unwrap_or("");
+    crate::outbox::email(&mut tx, &tenant, "core", to, &TEST_EMAIL, &mail["vars"]).await?;
+    tx.commit().await?;
+    crate::outbox::wake();
+    Ok(())
 }
 
 async fn probe_audit(pool: &AnyPool, action: &str, object: &str) -> CoreResult<()> {

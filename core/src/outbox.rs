@@ -279,6 +279,10 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let policy = self.0;
         let host = name.as_str().to_string();
         Box::pin(async move {
+            // Loopback mode (tests) resolves nothing: no name lookup leaves the machine.
+            if policy == WebhookTargets::Loopback && !host.eq_ignore_ascii_case("localhost") {
+                return Err(format!("{host}: only loopback addresses may be reached by webhooks").into());
+            }
             let found: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let allowed: Vec<_> = found.into_iter().filter(|a| policy.allows(a.ip())).collect();
             if allowed.is_empty() {
