@@ -388,7 +388,7 @@ pub fn test_probes() -> Vec<Job> {
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
         if i64::from(attempt) <= payload["fail_first"].as_i64().unwrap_or(0) {
-            return Err(CoreError::invalid("probe", format!("planned failure of attempt {attempt}")));
+            return Err(CoreError::invalid("probe", format!("planned failure of probe {n} attempt {attempt}")));
         }
         probe_audit(&run.pool, "core.test.probe", &format!("probe:{n}:attempt:{attempt}")).await
     });

@@ -21,7 +21,11 @@ const WITHIN: Duration = Duration::from_secs(15);
 /// HMAC-SHA256 written here from RFC 2104, independently of the server's.
 fn hmac(key: &[u8], message: &[u8]) -> String {
     let mut block = [0u8; 64];
-    block[..key.len()].copy_from_slice(key);
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
     let inner: Vec<u8> = block.iter().map(|b| b ^ 0x36).chain(message.iter().copied()).collect();
     let inner = Sha256::digest(&inner);
     let outer: Vec<u8> = block.iter().map(|b| b ^ 0x5c).chain(inner.iter().copied()).collect();
@@ -418,14 +422,16 @@ async fn failed_runs_are_retried_with_backoff(b: Backend) {
     let probe = jobs(&srv).await["core.test.probe"].clone();
     assert_eq!((probe["queued"].as_i64(), probe["failures"].as_i64()), (Some(0), Some(7)), "{probe:#}");
     assert_eq!(probe["last_outcome"], "error");
-    assert!(probe["last_error"].as_str().unwrap().contains("planned failure of attempt 5"), "{probe:#}");
+    assert!(probe["last_error"].as_str().unwrap().contains("planned failure of probe 2 attempt 5"), "{probe:#}");
     assert!(!has(&audit(&srv).await, "core.test.probe.start", "probe:2:attempt:6"));
     let metrics = srv.get_anon("/metrics").await.text;
     assert!(metrics.contains("tessera_job_runs_total{job=\"core.test.probe\",outcome=\"error\"} 7"), "{metrics}");
     assert!(metrics.contains("tessera_job_runs_total{job=\"core.test.probe\",outcome=\"ok\"} 1"), "{metrics}");
     assert!(metrics.contains("tessera_job_last_duration_seconds{job=\"core.outbox.deliver\"}"), "{metrics}");
     // Errors are logged once per failed run, with their cause.
-    assert_eq!(srv.log().matches("planned failure of attempt 1").count(), 1, "{}", srv.log());
+    let log = srv.log();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("planned failure of probe 1 attempt 1")).collect();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
 }
 
 async fn a_crashed_run_is_retried(b: Backend) {
