@@ -369,9 +369,9 @@ pub async fn list(pool: &AnyPool) -> CoreResult<(Vec<JobRow>, HashMap<String, i6
 // ---- test probes (the `test_jobs` setting; never in production) ----
 
 /// Jobs that tests observe through the audit log: `core.test.tick` every second (one audit row per schedule slot)
-/// and `core.test.probe`, queued with `{"n": N, "fail_first": K, "hang_first": bool}`: it fails its first K
-/// attempts, or hangs in its first attempt (so the process can be killed during it), and records each start and
-/// each success.
+/// and `core.test.probe`, queued with `{"n": N, "fail_first": K, "hang_first": bool, "sleep_ms": T}`: it fails
+/// its first K attempts, or hangs in its first attempt (so the process can be killed during it), or takes T ms, and
+/// records each start and each success.
 pub fn test_probes() -> Vec<Job> {
     let tick = handler(|run: JobRun| async move {
         probe_audit(&run.pool, "core.test.tick", &format!("slot:{}", run.due_at)).await
@@ -383,6 +383,9 @@ pub fn test_probes() -> Vec<Job> {
         probe_audit(&run.pool, "core.test.probe.start", &format!("probe:{n}:attempt:{attempt}")).await?;
         if let Some(mail) = payload.get("email") {
             probe_email(&run.pool, mail).await?;
+        }
+        if let Some(ms) = payload["sleep_ms"].as_u64() {
+            tokio::time::sleep(Duration::from_millis(ms.min(10_000))).await;
         }
         if payload["hang_first"].as_bool() == Some(true) && attempt == 1 {
             tokio::time::sleep(Duration::from_secs(3600)).await;

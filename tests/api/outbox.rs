@@ -459,8 +459,9 @@ async fn two_instances_run_each_run_once(b: Backend) {
         }
     };
     let (one, two) = (&all[0], &all[1]);
-    enqueue(one, 30, json!({"n": 1})).await;
-    enqueue(two, 30, json!({"n": 31})).await;
+    // Runs that take a while, so both instances look for due runs while others are running.
+    enqueue(one, 30, json!({"n": 1, "sleep_ms": 300})).await;
+    enqueue(two, 30, json!({"n": 31, "sleep_ms": 300})).await;
     let done = |r: &[(String, String)]| r.iter().filter(|(a, _)| a == "core.test.probe").count() >= 60;
     audit_until(one, "60 runs", done).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
