@@ -4,8 +4,9 @@
 use std::path::Path;
 
 use tessera_core::config::{Config, DatabaseUrl, Secret};
+use tessera_core::outbox::{SmtpSettings, SmtpTls, WebhookTargets};
 
-const KEYS: [&str; 10] = [
+const KEYS: [&str; 13] = [
     "listen",
     "database_url",
     "max_connections",
@@ -16,12 +17,38 @@ const KEYS: [&str; 10] = [
     "test_clock",
     "rate_limit_per_key",
     "rate_limit_per_tenant",
+    "smtp",
+    "webhook_targets",
+    "test_jobs",
 ];
+
+const SMTP_KEYS: [&str; 6] = ["host", "port", "from", "username", "password", "tls"];
 
 pub struct Loaded {
     pub config: Config,
     /// Problems worth a warning (unknown keys), reported once logging is up.
     pub warnings: Vec<String>,
+}
+
+/// `[smtp]` before its keys are read: port 587 with STARTTLS.
+fn default_smtp() -> SmtpSettings {
+    SmtpSettings {
+        host: String::new(),
+        port: 587,
+        from: String::new(),
+        username: None,
+        password: None,
+        tls: SmtpTls::StartTls,
+    }
+}
+
+/// An `[smtp]` section must name the server and the sender.
+fn check_smtp(config: &Config) -> Result<(), String> {
+    match &config.smtp {
+        Some(s) if s.host.is_empty() => Err("`smtp.host` (TESSERA_SMTP_HOST) is required with [smtp]".into()),
+        Some(s) if s.from.is_empty() => Err("`smtp.from` (TESSERA_SMTP_FROM) is required with [smtp]".into()),
+        _ => Ok(()),
+    }
 }
 
 pub fn load(file: Option<&Path>) -> Result<Loaded, String> {
@@ -39,6 +66,7 @@ pub fn load(file: Option<&Path>) -> Result<Loaded, String> {
         Err(_) => {}
     }
     apply_env(&mut config, std::env::vars(), &mut warnings)?;
+    check_smtp(&config)?;
     Ok(Loaded { config, warnings })
 }
 
@@ -70,6 +98,43 @@ fn apply_toml(config: &mut Config, text: &str, warnings: &mut Vec<String>) -> Re
             }
             "plugins_dir" => config.plugins_dir = Some(value.as_str().ok_or_else(|| bad("a string"))?.into()),
             "test_clock" => config.test_clock = value.as_bool().ok_or_else(|| bad("true or false"))?,
+            "test_jobs" => config.test_jobs = value.as_bool().ok_or_else(|| bad("true or false"))?,
+            "webhook_targets" => {
+                config.webhook_targets = value
+                    .as_str()
+                    .and_then(WebhookTargets::parse)
+                    .ok_or_else(|| bad("\"public\", \"loopback\" or \"any\""))?
+            }
+            "smtp" => {
+                let table = value.as_table().ok_or_else(|| bad("a table"))?;
+                let smtp = config.smtp.get_or_insert_with(default_smtp);
+                for (k, v) in table {
+                    let bad = |what: &str| format!("`smtp.{k}` must be {what}");
+                    let text = || v.as_str().map(str::to_string).ok_or_else(|| bad("a string"));
+                    match k.as_str() {
+                        "host" => smtp.host = text()?,
+                        "port" => {
+                            smtp.port = v
+                                .as_integer()
+                                .and_then(|p| u16::try_from(p).ok())
+                                .ok_or_else(|| bad("a port number"))?
+                        }
+                        "from" => smtp.from = text()?,
+                        "username" => smtp.username = Some(text()?),
+                        "password" => smtp.password = Some(Secret(text()?)),
+                        "tls" => {
+                            smtp.tls = v
+                                .as_str()
+                                .and_then(SmtpTls::parse)
+                                .ok_or_else(|| bad("\"none\", \"starttls\" or \"tls\""))?
+                        }
+                        other => warnings.push(format!(
+                            "unknown configuration key `smtp.{other}` (known: {})",
+                            SMTP_KEYS.join(", ")
+                        )),
+                    }
+                }
+            }
             "plugins" => {
                 let json = serde_json::to_value(&value).map_err(|e| e.to_string())?;
                 config.plugins = json.as_object().cloned().ok_or_else(|| bad("a table of plugin tables"))?;
@@ -102,6 +167,21 @@ fn apply_env(
             }
             "PLUGINS_DIR" => config.plugins_dir = Some(value.into()),
             "TEST_CLOCK" => config.test_clock = matches!(value.as_str(), "1" | "true"),
+            "TEST_JOBS" => config.test_jobs = matches!(value.as_str(), "1" | "true"),
+            "WEBHOOK_TARGETS" => {
+                config.webhook_targets = WebhookTargets::parse(&value).ok_or_else(|| bad("public, loopback or any"))?
+            }
+            "SMTP_HOST" => config.smtp.get_or_insert_with(default_smtp).host = value,
+            "SMTP_PORT" => {
+                config.smtp.get_or_insert_with(default_smtp).port = value.parse().map_err(|_| bad("a port number"))?
+            }
+            "SMTP_FROM" => config.smtp.get_or_insert_with(default_smtp).from = value,
+            "SMTP_USERNAME" => config.smtp.get_or_insert_with(default_smtp).username = Some(value),
+            "SMTP_PASSWORD" => config.smtp.get_or_insert_with(default_smtp).password = Some(Secret(value)),
+            "SMTP_TLS" => {
+                config.smtp.get_or_insert_with(default_smtp).tls =
+                    SmtpTls::parse(&value).ok_or_else(|| bad("none, starttls or tls"))?
+            }
             // Read by the log set-up and by the test suite, not configuration keys.
             "LOG" | "TEST_DATABASE_URL" | "TEST_BACKENDS" => {}
             other => warnings.push(format!("unknown environment variable TESSERA_{other}")),
@@ -136,6 +216,31 @@ mod tests {
         let shown = format!("{config:?}");
         assert!(!shown.contains("supersecret") && !shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("postgres://app:<redacted>@db:5432/tessera"), "{shown}");
+    }
+
+    #[test]
+    fn smtp_settings_from_file_and_environment() {
+        let mut config = Config::default();
+        let mut warnings = Vec::new();
+        let text =
+            "webhook_targets = \"loopback\"\n[smtp]\nhost = \"mail.example\"\nfrom = \"Tessera <n@example.com>\"\n\
+                    tls = \"tls\"\nport = 465\npassword = \"hunter2\"\ncolour = 1\n";
+        apply_toml(&mut config, text, &mut warnings).unwrap();
+        let env = vec![("TESSERA_SMTP_USERNAME".to_string(), "mailer".to_string())];
+        apply_env(&mut config, env.into_iter(), &mut warnings).unwrap();
+        let smtp = config.smtp.clone().unwrap();
+        assert_eq!((smtp.host.as_str(), smtp.port, smtp.tls), ("mail.example", 465, SmtpTls::Tls));
+        assert_eq!(smtp.username.as_deref(), Some("mailer"));
+        assert_eq!(config.webhook_targets, WebhookTargets::Loopback);
+        assert!(warnings.len() == 1 && warnings[0].contains("smtp.colour"), "{warnings:?}");
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert!(check_smtp(&config).is_ok());
+        let err = apply_toml(&mut config, "[smtp]\ntls = \"ssl\"", &mut warnings).unwrap_err();
+        assert!(err.contains("smtp.tls"), "{err}");
+        let mut half = Config::default();
+        apply_env(&mut half, vec![("TESSERA_SMTP_HOST".to_string(), "h".to_string())].into_iter(), &mut warnings)
+            .unwrap();
+        assert!(check_smtp(&half).unwrap_err().contains("smtp.from"));
     }
 
     #[test]

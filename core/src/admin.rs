@@ -23,7 +23,7 @@ use crate::wire::{Input, PathId};
 use crate::{audit, now_ms, validate_name, Core};
 
 #[derive(Tags)]
-enum CoreTag {
+pub(crate) enum CoreTag {
     /// Tenants, users, API keys, plugins per tenant and the audit log.
     Core,
 }
@@ -84,7 +84,7 @@ impl From<CoreError> for Problem {
 /// A read or an update: 200 with the object, or a problem.
 #[derive(ApiResponse)]
 #[oai(bad_request_handler = "bad_request_reply")]
-enum Reply<T: ToJSON> {
+pub(crate) enum Reply<T: ToJSON> {
     /// Success.
     #[oai(status = 200)]
     Ok(Json<T>),
@@ -117,7 +117,7 @@ enum Reply<T: ToJSON> {
 /// A creation: 201 with the new object, or a problem.
 #[derive(ApiResponse)]
 #[oai(bad_request_handler = "bad_request_made")]
-enum Made<T: ToJSON> {
+pub(crate) enum Made<T: ToJSON> {
     /// Created.
     #[oai(status = 201)]
     Created(Json<T>),
@@ -150,7 +150,7 @@ enum Made<T: ToJSON> {
 /// A deletion: 204, or a problem.
 #[derive(ApiResponse)]
 #[oai(bad_request_handler = "bad_request_gone")]
-enum Gone {
+pub(crate) enum Gone {
     /// Done.
     #[oai(status = 204)]
     NoContent,
@@ -571,15 +571,16 @@ pub struct AdminApi {
     core: Core,
 }
 
-pub fn api(core: Core) -> PluginApi {
+pub fn api(core: Core, outbox: Arc<crate::outbox::Outbox>) -> PluginApi {
     let manifest = Manifest {
         name: "core",
         version: crate::VERSION,
         title: "Tessera core",
-        description: "Tenants, users, API keys, plugins per tenant and the audit log.",
+        description: "Tenants, users, API keys, plugins per tenant, the audit log, jobs, emails and webhooks.",
     };
-    let service = poem_openapi::OpenApiService::new(AdminApi { core }, manifest.title, manifest.version)
-        .description(manifest.description);
+    let apis = (AdminApi { core: core.clone() }, crate::admin_outbox::OutboxApi::new(core, outbox));
+    let service =
+        poem_openapi::OpenApiService::new(apis, manifest.title, manifest.version).description(manifest.description);
     let spec = serde_json::from_str(&service.spec()).unwrap_or_default();
     PluginApi {
         endpoint: poem::EndpointExt::boxed(poem::IntoEndpoint::into_endpoint(service)),
@@ -675,7 +676,15 @@ impl AdminApi {
             None => "core.tenant.update",
         };
         audit::record(&mut tx, Some(caller.principal_id), &tenant, action, &format!("tenant:{id}")).await?;
+        let suspended = status == Some(crate::TenantStatus::Suspended) && tenant.is_active();
+        if suspended {
+            crate::outbox::emit(&mut tx, &tenant, "tenant.suspended", &crate::outbox::tenant_suspended(&tenant))
+                .await?;
+        }
         tx.commit().await?;
+        if suspended {
+            crate::outbox::wake();
+        }
         self.core.tenants.changed(id).await;
         Ok(TenantOut::from(&*self.core.tenants.require(id).await?))
     }

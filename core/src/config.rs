@@ -47,6 +47,12 @@ pub struct Config {
     pub test_clock: bool,
     /// Request rates per API key and per tenant, and the failed-login lock-out.
     pub limits: crate::limits::LimitSettings,
+    /// `[smtp]`: where emails are sent; without it they are kept for admins to read.
+    pub smtp: Option<crate::outbox::SmtpSettings>,
+    /// Which addresses webhook deliveries may reach.
+    pub webhook_targets: crate::outbox::WebhookTargets,
+    /// Test only: registers probe jobs and serves `POST /_test/jobs/enqueue`. Never enable in production.
+    pub test_jobs: bool,
 }
 
 impl Default for Config {
@@ -61,6 +67,9 @@ impl Default for Config {
             plugins_dir: None,
             test_clock: false,
             limits: Default::default(),
+            smtp: None,
+            webhook_targets: Default::default(),
+            test_jobs: false,
         }
     }
 }

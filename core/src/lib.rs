@@ -2,6 +2,7 @@
 //! merged OpenAPI document and the HTTP server. Plugins reach all of it through `PluginContext`.
 
 pub mod admin;
+pub mod admin_outbox;
 pub mod audit;
 pub mod authz;
 pub mod cache;
@@ -10,10 +11,12 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod identity;
+pub mod jobs;
 pub mod limits;
 pub mod loadable;
 pub mod money;
 pub mod openapi;
+pub mod outbox;
 pub mod plugin;
 pub mod reply;
 pub mod request_id;

@@ -24,6 +24,8 @@ use crate::db::{now_ms, Migrations};
 use crate::error::{CoreError, CoreResult};
 use crate::events::Change;
 use crate::identity::Caller;
+use crate::jobs::Job;
+use crate::outbox::{EmailTemplate, EventType};
 use crate::reply::ErrorEnvelope;
 use crate::tenancy::{Tenant, TenantKind, TenantStatus};
 use crate::types::Email;
@@ -75,6 +77,18 @@ pub trait Plugin: Send + Sync + 'static {
     /// start with its message.
     fn api(&self, ctx: PluginContext) -> CoreResult<PluginApi>;
 
+    /// The event types this plugin emits (`ctx.emit`), each named `<plugin>.…`: the catalogue tenants choose from
+    /// when they register a webhook.
+    fn events(&self) -> Vec<EventType> {
+        Vec::new()
+    }
+
+    /// Background jobs, each named `<plugin>.…`: periodic ones (`Job::every`) and those that run when queued
+    /// (`Job::queued`, queued with `ctx.enqueue`). One instance runs each run, whatever the number of instances.
+    fn jobs(&self, _ctx: &PluginContext) -> Vec<Job> {
+        Vec::new()
+    }
+
     /// After every API is built and before the first request: spawn what the plugin runs in the background here,
     /// never in a constructor.
     async fn on_start(&self, _ctx: &PluginContext) -> CoreResult<()> {
@@ -117,6 +131,8 @@ pub struct Tx {
     inner: sqlx::Transaction<'static, Any>,
     core: Core,
     after_commit: Vec<Change>,
+    /// Events or emails were written: deliver them now rather than at the next tick.
+    outbox: bool,
 }
 
 impl Tx {
@@ -125,6 +141,9 @@ impl Tx {
         for change in &self.after_commit {
             self.core.apply_local(change).await;
             self.core.events.publish(change.clone()).await;
+        }
+        if self.outbox {
+            crate::outbox::wake();
         }
         Ok(())
     }
@@ -169,7 +188,12 @@ impl PluginContext {
 
     /// A transaction; see `Tx`.
     pub async fn begin(&self) -> CoreResult<Tx> {
-        Ok(Tx { inner: self.core.db.pool.begin().await?, core: self.core.clone(), after_commit: Vec::new() })
+        Ok(Tx {
+            inner: self.core.db.pool.begin().await?,
+            core: self.core.clone(),
+            after_commit: Vec::new(),
+            outbox: false,
+        })
     }
 
     /// The plugin's settings (`[plugins.<name>]` in tessera.toml) as `T`; missing settings take `T::default()`'s
@@ -279,9 +303,14 @@ impl PluginContext {
         Ok(())
     }
 
-    /// Suspends a tenant: its callers, and those of every tenant below it, are refused once `tx` commits.
+    /// Suspends a tenant: its callers, and those of every tenant below it, are refused once `tx` commits, and
+    /// webhooks subscribed to `tenant.suspended` hear of it.
     pub async fn suspend_tenant(&self, tx: &mut Tx, tenant: &Tenant) -> CoreResult<()> {
         crate::store::update_tenant(tx, tenant.id, None, Some(TenantStatus::Suspended), now_ms()).await?;
+        if tenant.is_active() {
+            crate::outbox::emit(tx, tenant, "tenant.suspended", &crate::outbox::tenant_suspended(tenant)).await?;
+            tx.outbox = true;
+        }
         tx.after_commit.push(Change::Tenant { id: tenant.id });
         Ok(())
     }
@@ -313,6 +342,55 @@ impl PluginContext {
     ) -> CoreResult<()> {
         crate::audit::record(tx, Some(caller.principal_id()), tenant, &format!("{}.{action}", self.plugin), object)
             .await
+    }
+
+    // ---- outbox and jobs ----
+
+    /// Records an event of `tenant` (one of this plugin's `events()`) in the transaction; webhooks of the tenant and
+    /// of the tenants above it receive it after the commit, signed, retried until delivered.
+    pub async fn emit(&self, tx: &mut Tx, tenant: &Tenant, event: &str, payload: &serde_json::Value) -> CoreResult<()> {
+        self.own_name("event type", event)?;
+        crate::outbox::emit(tx, tenant, event, payload).await?;
+        tx.outbox = true;
+        Ok(())
+    }
+
+    /// Queues an email to `to`, rendered from the plugin's template with `vars`, in the transaction: sent through
+    /// SMTP after the commit when SMTP is configured, otherwise kept for admins to read.
+    pub async fn email(
+        &self,
+        tx: &mut Tx,
+        tenant: &Tenant,
+        to: &Email,
+        template: &EmailTemplate,
+        vars: &serde_json::Value,
+    ) -> CoreResult<()> {
+        crate::outbox::email(tx, tenant, self.plugin, to.as_str(), template, vars).await?;
+        tx.outbox = true;
+        Ok(())
+    }
+
+    /// Queues a run of one of this plugin's queued jobs, with `payload`, at `run_at_ms` (epoch ms), in the
+    /// transaction: it runs only if the transaction commits.
+    pub async fn enqueue(
+        &self,
+        tx: &mut Tx,
+        job: &str,
+        payload: &serde_json::Value,
+        run_at_ms: i64,
+    ) -> CoreResult<i64> {
+        self.own_name("job", job)?;
+        crate::jobs::enqueue(tx, job, payload, run_at_ms).await
+    }
+
+    fn own_name(&self, what: &str, name: &str) -> CoreResult<()> {
+        match name.strip_prefix(self.plugin).and_then(|rest| rest.strip_prefix('.')) {
+            Some(rest) if !rest.is_empty() => Ok(()),
+            _ => Err(CoreError::internal(format!(
+                "{what} `{name}` of plugin {} must be named `{}.…`",
+                self.plugin, self.plugin
+            ))),
+        }
     }
 
     // ---- the plugin's own caches ----

@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::db::Backend;
 use crate::error::{CoreError, CoreResult};
 use crate::plugin::{Plugin, PluginContext};
-use crate::{admin, openapi, store, Core, Db, Migrations, VERSION};
+use crate::{admin, openapi, outbox, store, Core, Db, Migrations, VERSION};
 
 /// A started (migrated, bootstrapped, routed) Tessera, ready to serve.
 pub struct Tessera {
@@ -27,6 +27,8 @@ pub struct Tessera {
     pub document: Value,
     /// The platform admin's key when this start created it (to be shown once), else None.
     pub bootstrap_key: Option<String>,
+    /// The background jobs `serve` runs (the outbox's delivery, and plugins' jobs).
+    pub jobs: Vec<crate::jobs::Job>,
     plugins: Vec<Arc<dyn Plugin>>,
 }
 
@@ -98,10 +100,29 @@ pub async fn start(config: &Config, plugins: Vec<Arc<dyn Plugin>>) -> CoreResult
     drop(start_lock);
     let (core, bootstrap_key) = prepared?;
     core.events.listen(config.database_url.0.clone(), core.clone());
+    let mut route = Route::new();
 
     let max_body = config.max_body_bytes;
-    let admin_api = admin::api(core.clone());
-    let mut route = Route::new().nest("/core/v1", guard(admin_api.endpoint, admin_api.error_response, max_body));
+    let outbox_settings = outbox::OutboxSettings { smtp: config.smtp.clone(), webhook_targets: config.webhook_targets };
+    let outbox = outbox::Outbox::new(core.db.pool.clone(), event_catalogue(&plugins)?, &outbox_settings)?;
+    let mut jobs = outbox.jobs();
+    if config.test_jobs {
+        tracing::warn!("test_jobs is on: probe jobs run and the platform admin can queue them (tests only)");
+        jobs.extend(crate::jobs::test_probes());
+        let jobs_core = core.clone();
+        route = route.at(
+            "/_test/jobs/enqueue",
+            poem::endpoint::make(move |mut req: poem::Request| {
+                let core = jobs_core.clone();
+                async move {
+                    let body = req.take_body().into_vec().await.unwrap_or_default();
+                    Ok::<_, poem::Error>(crate::jobs::test_enqueue_endpoint(&core, req, body).await)
+                }
+            }),
+        );
+    }
+    let admin_api = admin::api(core.clone(), outbox);
+    route = route.nest("/core/v1", guard(admin_api.endpoint, admin_api.error_response, max_body));
     let mut specs = vec![("core".to_string(), "/core/v1".to_string(), admin_api.spec)];
     let mut contexts = Vec::new();
     for p in &plugins {
@@ -112,6 +133,15 @@ pub async fn start(config: &Config, plugins: Vec<Arc<dyn Plugin>>) -> CoreResult
         let mount = format!("/{}", manifest.name);
         route = route.nest(&mount, guard(api.endpoint, api.error_response, max_body));
         specs.push((manifest.name.to_string(), mount, api.spec));
+        for job in p.jobs(&ctx) {
+            if !job.name.starts_with(&format!("{}.", manifest.name)) {
+                return Err(start_error(
+                    manifest.name,
+                    CoreError::internal(format!("job `{}` must be named `{}.…`", job.name, manifest.name)),
+                ));
+            }
+            jobs.push(job);
+        }
         contexts.push(ctx);
     }
     let parts: Vec<openapi::Part<'_>> =
@@ -165,7 +195,30 @@ pub async fn start(config: &Config, plugins: Vec<Arc<dyn Plugin>>) -> CoreResult
         .around(count_requests)
         .around(crate::request_id::middleware)
         .boxed();
-    Ok(Tessera { core, app, document, bootstrap_key, plugins })
+    Ok(Tessera { core, app, document, bootstrap_key, jobs, plugins })
+}
+
+/// The event types webhooks may subscribe to: the core's and those each plugin declares, every one named
+/// `<plugin>.…` and declared once.
+fn event_catalogue(plugins: &[Arc<dyn Plugin>]) -> CoreResult<Vec<outbox::EventType>> {
+    let mut all = outbox::core_event_types();
+    for p in plugins {
+        let name = p.manifest().name;
+        for event in p.events() {
+            if !event.name.starts_with(&format!("{name}.")) {
+                let e = CoreError::internal(format!("event type `{}` must be named `{name}.…`", event.name));
+                return Err(start_error(name, e));
+            }
+            if all.iter().any(|known| known.name == event.name) {
+                return Err(start_error(
+                    name,
+                    CoreError::internal(format!("event type `{}` is declared twice", event.name)),
+                ));
+            }
+            all.push(event);
+        }
+    }
+    Ok(all)
 }
 
 /// A plugin's start-up failure, with the plugin's name and the full cause (this is the operator's terminal).
@@ -277,6 +330,7 @@ fn metrics_text() -> String {
             counter.load(Ordering::Relaxed)
         ));
     }
+    out.push_str(&crate::jobs::metrics_text());
     out
 }
 
@@ -301,8 +355,13 @@ async fn bootstrap(core: &Core, config: &Config) -> CoreResult<Option<String>> {
     Ok(Some(key))
 }
 
-/// Serves until SIGINT/SIGTERM, then finishes the requests in flight (up to 10 s).
+/// Serves (and runs the jobs) until SIGINT/SIGTERM, then finishes the requests and job runs in flight (up to 10 s
+/// each).
 pub async fn serve(tessera: Tessera, listen: &str, on_bound: impl FnOnce(&str)) -> std::io::Result<()> {
+    let db = tessera.core.db.clone();
+    let runner = crate::jobs::JobRunner::start(db.pool, db.backend, tessera.jobs)
+        .await
+        .map_err(|e| std::io::Error::other(format!("cannot start the jobs: {e:?}")))?;
     let acceptor = TcpListener::bind(listen.to_string()).into_acceptor().await?;
     let addr = acceptor
         .local_addr()
@@ -314,6 +373,7 @@ pub async fn serve(tessera: Tessera, listen: &str, on_bound: impl FnOnce(&str)) 
     let served = poem::Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(tessera.app, shutdown_signal(), Some(Duration::from_secs(10)))
         .await;
+    runner.shutdown().await;
     for p in &tessera.plugins {
         p.on_shutdown().await;
     }

@@ -27,6 +27,9 @@ struct Tree {
     customer: i64,
     login_token: String,
     orders: [(i64, i64); 2],
+    /// A webhook endpoint of the ISP and one delivery to it.
+    webhook: i64,
+    delivery: i64,
 }
 
 const PASSWORD: &str = "correct horse battery";
@@ -134,7 +137,25 @@ async fn tree(srv: &Server, slug: &str) -> Tree {
         let order = reg("POST", &format!("{product}/add.json"), add).await.body["entityid"].as_i64().expect("order");
         orders[i] = (order, pro);
     }
+    let hook = json!({"tenant_id": isp.tenant, "url": "http://127.0.0.1:9/", "event_types": ["tenant.suspended"]});
+    let r = srv.json("POST", "/core/v1/webhooks", &isp.key, hook).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let webhook = r.body["id"].as_i64().expect("webhook");
+    let gone = srv.tenant(&isp.key, isp.tenant, "organisation", &format!("{slug}-gone")).await;
+    let r = srv.json("PATCH", &format!("/core/v1/tenants/{gone}"), &isp.key, json!({"status": "suspended"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut delivery = None;
+    for _ in 0..100 {
+        let r = srv.get(&format!("/core/v1/webhooks/{webhook}/deliveries"), &isp.key).await;
+        delivery = r.body["items"][0]["id"].as_i64();
+        if delivery.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     Tree {
+        webhook,
+        delivery: delivery.expect("a delivery to the webhook"),
         isp,
         child,
         viewer,
@@ -167,6 +188,7 @@ async fn snapshot(srv: &Server, t: &Tree) -> Vec<String> {
         format!("/core/v1/tenants/{}/plugins", t.isp.tenant),
         format!("/core/v1/users/{}/api-keys", t.viewer),
         format!("/core/v1/audit?tenant_id={}&limit=100", t.isp.tenant),
+        format!("/core/v1/webhooks?tenant_id={}", t.isp.tenant),
     ] {
         out.push(srv.get(&path, k).await.text);
     }
@@ -215,7 +237,23 @@ fn attack(operation_id: &str, a: &Tree, z: &Tree) -> Option<Attack> {
     let isp = t.to_string();
     use Attack::*;
     Some(match operation_id {
-        "core_me_get" | "core_plugins_list" => NotTenantScoped,
+        "core_me_get" | "core_plugins_list" | "core_webhook_event_types_list" => NotTenantScoped,
+        // Platform admins only: the other tree's admin is refused like anyone below the platform.
+        "core_jobs_list" => Core("GET", "/core/v1/jobs".into(), Value::Null),
+        "core_emails_list" => Core("GET", format!("/core/v1/emails?tenant_id={t}"), Value::Null),
+        "core_webhooks_create" => Core(
+            "POST",
+            "/core/v1/webhooks".into(),
+            json!({"tenant_id": t, "url": "http://127.0.0.1:9/evil", "event_types": ["tenant.suspended"]}),
+        ),
+        "core_webhooks_list" => Core("GET", format!("/core/v1/webhooks?tenant_id={t}"), Value::Null),
+        "core_webhooks_delete" => Core("DELETE", format!("/core/v1/webhooks/{}", a.webhook), Value::Null),
+        "core_webhook_deliveries_list" => {
+            Core("GET", format!("/core/v1/webhooks/{}/deliveries", a.webhook), Value::Null)
+        }
+        "core_webhook_deliveries_replay" => {
+            Core("POST", format!("/core/v1/webhooks/deliveries/{}/replay", a.delivery), json!({}))
+        }
         "core_tenants_create" => Core(
             "POST",
             "/core/v1/tenants".into(),

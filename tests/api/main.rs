@@ -1,5 +1,6 @@
 //! The integration tests: the real server over HTTP, every test on SQLite and on PostgreSQL.
 
+mod sinks;
 mod support;
 
 mod chat;
@@ -9,6 +10,7 @@ mod document;
 mod instances;
 mod isolation;
 mod loadable;
+mod outbox;
 mod registrar_addons;
 mod reliability;
 mod reseller;

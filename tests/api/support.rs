@@ -114,7 +114,12 @@ impl Server {
 
     /// `n` instances on one fresh database, started at the same moment. The first one owns the database.
     pub async fn start_together(backend: Backend, n: usize) -> Vec<Server> {
-        let first = Server::unstarted(backend, &[]).await;
+        Server::start_together_with(backend, n, &[]).await
+    }
+
+    /// `start_together` with extra environment variables for every instance.
+    pub async fn start_together_with(backend: Backend, n: usize, env: &[(&str, &str)]) -> Vec<Server> {
+        let first = Server::unstarted(backend, env).await;
         let mut all: Vec<Server> = (1..n).map(|_| first.sibling()).collect();
         all.insert(0, first);
         std::thread::scope(|s| {
@@ -207,6 +212,8 @@ impl Server {
             .env("TESSERA_ADMIN_API_KEY", &self.admin_key)
             .env("TESSERA_LOG", "info,sqlx=warn")
             .env("NO_COLOR", "1")
+            // Webhook deliveries of test servers never leave this machine.
+            .env("TESSERA_WEBHOOK_TARGETS", "loopback")
             // `cargo test` points this at target/debug, whose libtessera_core.so is not the one a dynamic server
             // (`start_program`) was built with; each server finds its own libraries through its rpath.
             .env_remove("LD_LIBRARY_PATH")

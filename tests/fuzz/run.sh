@@ -11,7 +11,8 @@ DB_URL=${FUZZ_DATABASE_URL:-sqlite://$(mktemp -d)/fuzz.db}
 EXAMPLES=${FUZZ_MAX_EXAMPLES:-25}
 KEY="tsk_fuzz_$(date +%s%N)"
 OUT=$(mktemp)
-TESSERA_ADMIN_API_KEY=$KEY TESSERA_RATE_LIMIT_PER_KEY=0 TESSERA_RATE_LIMIT_PER_TENANT=0 \
+# Webhooks the fuzzer registers may only reach this machine.
+TESSERA_ADMIN_API_KEY=$KEY TESSERA_RATE_LIMIT_PER_KEY=0 TESSERA_RATE_LIMIT_PER_TENANT=0 TESSERA_WEBHOOK_TARGETS=loopback \
   "$BIN" serve --listen 127.0.0.1:0 --database-url "$DB_URL" >"$OUT" 2>"$OUT.log" &
 PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT

@@ -839,6 +839,12 @@ impl ChatApi {
         let mut tx = self.ctx.begin().await?;
         let revoked = store::disable_addon(&mut tx, addon.id).await?;
         self.ctx.audit(&mut tx, &caller, &org, "addon.disable", &format!("chat_addon:{}", addon.id)).await?;
+        let event = serde_json::json!({
+            "organisation_id": org.id,
+            "organisation_domain": org.slug,
+            "addon_unique_name": addon.unique_name,
+        });
+        self.ctx.emit(&mut tx, &org, crate::ADDON_DISABLED, &event).await?;
         tx.commit().await?;
         self.forget_tokens(&revoked).await;
         Ok(AddonOut { active: false, ..AddonOut::from_row(addon)? })

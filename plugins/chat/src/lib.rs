@@ -6,6 +6,7 @@ mod model;
 mod store;
 
 use tessera_core::events::Change;
+use tessera_core::outbox::EventType;
 use tessera_core::{CoreResult, Manifest, Migrations, Permission, Plugin, PluginApi, PluginContext};
 
 /// The plugin and what it caches: the sessions of access tokens, dropped when another instance revokes them.
@@ -20,6 +21,9 @@ impl Default for ChatPlugin {
 }
 
 pub const NAME: &str = "chat";
+
+/// The event of an addon disabled (its tokens stopped working).
+pub const ADDON_DISABLED: &str = "chat.addon.disabled";
 
 #[tessera_core::async_trait]
 impl Plugin for ChatPlugin {
@@ -46,6 +50,10 @@ impl Plugin for ChatPlugin {
         }
         grants.push(Permission { role: "chat_admin", object: "chat:addon", action: "read" });
         grants
+    }
+
+    fn events(&self) -> Vec<EventType> {
+        vec![EventType { name: ADDON_DISABLED, description: "A chat addon was disabled; its tokens stopped working." }]
     }
 
     fn api(&self, ctx: PluginContext) -> CoreResult<PluginApi> {

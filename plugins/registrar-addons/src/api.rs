@@ -16,7 +16,7 @@ use tessera_core::identity::{hash_secret, new_secret};
 use tessera_core::money::{format_money, parse_money};
 use tessera_core::{
     now_ms, Caller, CoreError, CoreResult, Email, ErrorEnvelope, Input, Paging, PathParam, PluginContext, StoredEnum,
-    Tenant, TenantKind,
+    Tenant, TenantKind, Tx,
 };
 
 use crate::model::{self, ChangePrice, InvoiceOption, Pricing, Product, MONTH_MS};
@@ -680,8 +680,36 @@ impl RegistrarApi {
                 &format!("registrar_order:{order_id}"),
             )
             .await?;
+        self.order_event(&mut tx, crate::ORDER_CREATED, product, &customer, order_id, &domain, plan.id, &out).await?;
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// Records an order event for the webhooks of the customer's reseller and of the tenants above it.
+    #[allow(clippy::too_many_arguments)]
+    async fn order_event(
+        &self,
+        tx: &mut Tx,
+        event: &str,
+        product: Product,
+        customer: &CustomerRow,
+        order_id: i64,
+        domain: &str,
+        plan_id: i64,
+        action: &ActionOut,
+    ) -> CoreResult<()> {
+        let owner =
+            self.ctx.tenant(customer.tenant_id).await?.ok_or_else(|| CoreError::internal("customer of no tenant"))?;
+        let payload = serde_json::json!({
+            "orderid": order_id,
+            "product": product.stored(),
+            "customerid": customer.id,
+            "domain-name": domain,
+            "planid": plan_id,
+            "actionstatus": action.actionstatus,
+            "invoiceid": action.invoiceid,
+        });
+        self.ctx.emit(tx, &owner, event, &payload).await
     }
 
     /// Applies an invoice option to an action of `amount` on an order, and executes the action when the option
@@ -943,6 +971,8 @@ impl RegistrarApi {
                 &format!("{}.modify", product.stored()),
                 &format!("registrar_order:{}", order.id),
             )
+            .await?;
+        self.order_event(&mut tx, crate::ORDER_MODIFIED, product, &customer, order.id, &order.domain, plan.id, &out)
             .await?;
         tx.commit().await?;
         Ok(out)

@@ -5,11 +5,16 @@ mod api;
 mod model;
 mod store;
 
+use tessera_core::outbox::EventType;
 use tessera_core::{CoreResult, Manifest, Migrations, Permission, Plugin, PluginApi, PluginContext};
 
 pub struct RegistrarPlugin;
 
 pub const NAME: &str = "registrar";
+
+/// The events of CodeGuard and SiteLock orders.
+pub const ORDER_CREATED: &str = "registrar.order.created";
+pub const ORDER_MODIFIED: &str = "registrar.order.modified";
 
 impl Plugin for RegistrarPlugin {
     fn manifest(&self) -> Manifest {
@@ -31,6 +36,13 @@ impl Plugin for RegistrarPlugin {
             grants.push(Permission { role: "registrar_viewer", object, action: "read" });
         }
         grants
+    }
+
+    fn events(&self) -> Vec<EventType> {
+        vec![
+            EventType { name: ORDER_CREATED, description: "A CodeGuard or SiteLock order was bought for a customer." },
+            EventType { name: ORDER_MODIFIED, description: "A CodeGuard or SiteLock order was moved to another plan." },
+        ]
     }
 
     fn api(&self, ctx: PluginContext) -> CoreResult<PluginApi> {

@@ -581,6 +581,16 @@ impl ResellerApi {
             )));
         };
         self.ctx.audit(&mut tx, &caller, &tenant, "wallet_update", &format!("reseller_ledger:{}", entry.id)).await?;
+        let event = serde_json::json!({
+            "resellerid": entry.tenant_id,
+            "ispid": entry.isp_id,
+            "ledger_id": entry.id,
+            "txn_code": entry.txn_code,
+            "amount": format_money(entry.amount),
+            "balance_after": format_money(entry.balance_after),
+            "serviceid": entry.service_id,
+        });
+        self.ctx.emit(&mut tx, &tenant, crate::WALLET_MOVED, &event).await?;
         tx.commit().await?;
         Ok(DONE.to_string())
     }

@@ -5,11 +5,15 @@ mod api;
 mod model;
 mod store;
 
+use tessera_core::outbox::EventType;
 use tessera_core::{CoreResult, Manifest, Migrations, Permission, Plugin, PluginApi, PluginContext};
 
 pub struct ResellerPlugin;
 
 pub const NAME: &str = "reseller";
+
+/// The event of every wallet move (top-up, settlement, adjustment).
+pub const WALLET_MOVED: &str = "reseller.wallet.moved";
 
 impl Plugin for ResellerPlugin {
     fn manifest(&self) -> Manifest {
@@ -33,6 +37,13 @@ impl Plugin for ResellerPlugin {
             Permission { role: "reseller_cashier", object: "reseller:wallet", action: "read" },
             Permission { role: "reseller_cashier", object: "reseller:wallet", action: "update" },
         ]
+    }
+
+    fn events(&self) -> Vec<EventType> {
+        vec![EventType {
+            name: WALLET_MOVED,
+            description: "A reseller's wallet moved (TopUp, Settlement or Adj): amount and balance after, decimal.",
+        }]
     }
 
     fn api(&self, ctx: PluginContext) -> CoreResult<PluginApi> {
