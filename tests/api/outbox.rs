@@ -483,7 +483,93 @@ async fn two_instances_run_each_run_once(b: Backend) {
     }
 }
 
+/// A call of the CRM reseller API as the ISP's admin.
+async fn crm(srv: &Server, isp: &crate::support::Tenancy, op: &str, extra: &[(&str, &str)]) -> crate::support::Resp {
+    let user = isp.user.to_string();
+    let mut fields = vec![("userid", user.as_str()), ("api_key", isp.key.as_str())];
+    fields.extend_from_slice(extra);
+    srv.form(&format!("/reseller/api/reseller/{op}"), &fields).await
+}
+
+/// Events plugins emit through their context reach the webhooks above the tenant, signed, written in the same
+/// transaction as the change: a reseller's wallet move, the reseller's deletion (its tenant is suspended), and a
+/// chat addon disabled.
+async fn plugin_events_reach_webhooks(b: Backend) {
+    let srv = Server::start(b).await;
+    let isp = srv.isp("acme").await;
+    srv.enable(&srv.admin_key, isp.tenant, "reseller", true).await;
+    srv.enable(&srv.admin_key, isp.tenant, "chat", true).await;
+    let receiver = Receiver::start().await;
+    let events = ["reseller.wallet.moved", "tenant.suspended", "chat.addon.disabled"];
+    let body = json!({"tenant_id": isp.tenant, "url": receiver.url, "event_types": events});
+    let r = srv.json("POST", "/core/v1/webhooks", &isp.key, body).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let secret = r.body["secret"].as_str().unwrap().to_string();
+
+    let created = crm(
+        &srv,
+        &isp,
+        "create",
+        &[
+            ("name", "North"),
+            ("code", "N1"),
+            ("mobile", "12345678"),
+            ("email", "north@acme.example"),
+            ("invoice_by", "ISP"),
+            ("payment_by", "ISP"),
+            ("type", "Reseller"),
+        ],
+    )
+    .await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    let reseller = created.body["result"].as_i64().unwrap();
+    let id = reseller.to_string();
+    let wallet = |action: &'static str, amt: &'static str| {
+        let (srv, isp, id) = (&srv, &isp, id.clone());
+        async move { crm(srv, isp, "wallet_update", &[("resellerid", &id), ("action", action), ("amt", amt)]).await }
+    };
+    assert_eq!(wallet("TopUp", "12.50").await.status, 200);
+    let got = receiver.wait_for(1, WITHIN).await;
+    assert_eq!(got[0].header("tessera-event"), "reseller.wallet.moved");
+    assert!(verify(&secret, got[0].header("tessera-signature"), &got[0].body), "{:#?}", got[0]);
+    let event: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(event["tenant_id"], reseller);
+    assert_eq!(event["data"]["resellerid"], reseller);
+    assert_eq!(event["data"]["txn_code"], "Topup", "the ledger's code, as wallet_txn shows it");
+    assert_eq!(event["data"]["amount"], "12.50");
+    assert_eq!(event["data"]["balance_after"], "12.50");
+
+    // A refused move emits nothing: the event is written in the move's transaction.
+    assert_eq!(wallet("Settlement", "99").await.status, 409);
+    assert_eq!(wallet("Settlement", "12.50").await.status, 200);
+    assert_eq!(crm(&srv, &isp, "delete", &[("resellerid", &id)]).await.status, 200);
+    let got = receiver.wait_for(3, WITHIN).await;
+    let mut types: Vec<&str> = got.iter().map(|r| r.header("tessera-event")).collect();
+    types.sort();
+    assert_eq!(types, ["reseller.wallet.moved", "reseller.wallet.moved", "tenant.suspended"], "{got:#?}");
+
+    // Chat: an addon disabled by the ISP admin.
+    let org = srv.tenant(&isp.key, isp.tenant, "organisation", "shop.example").await;
+    srv.enable(&isp.key, org, "chat", true).await;
+    let r = srv
+        .json(
+            "POST",
+            "/chat/addons",
+            &isp.key,
+            json!({"organisation_id": org, "addon_unique_name": "s", "kind": "live_chat"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = srv.json("POST", &format!("/chat/addons/s/disable?organisation_id={org}"), &isp.key, json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let got = receiver.wait_for(4, WITHIN).await;
+    let disabled = got.iter().find(|r| r.header("tessera-event") == "chat.addon.disabled").expect("chat event");
+    let event: Value = serde_json::from_str(&disabled.body).unwrap();
+    assert_eq!((event["tenant_id"].as_i64(), event["data"]["addon_unique_name"].as_str()), (Some(org), Some("s")));
+}
+
 both!(
+    plugin_events_reach_webhooks,
     webhooks_are_signed_retried_and_replayed,
     a_delivery_survives_a_crash_mid_request,
     a_silent_receiver_does_not_slow_requests,
