@@ -487,7 +487,13 @@ pub struct PluginList {
 #[oai(rename = "CoreTenantPlugin")]
 pub struct TenantPluginOut {
     pub plugin: String,
+    /// Set for this tenant itself.
     pub enabled: bool,
+    /// Whether the plugin serves this tenant: enabled for it, and disabled by none of the tenants above it.
+    pub available: bool,
+    /// The tenant above that disabled it, when one did (its state then wins over `enabled`).
+    #[oai(nullable)]
+    pub disabled_by: Option<i64>,
     pub config: BTreeMap<String, serde_json::Value>,
     #[oai(nullable)]
     pub updated_at: Option<String>,
@@ -712,7 +718,7 @@ impl AdminApi {
         if store::principal_email_taken(&self.core.db.pool, tenant.id, &email).await? {
             return Err(CoreError::conflict(format!("email: {email} is already a user of this tenant")));
         }
-        let hash = hash_password(&body.password)?;
+        let hash = hash_password(&body.password).await?;
         let mut tx = self.core.db.pool.begin().await?;
         let id = store::insert_principal(&mut tx, tenant.id, &email, body.name.trim(), Some(&hash), now_ms()).await?;
         audit::record(&mut tx, Some(caller.principal_id), &tenant, "core.user.create", &format!("user:{id}")).await?;
@@ -800,20 +806,20 @@ impl AdminApi {
 
     async fn tenant_plugins(&self, tenant: &Tenant) -> CoreResult<Vec<TenantPluginOut>> {
         let rows = store::tenant_plugins(&self.core.db.pool, tenant.id).await?;
-        Ok(self
-            .core
-            .plugins
-            .iter()
-            .map(|m| {
-                let row = rows.iter().find(|r| r.plugin == m.name);
-                TenantPluginOut {
-                    plugin: m.name.to_string(),
-                    enabled: row.is_some_and(|r| r.enabled != 0),
-                    config: row.and_then(|r| serde_json::from_str(&r.config).ok()).unwrap_or_default(),
-                    updated_at: row.map(|r| rfc3339(r.updated_at)),
-                }
-            })
-            .collect())
+        let mut out = Vec::new();
+        for m in self.core.plugins.iter() {
+            let row = rows.iter().find(|r| r.plugin == m.name);
+            let available = self.core.plugin_available(m.name, tenant).await?;
+            out.push(TenantPluginOut {
+                plugin: m.name.to_string(),
+                enabled: row.is_some_and(|r| r.enabled != 0),
+                available: available.is_ok(),
+                disabled_by: available.err().flatten(),
+                config: row.and_then(|r| serde_json::from_str(&r.config).ok()).unwrap_or_default(),
+                updated_at: row.map(|r| rfc3339(r.updated_at)),
+            });
+        }
+        Ok(out)
     }
 
     async fn set_plugin(
@@ -828,7 +834,7 @@ impl AdminApi {
             return Err(CoreError::not_found(format!("plugin `{plugin}` is not served here")));
         }
         self.require(caller, "core:plugin", "update", &tenant).await?;
-        if !Self::is_platform_admin(caller) && !self.core.plugin_enabled(plugin, caller.tenant_id()).await? {
+        if !Self::is_platform_admin(caller) && self.core.plugin_available(plugin, caller.tenant()).await?.is_err() {
             return Err(CoreError::forbidden(format!("plugin `{plugin}` is not enabled for your own tenant")));
         }
         let current = self.tenant_plugins(&tenant).await?.into_iter().find(|p| p.plugin == plugin);

@@ -77,7 +77,24 @@ pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-pub fn hash_password(password: &str) -> CoreResult<String> {
+/// argon2 runs at once, process-wide: each takes about 19 MiB and a core for tens of milliseconds, so an unbounded
+/// number (a login flood, a burst of user creations) would take the memory and the async workers with it. A request
+/// that cannot start one within `ARGON2_WAIT` is refused with 429.
+static ARGON2: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+});
+const ARGON2_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs one argon2 computation on the blocking pool, within the process-wide bound.
+async fn argon2<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> CoreResult<T> {
+    let _permit = tokio::time::timeout(ARGON2_WAIT, ARGON2.acquire())
+        .await
+        .map_err(|_| CoreError::RateLimited(1))?
+        .map_err(CoreError::internal)?;
+    tokio::task::spawn_blocking(work).await.map_err(CoreError::internal)
+}
+
+fn hash_now(password: &str) -> CoreResult<String> {
     let salt = SaltString::encode_b64(&{
         let mut b = [0u8; 16];
         rand::rng().fill_bytes(&mut b);
@@ -87,16 +104,30 @@ pub fn hash_password(password: &str) -> CoreResult<String> {
     Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(CoreError::internal)
 }
 
-/// Constant-time check of a password against its argon2id hash. Runs on the blocking pool: argon2 is slow by design.
-pub async fn verify_password(password: &str, hash: &str) -> bool {
-    let (password, hash) = (password.to_string(), hash.to_string());
-    tokio::task::spawn_blocking(move || {
+/// An argon2id hash of a password, computed on the blocking pool within the process-wide bound.
+pub async fn hash_password(password: &str) -> CoreResult<String> {
+    let password = password.to_string();
+    argon2(move || hash_now(&password)).await?
+}
+
+/// Constant-time check of a password against its argon2id hash, on the blocking pool within the process-wide bound.
+/// Without a hash (an unknown email, a person without a password) it checks against a fixed dummy hash, so that the
+/// answer takes as long either way and does not tell which emails exist.
+pub async fn verify_password(password: &str, hash: Option<&str>) -> CoreResult<bool> {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let known = hash.is_some();
+    let hash = match hash {
+        Some(h) => h.to_string(),
+        None => DUMMY.get_or_init(|| hash_now(&new_secret("")).unwrap_or_default()).clone(),
+    };
+    let password = password.to_string();
+    let matches = argon2(move || {
         PasswordHash::new(&hash)
             .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
             .unwrap_or(false)
     })
-    .await
-    .unwrap_or(false)
+    .await?;
+    Ok(known && matches)
 }
 
 #[derive(Clone)]
@@ -173,17 +204,27 @@ impl Identity {
 
     /// Checks an email and password of a principal of the tenant (argon2id, on the blocking pool). Every failure reads
     /// the same, so a caller cannot tell an unknown email from a wrong password.
+    ///
+    /// The attempt is counted before the password is checked, and one account has one check at a time (a second
+    /// concurrent attempt is refused with 429), so concurrent guesses cannot outrun the lock-out.
     pub async fn login(&self, tenant_id: i64, email: &str, password: &str) -> CoreResult<i64> {
         let email = email.trim().to_lowercase();
         let account = format!("{tenant_id}:{email}");
-        self.limits.login_allowed(&account)?;
-        match store::principal_login(&self.pool, tenant_id, &email).await? {
-            Some((id, Some(hash))) if verify_password(password, &hash).await => {
+        let _attempt = self.limits.login_attempt(&account)?;
+        let found = store::principal_login(&self.pool, tenant_id, &email).await?;
+        let (id, hash) = match found {
+            Some((id, hash)) => (Some(id), hash),
+            None => (None, None),
+        };
+        match id {
+            Some(id) if verify_password(password, hash.as_deref()).await? => {
                 self.limits.login_succeeded(&account);
                 Ok(id)
             }
             _ => {
-                self.limits.login_failed(&account);
+                if id.is_none() {
+                    verify_password(password, None).await?;
+                }
                 Err(CoreError::Unauthenticated("wrong email or password".into()))
             }
         }

@@ -65,8 +65,8 @@ pub struct Core {
     pub plugins: Arc<Vec<Manifest>>,
     /// The plugins themselves, for their hooks.
     hooks: Arc<Vec<Arc<dyn Plugin>>>,
-    /// (tenant, plugin) → enabled.
-    enabled: Cache<(i64, String), bool>,
+    /// (tenant, plugin) → the state set for that tenant itself (None: never set).
+    enabled: Cache<(i64, String), Option<bool>>,
 }
 
 impl Core {
@@ -92,21 +92,35 @@ impl Core {
         self.plugins.iter().any(|m| m.name == name)
     }
 
-    pub async fn plugin_enabled(&self, plugin: &str, tenant_id: i64) -> CoreResult<bool> {
+    /// The plugin's state set for the tenant itself (cached).
+    async fn plugin_state(&self, plugin: &str, tenant_id: i64) -> CoreResult<Option<bool>> {
         let pool = self.db.pool.clone();
         let name = plugin.to_string();
         cache::get_or_load(&self.enabled, (tenant_id, plugin.to_string()), async move {
-            store::plugin_enabled(&pool, tenant_id, &name).await
+            store::plugin_state(&pool, tenant_id, &name).await
         })
         .await
     }
 
-    /// Fails with the plugin's "not available" error unless it is enabled for the tenant.
-    pub async fn ensure_enabled(&self, plugin: &str, tenant_id: i64) -> CoreResult<()> {
-        if self.plugin_enabled(plugin, tenant_id).await? {
-            Ok(())
-        } else {
-            Err(CoreError::PluginDisabled(plugin.to_string()))
+    /// Whether the plugin serves the tenant: enabled for the tenant itself and disabled by none of its ancestors.
+    /// Err names the ancestor that disabled it (`Some(id)`), or says it is not enabled for the tenant (`None`).
+    pub async fn plugin_available(&self, plugin: &str, tenant: &Tenant) -> CoreResult<Result<(), Option<i64>>> {
+        for id in tenant.lineage().filter(|id| *id != tenant.id) {
+            if self.plugin_state(plugin, id).await? == Some(false) {
+                return Ok(Err(Some(id)));
+            }
+        }
+        match self.plugin_state(plugin, tenant.id).await? {
+            Some(true) => Ok(Ok(())),
+            _ => Ok(Err(None)),
+        }
+    }
+
+    /// Fails with the plugin's "not available" error unless it serves the tenant (`plugin_available`).
+    pub async fn ensure_enabled(&self, plugin: &str, tenant: &Tenant) -> CoreResult<()> {
+        match self.plugin_available(plugin, tenant).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(CoreError::PluginDisabled(plugin.to_string())),
         }
     }
 

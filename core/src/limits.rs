@@ -71,9 +71,22 @@ impl Buckets {
     }
 }
 
+/// Login attempts of one account since its last success.
+#[derive(Default)]
 struct Failures {
     count: u32,
     blocked_until: Option<Instant>,
+    /// A password check of this account is running.
+    checking: bool,
+}
+
+/// One login attempt in progress; the account's next check may start when it is dropped.
+pub struct LoginAttempt(Arc<Mutex<Failures>>);
+
+impl Drop for LoginAttempt {
+    fn drop(&mut self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).checking = false;
+    }
 }
 
 pub struct Limits {
@@ -105,36 +118,34 @@ impl Limits {
         self.tenants.take(tenant_id).map_err(refuse)
     }
 
-    /// Fails while the account is blocked after too many failed logins.
-    pub fn login_allowed(&self, account: &str) -> CoreResult<()> {
-        if let Some(f) = self.logins.get(account) {
-            let f = f.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(until) = f.blocked_until {
-                let left = until.saturating_duration_since(Instant::now());
-                if !left.is_zero() {
-                    return Err(CoreError::LoginBlocked(left.as_secs().max(1)));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Counts a failed login; the account is blocked once the failures reach the limit.
-    pub fn login_failed(&self, account: &str) {
-        let entry = self
-            .logins
-            .get_with(account.to_string(), || Arc::new(Mutex::new(Failures { count: 0, blocked_until: None })));
+    /// Starts a login attempt of an account, counted before the password is checked: refused while the account is
+    /// blocked after too many attempts, or while another attempt of it is being checked (so concurrent guesses
+    /// cannot all pass the count before any of them fails). The attempt that reaches the limit still runs; a
+    /// success clears the count (`login_succeeded`).
+    pub fn login_attempt(&self, account: &str) -> CoreResult<LoginAttempt> {
+        let entry = self.logins.get_with(account.to_string(), || Arc::new(Mutex::new(Failures::default())));
         let mut f = entry.lock().unwrap_or_else(|e| e.into_inner());
-        if f.blocked_until.is_some_and(|until| until <= Instant::now()) {
-            *f = Failures { count: 0, blocked_until: None };
+        let now = Instant::now();
+        match f.blocked_until {
+            Some(until) if until > now => {
+                return Err(CoreError::LoginBlocked(until.duration_since(now).as_secs().max(1)))
+            }
+            Some(_) => *f = Failures::default(),
+            None => {}
+        }
+        if f.checking {
+            return Err(CoreError::RateLimited(1));
         }
         f.count += 1;
         if f.count >= self.settings.login_failures {
-            f.blocked_until = Some(Instant::now() + self.settings.login_block);
+            f.blocked_until = Some(now + self.settings.login_block);
         }
+        f.checking = true;
+        drop(f);
+        Ok(LoginAttempt(entry))
     }
 
-    /// A successful login clears the account's failures.
+    /// A successful login clears the account's attempts.
     pub fn login_succeeded(&self, account: &str) {
         self.logins.invalidate(account);
     }
@@ -163,11 +174,20 @@ mod tests {
     fn logins_block_one_account_only() {
         let l = Limits::new(LimitSettings { login_failures: 3, ..Default::default() });
         for _ in 0..3 {
-            assert!(l.login_allowed("t1:a@x").is_ok());
-            l.login_failed("t1:a@x");
+            drop(l.login_attempt("t1:a@x").expect("allowed"));
         }
-        assert!(matches!(l.login_allowed("t1:a@x"), Err(CoreError::LoginBlocked(s)) if s > 800));
-        assert!(l.login_allowed("t1:b@x").is_ok());
+        assert!(matches!(l.login_attempt("t1:a@x"), Err(CoreError::LoginBlocked(s)) if s > 800));
+        let b = l.login_attempt("t1:b@x").expect("another account is not affected");
+        drop(b);
         l.login_succeeded("t1:b@x");
+    }
+
+    #[test]
+    fn one_check_per_account_at_a_time() {
+        let l = Limits::new(LimitSettings { login_failures: 10, ..Default::default() });
+        let first = l.login_attempt("t1:a@x").expect("allowed");
+        assert!(matches!(l.login_attempt("t1:a@x"), Err(CoreError::RateLimited(1))), "a concurrent attempt waits");
+        drop(first);
+        assert!(l.login_attempt("t1:a@x").is_ok(), "the next attempt runs once the first is done");
     }
 }

@@ -217,7 +217,7 @@ impl PluginContext {
     /// An API key of the core, for a tenant this plugin is enabled for.
     pub async fn authenticate_key(&self, key: &str) -> CoreResult<Caller> {
         let caller = self.core.identity.authenticate_key(key).await?;
-        self.core.ensure_enabled(self.plugin, caller.tenant_id()).await?;
+        self.core.ensure_enabled(self.plugin, caller.tenant()).await?;
         Ok(caller)
     }
 
@@ -237,7 +237,7 @@ impl PluginContext {
             return Err(CoreError::Unauthenticated(format!("{}: {}", L::FIELD, L::EXPIRED)));
         }
         let caller = self.core.identity.admit(grant.principal_id, grant.tenant_id, None).await?;
-        self.core.ensure_enabled(self.plugin, caller.tenant_id()).await?;
+        self.core.ensure_enabled(self.plugin, caller.tenant()).await?;
         Ok((caller, grant.session))
     }
 
@@ -246,7 +246,7 @@ impl PluginContext {
     pub async fn login(&self, tenant: &Tenant, email: &str, password: &str) -> CoreResult<Caller> {
         let principal = self.core.identity.login(tenant.id, email, password).await?;
         let caller = self.core.identity.admit(principal, tenant.id, None).await?;
-        self.core.ensure_enabled(self.plugin, tenant.id).await?;
+        self.core.ensure_enabled(self.plugin, tenant).await?;
         Ok(caller)
     }
 

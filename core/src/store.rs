@@ -347,14 +347,15 @@ pub async fn tenant_plugins(pool: &AnyPool, tenant_id: i64) -> CoreResult<Vec<Te
 }
 
 #[instrument(skip_all)]
-pub async fn plugin_enabled(pool: &AnyPool, tenant_id: i64, plugin: &str) -> CoreResult<bool> {
-    let n: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM tenant_plugins WHERE tenant_id = $1 AND plugin = $2 AND enabled = 1")
+/// The plugin's state set for the tenant itself: Some(enabled) when an admin set it, None when never set.
+pub async fn plugin_state(pool: &AnyPool, tenant_id: i64, plugin: &str) -> CoreResult<Option<bool>> {
+    let state: Option<crate::types::Flag> =
+        sqlx::query_scalar("SELECT enabled FROM tenant_plugins WHERE tenant_id = $1 AND plugin = $2")
             .bind(tenant_id)
             .bind(plugin)
-            .fetch_one(pool)
+            .fetch_optional(pool)
             .await?;
-    Ok(n > 0)
+    Ok(state.map(bool::from))
 }
 
 // ---- casbin rules ----

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::both;
 use crate::support::{Backend, Server};
 
-const PASSWORD: &str = "correct horse battery";
+pub const PASSWORD: &str = "correct horse battery";
 
 fn settings_file(text: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tessera-settings-{}", uuid::Uuid::new_v4().simple()));
@@ -20,8 +20,9 @@ fn settings_file(text: &str) -> PathBuf {
     path
 }
 
-/// An organisation with chat on, its owner, an addon, and a token pair for it (the `data` of the answer).
-async fn chat_token(srv: &Server) -> Value {
+/// An organisation (`shop.example`, under the ISP `isp-shop`) with chat on, its owner, an addon, and a token pair
+/// for it (the `data` of the answer).
+pub async fn chat_token(srv: &Server) -> Value {
     let isp = srv.isp("isp-shop").await;
     srv.enable(&srv.admin_key, isp.tenant, "chat", true).await;
     let org = srv.tenant(&isp.key, isp.tenant, "organisation", "shop.example").await;

@@ -14,3 +14,4 @@ mod outbox;
 mod registrar_addons;
 mod reliability;
 mod reseller;
+mod security;

@@ -1,0 +1,81 @@
+//! Attacks that once worked, each reproduced as it was found: concurrent password guesses outrunning the lock-out,
+//! and a plugin disabled above a tenant still serving it.
+
+use futures::future::join_all;
+use serde_json::{json, Value};
+
+use crate::both;
+use crate::contract::{chat_token, PASSWORD};
+use crate::support::{Backend, Server};
+
+fn login(password: &str) -> Value {
+    json!({"email": "owner@shop.example", "password": password, "organisation_domain": "shop.example",
+           "addon_unique_name": "support"})
+}
+
+/// 30 guesses sent at once: at most the lock-out's 5 are checked (401), the rest wait their turn or meet the block
+/// (429); the right password afterwards meets the block too.
+async fn concurrent_guesses_cannot_outrun_the_lockout(b: Backend) {
+    let srv = Server::start(b).await;
+    chat_token(&srv).await;
+    let guesses =
+        join_all((0..30).map(|i| srv.post_json("/chat/admin/access-token", login(&format!("guess {i}"))))).await;
+    let checked = guesses.iter().filter(|r| r.status == 401).count();
+    let refused = guesses.iter().filter(|r| r.status == 429).count();
+    assert!(checked <= 5, "{checked} guesses were checked; the lock-out allows 5");
+    assert_eq!(checked + refused, 30, "{:?}", guesses.iter().map(|r| r.status).collect::<Vec<_>>());
+    for r in guesses.iter().filter(|r| r.status == 429) {
+        assert_eq!(r.body["status"], 0, "{}", r.text);
+        assert!(r.header("retry-after").is_some(), "{}", r.text);
+    }
+    // Whatever the timing, five guesses in all block the account.
+    for i in 0..5 {
+        let r = srv.post_json("/chat/admin/access-token", login(&format!("late {i}"))).await;
+        if r.status == 429 {
+            break;
+        }
+        assert_eq!(r.status, 401, "{}", r.text);
+    }
+    let r = srv.post_json("/chat/admin/access-token", login(PASSWORD)).await;
+    assert_eq!(r.status, 429, "the right password is blocked too: {}", r.text);
+    assert_eq!(r.body["error"]["code"], "login_blocked", "{}", r.text);
+}
+
+/// The platform disables chat for an ISP: an organisation below it keeps its own switch on, but its tokens stop,
+/// no new ones are issued, and the organisation's plugin list says which tenant above disabled it.
+async fn a_plugin_disabled_above_stops_below(b: Backend) {
+    let srv = Server::start(b).await;
+    let token = chat_token(&srv).await["access_token"].as_str().unwrap().to_string();
+    let operator = format!("{}/chat/admin/operator/999", srv.base);
+    let r = srv.send(srv.client.get(&operator).header("access_token", &token)).await;
+    assert_eq!(r.status, 404, "the token works: {}", r.text);
+
+    let isp_id = find_tenant(&srv, "isp-shop").await;
+    let org_id = find_tenant(&srv, "shop.example").await;
+    srv.enable(&srv.admin_key, isp_id, "chat", false).await;
+
+    let r = srv.send(srv.client.get(&operator).header("access_token", &token)).await;
+    assert_eq!((r.status, r.body["error"]["code"].as_str()), (403, Some("service_not_enabled")), "{}", r.text);
+    let r = srv.post_json("/chat/admin/access-token", login(PASSWORD)).await;
+    assert_eq!((r.status, r.body["error"]["code"].as_str()), (403, Some("service_not_enabled")), "{}", r.text);
+    let listed = srv.get(&format!("/core/v1/tenants/{org_id}/plugins"), &srv.admin_key).await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let chat = listed.body["items"].as_array().unwrap().iter().find(|p| p["plugin"] == "chat").unwrap().clone();
+    assert_eq!((chat["enabled"].clone(), chat["available"].clone()), (json!(true), json!(false)), "{chat}");
+    assert_eq!(chat["disabled_by"], isp_id, "{chat}");
+
+    // Switched back on above, it serves again.
+    srv.enable(&srv.admin_key, isp_id, "chat", true).await;
+    let r = srv.send(srv.client.get(&operator).header("access_token", &token)).await;
+    assert_eq!(r.status, 404, "{}", r.text);
+}
+
+/// A tenant's id by its slug, read from the database the server uses.
+async fn find_tenant(srv: &Server, slug: &str) -> i64 {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&srv.db_url).await.expect("connect");
+    sqlx::query_scalar("SELECT id FROM tenants WHERE slug = $1").bind(slug).fetch_one(&mut conn).await.expect("tenant")
+}
+
+both!(concurrent_guesses_cannot_outrun_the_lockout, a_plugin_disabled_above_stops_below);
