@@ -777,6 +777,21 @@ impl AdminApi {
             }
             None => None,
         };
+        // A key never outlives the key that created it: an expiring key cannot mint a lasting one.
+        let creator_expiry = match caller.key_id() {
+            Some(k) => store::key(&self.core.db.pool, k).await?.and_then(|k| k.expires_at),
+            None => None,
+        };
+        let expires_at = match (expires_at, creator_expiry) {
+            (Some(t), Some(limit)) if t > limit => {
+                return Err(CoreError::invalid(
+                    "expires_at",
+                    format!("must not be later than the expiry of the key making this request ({})", rfc3339(limit)),
+                ))
+            }
+            (None, Some(limit)) => Some(limit),
+            (t, _) => t,
+        };
         let (id, key) = self.core.identity.create_key(user.id, tenant.id, body.name.trim(), expires_at, None).await?;
         let mut conn = self.core.db.pool.acquire().await?;
         audit::record(&mut conn, Some(caller.principal_id), &tenant, "core.api_key.create", &format!("api_key:{id}"))

@@ -206,6 +206,15 @@ async fn keys_expire_on_the_clock(b: Backend) {
     assert_eq!(r.status, 201, "{}", r.text);
     let key = r.body["key"].as_str().unwrap().to_string();
     assert_eq!(srv.get("/core/v1/me", &key).await.status, 200);
+    // An expiring key cannot mint a key that outlives it: without a date the new key takes the creator's expiry,
+    // and a later date is refused.
+    let keys_path = format!("/core/v1/users/{}/api-keys", a.user);
+    let mint = |body: serde_json::Value| srv.json("POST", &keys_path, &key, body);
+    let minted = mint(json!({"name": "forever"})).await;
+    assert_eq!(minted.status, 201, "{}", minted.text);
+    assert_eq!(minted.body["expires_at"], r.body["expires_at"], "{}", minted.text);
+    let minted_key = minted.body["key"].as_str().unwrap().to_string();
+    invalid(&mint(json!({"name": "later", "expires_at": time_in(7200)})).await, "expires_at");
     let moved = srv
         .send(srv.client.post(format!("{}/_test/clock/advance?seconds=3601", srv.base)).bearer_auth(&srv.admin_key))
         .await;
@@ -213,6 +222,7 @@ async fn keys_expire_on_the_clock(b: Backend) {
     let r = srv.get("/core/v1/me", &key).await;
     problem(&r, 401, "unauthenticated");
     assert!(r.body["detail"].as_str().unwrap().contains("expired"));
+    problem(&srv.get("/core/v1/me", &minted_key).await, 401, "unauthenticated");
     assert_eq!(srv.get("/core/v1/me", &a.key).await.status, 200);
 }
 
