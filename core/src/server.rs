@@ -244,6 +244,9 @@ fn guard(endpoint: BoxEndpoint<'static>, render: fn(CoreError) -> Response, max:
                 let e = CoreError::PayloadTooLarge(format!("the request body is larger than {max} bytes"));
                 return Ok(render(e));
             }
+            if let Some(field) = req.uri().query().and_then(crate::wire::control_in_query) {
+                return Ok(render(CoreError::invalid(field, "must not contain control characters")));
+            }
             req.set_data(crate::wire::BodyLimit(max));
             let (method, path) = (req.method().clone(), req.original_uri().path().to_string());
             match next.call(req).await {

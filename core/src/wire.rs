@@ -218,6 +218,7 @@ fn check(name: &str, schema: &MetaSchema, value: Value) -> Result<Value, InputEr
             _ => return Err(err("must be true or false".into())),
         },
         "string" => match value {
+            Value::String(s) if has_control(&s) => return Err(err("must not contain control characters".into())),
             Value::String(s) => Value::String(s),
             Value::Number(n) => Value::String(n.to_string()),
             _ => return Err(err("must be a string".into())),
@@ -251,6 +252,17 @@ fn check(name: &str, schema: &MetaSchema, value: Value) -> Result<Value, InputEr
         }
     }
     Ok(value)
+}
+
+/// Control characters other than tab and line breaks (a NUL truncates strings in some drivers and is refused by
+/// PostgreSQL's text type).
+pub fn has_control(s: &str) -> bool {
+    s.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+}
+
+/// The first query parameter whose value holds a control character, by name.
+pub fn control_in_query(query: &str) -> Option<String> {
+    form_urlencoded_pairs(query.as_bytes()).into_iter().find(|(_, v)| has_control(v)).map(|(k, _)| k)
 }
 
 /// A URL path parameter documented as `T` (an id, an enumeration) but checked by the handler with `get`, so that a

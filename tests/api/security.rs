@@ -78,4 +78,40 @@ async fn find_tenant(srv: &Server, slug: &str) -> i64 {
     sqlx::query_scalar("SELECT id FROM tenants WHERE slug = $1").bind(slug).fetch_one(&mut conn).await.expect("tenant")
 }
 
-both!(concurrent_guesses_cannot_outrun_the_lockout, a_plugin_disabled_above_stops_below);
+/// A NUL byte (or any control character but tab and line breaks) in a text field is refused naming the field, in
+/// the plugin's envelope, whether it comes in a form, in JSON or in the query string: PostgreSQL refused it with a
+/// 500, and SQLite cut a LIKE pattern at it so that it matched every row.
+async fn control_characters_are_refused_naming_the_field(b: Backend) {
+    let srv = Server::start(b).await;
+    let isp = srv.isp("acme").await;
+    srv.enable(&srv.admin_key, isp.tenant, "reseller", true).await;
+    let user = isp.user.to_string();
+    let r =
+        srv.form("/reseller/api/reseller/list", &[("userid", &user), ("api_key", &isp.key), ("name", "a\u{0}b")]).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.body["result"], Value::Null);
+    assert!(r.body["error"].as_str().unwrap().starts_with("name: must not contain control characters"), "{}", r.text);
+
+    chat_token(&srv).await;
+    let r = srv
+        .post_json(
+            "/chat/admin/access-token",
+            json!({"email": "owner@shop.example\u{0}", "password": "x",
+        "organisation_domain": "shop.example", "addon_unique_name": "support"}),
+        )
+        .await;
+    assert_eq!((r.status, r.body["error"]["code"].as_str()), (400, Some("invalid_input")), "{}", r.text);
+    assert!(r.body["error"]["message"].as_str().unwrap().starts_with("email:"), "{}", r.text);
+
+    let r = srv
+        .get_anon("/registrar/api/customers/search.json?auth-userid=1&api-key=x&no-of-records=10&page-no=1&name=a%00")
+        .await;
+    assert_eq!((r.status, r.body["status"].as_str()), (400, Some("ERROR")), "{}", r.text);
+    assert!(r.body["message"].as_str().unwrap().starts_with("name: must not contain control characters"), "{}", r.text);
+}
+
+both!(
+    concurrent_guesses_cannot_outrun_the_lockout,
+    a_plugin_disabled_above_stops_below,
+    control_characters_are_refused_naming_the_field
+);
