@@ -149,8 +149,22 @@ async fn customers_and_login_tokens(b: Backend) {
     );
 
     let suspend = format!("{}&customer-id={c}&reason=unpaid%20invoices", auth(&r));
+    let before =
+        ok(&call(&srv, "GET", "customers/generate-login-token.json", &token_q).await).as_str().unwrap().to_string();
     let a = ok(&call(&srv, "POST", "customers/suspend.json", &suspend).await).clone();
     assert_eq!((a["actiontype"].as_str(), a["description"].as_str()), (Some("Suspend"), Some("unpaid invoices")));
+    // A token issued before the suspension no longer opens the panel.
+    refused(
+        &call(
+            &srv,
+            "GET",
+            "customers/authenticate-token-without-history.json",
+            &format!("{}&token={before}", auth(&r)),
+        )
+        .await,
+        401,
+        "Suspended",
+    );
     refused(&call(&srv, "GET", "customers/generate-login-token.json", &token_q).await, 409, "Suspended");
     refused(&call(&srv, "POST", "customers/suspend.json", &suspend).await, 409, "Suspended");
     refused(

@@ -580,7 +580,12 @@ impl RegistrarApi {
         let id = store::consume_login_token(self.ctx.pool(), &hash_secret(token), &reseller.path, now_ms())
             .await?
             .ok_or_else(|| CoreError::Unauthenticated("token: unknown, expired or already used".into()))?;
-        Ok(self.customer(&reseller, id).await?.into())
+        let customer = self.customer(&reseller, id).await?;
+        if customer.status != "Active" {
+            // A token issued before a suspension dies with it.
+            return Err(CoreError::Unauthenticated(format!("token: customer {} is {}", customer.id, customer.status)));
+        }
+        Ok(customer.into())
     }
 
     /// Suspends or unsuspends a customer, with the reason stored on the action.
