@@ -337,6 +337,14 @@ async fn txn_key_moves_money_once(b: Backend) {
     let retries = join_all((0..20).map(|_| call(&srv, "wallet_update", &acme, &topup))).await;
     assert!(retries.iter().all(|r| r.status == 200), "{:?}", retries.iter().map(|r| &r.text).collect::<Vec<_>>());
     assert_eq!(wallet(&srv, &acme, id).await, "7.25");
+    // The same key with another amount or action is not a retry: refused, nothing moves.
+    let other_amount = [("resellerid", rid.as_str()), ("action", "TopUp"), ("amt", "70.25"), ("txn_key", "order-77")];
+    let r = call(&srv, "wallet_update", &acme, &other_amount).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(r.body["error"].as_str().unwrap().starts_with("txn_key:"), "{}", r.text);
+    let other_action = [("resellerid", rid.as_str()), ("action", "Adj"), ("amt", "7.25"), ("txn_key", "order-77")];
+    assert_eq!(call(&srv, "wallet_update", &acme, &other_action).await.status, 409);
+    assert_eq!(wallet(&srv, &acme, id).await, "7.25");
     // A new key is a new movement; concurrent first uses of one key still move once.
     let fresh = [("resellerid", rid.as_str()), ("action", "TopUp"), ("amt", "1"), ("txn_key", "order-78")];
     let first = join_all((0..20).map(|_| call(&srv, "wallet_update", &acme, &fresh))).await;

@@ -543,12 +543,25 @@ impl ResellerApi {
         let (row, tenant) = self.reseller(&scope, req.resellerid).await?;
         Self::not_own(&caller, &tenant)?;
         self.ctx.require(&caller, "reseller:wallet", "update", &tenant).await?;
+        let txn_code = req.action.txn_code().stored();
+        // A retry with the same key answers as the first time and moves nothing; the same key with another action
+        // or amount is a mistake, not a retry.
+        let replay = |entry: store::LedgerRow| -> CoreResult<String> {
+            if entry.txn_code == txn_code && entry.amount == delta {
+                Ok(DONE.to_string())
+            } else {
+                Err(CoreError::conflict(format!(
+                    "txn_key: already used for a {} of {}; a retry must repeat the action and the amount",
+                    entry.txn_code,
+                    format_money(entry.amount)
+                )))
+            }
+        };
         if let Some(key) = txn_key {
-            if store::ledger_by_key(self.ctx.pool(), row.tenant_id, key).await?.is_some() {
-                return Ok(DONE.to_string());
+            if let Some(entry) = store::ledger_by_key(self.ctx.pool(), row.tenant_id, key).await? {
+                return replay(entry);
             }
         }
-        let txn_code = req.action.txn_code().stored();
         let change = WalletMove {
             tenant_id: row.tenant_id,
             isp_id: scope.isp.id,
@@ -566,7 +579,7 @@ impl ResellerApi {
                 drop(tx);
                 let key = txn_key.unwrap_or_default();
                 return match store::ledger_by_key(self.ctx.pool(), row.tenant_id, key).await? {
-                    Some(_) => Ok(DONE.to_string()),
+                    Some(entry) => replay(entry),
                     None => Err(CoreError::internal("wallet update failed and no row has its txn_key")),
                 };
             }
