@@ -110,8 +110,51 @@ async fn control_characters_are_refused_naming_the_field(b: Backend) {
     assert!(r.body["message"].as_str().unwrap().starts_with("name: must not contain control characters"), "{}", r.text);
 }
 
+/// A token pair stops validating when its organisation is suspended or chat is switched off for it, and stops
+/// regenerating when its owner lost the chat_admin role.
+async fn chat_tokens_follow_their_organisation_and_owner(b: Backend) {
+    let srv = Server::start(b).await;
+    let pair = chat_token(&srv).await;
+    let (access, refresh) = (pair["access_token"].as_str().unwrap(), pair["refresh_token"].as_str().unwrap());
+    let validate = || {
+        srv.post_json(
+            "/chat/admin/access-token/validate",
+            json!({"access_token": access, "refresh_token": refresh, "addon_unique_name": "support"}),
+        )
+    };
+    assert_eq!(validate().await.status, 200);
+    let org = find_tenant(&srv, "shop.example").await;
+    srv.enable(&srv.admin_key, org, "chat", false).await;
+    let r = validate().await;
+    assert_eq!((r.status, r.body["error"]["code"].as_str()), (403, Some("service_not_enabled")), "{}", r.text);
+    srv.enable(&srv.admin_key, org, "chat", true).await;
+    assert_eq!(validate().await.status, 200);
+    let r = srv.json("PATCH", &format!("/core/v1/tenants/{org}"), &srv.admin_key, json!({"status": "suspended"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = validate().await;
+    assert_eq!((r.status, r.body["error"]["code"].as_str()), (403, Some("organisation_suspended")), "{}", r.text);
+    let r = srv.json("PATCH", &format!("/core/v1/tenants/{org}"), &srv.admin_key, json!({"status": "active"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    let owner: i64 = {
+        use sqlx::Connection;
+        let mut conn = sqlx::AnyConnection::connect(&srv.db_url).await.expect("connect");
+        sqlx::query_scalar("SELECT id FROM principals WHERE email = 'owner@shop.example'")
+            .fetch_one(&mut conn)
+            .await
+            .expect("owner")
+    };
+    let r = srv.delete(&format!("/core/v1/users/{owner}/roles/chat_admin"), &srv.admin_key).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = srv
+        .post_json("/chat/admin/access-token/regenerate", json!({"access_token": access, "refresh_token": refresh}))
+        .await;
+    assert_eq!((r.status, r.body["error"]["code"].as_str()), (403, Some("forbidden")), "{}", r.text);
+}
+
 both!(
     concurrent_guesses_cannot_outrun_the_lockout,
     a_plugin_disabled_above_stops_below,
-    control_characters_are_refused_naming_the_field
+    control_characters_are_refused_naming_the_field,
+    chat_tokens_follow_their_organisation_and_owner
 );

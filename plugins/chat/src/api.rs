@@ -546,27 +546,19 @@ impl ChatApi {
         Ok(row)
     }
 
+    /// The pair must belong together, and the access token must be usable right now: live, of an active
+    /// organisation, with chat enabled for it and its ancestors.
     async fn tokens_validate_op(&self, req: &ValidateRequest) -> CoreResult<TokenOut> {
-        let row = self.pair(&req.access_token, &req.refresh_token).await?;
-        if row.revoked.0 {
-            return Err(CoreError::Unauthenticated("access_token: revoked".into()));
-        }
-        let left = (row.expires_at - now_ms()) / 1000;
-        if left <= 0 {
-            return Err(CoreError::Unauthenticated(
-                "access_token: expired; regenerate it with the refresh token".into(),
-            ));
-        }
-        let addon = store::addon_by_id(self.ctx.pool(), row.addon_id).await?;
-        if addon.as_ref().map(|a| a.unique_name.as_str()) != Some(req.addon_unique_name.trim()) {
+        self.pair(&req.access_token, &req.refresh_token).await?;
+        let (caller, session) = self.ctx.authenticate_token(&AccessTokens(self), &req.access_token).await?;
+        if session.addon.unique_name != req.addon_unique_name.trim() {
             return Err(CoreError::Unauthenticated("addon_unique_name: the token is not for this addon".into()));
         }
-        let org = self.ctx.tenant(row.tenant_id).await?.ok_or_else(|| CoreError::internal("token of no tenant"))?;
         Ok(TokenOut {
             access_token: req.access_token.clone(),
             refresh_token: req.refresh_token.clone(),
-            expire_in: left,
-            organisation_domain: org.slug.clone(),
+            expire_in: ((session.expires_at - now_ms()) / 1000).max(1),
+            organisation_domain: caller.tenant().slug.clone(),
         })
     }
 
@@ -578,6 +570,8 @@ impl ChatApi {
             _ => return Err(CoreError::Unauthenticated("addon_unique_name: the addon is disabled".into())),
         };
         let org = caller.tenant().clone();
+        // The same right as the first issue: an owner who lost chat_admin gets no new pair.
+        self.ctx.require(&caller, "chat:token", "create", &org).await?;
         self.new_pair(&caller, &org, &addon, &row.family, Some(&row)).await
     }
 
