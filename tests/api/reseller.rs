@@ -324,6 +324,14 @@ async fn concurrent_settlements_never_overdraw(b: Backend) {
     let sum: i64 = rows.iter().map(|r| cents(r["amount"].as_str().unwrap())).sum();
     assert_eq!(sum, -5000, "the ledger sums to the balance");
     assert!(rows.iter().all(|r| cents(r["balance_after"].as_str().unwrap()) >= -5000));
+    // The credit limit cannot drop below the debt it covers; it can drop to exactly that.
+    let lower = |limit: &'static str| {
+        let rid = rid.clone();
+        let (srv, acme) = (&srv, &acme);
+        async move { call(srv, "update", acme, &[("resellerid", &rid), ("credit_limit", limit)]).await }
+    };
+    refused(&lower("49.99").await, 409, "credit_limit");
+    assert_eq!(ok(&lower("50").await), "done");
 }
 
 async fn txn_key_moves_money_once(b: Backend) {

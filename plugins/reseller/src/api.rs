@@ -505,7 +505,13 @@ impl ResellerApi {
             }
         }
         let mut tx = self.ctx.begin().await?;
-        store::update_account(&mut tx, row.tenant_id, &changes, now_ms()).await?;
+        if !store::update_account(&mut tx, row.tenant_id, &changes, now_ms()).await? {
+            return Err(CoreError::conflict(format!(
+                "credit_limit: the wallet of reseller {} is {}; the credit limit cannot be less than its debt",
+                row.tenant_id,
+                format_money(row.balance)
+            )));
+        }
         if let Some(name) = &changes.name {
             self.ctx.rename_tenant(&mut tx, &tenant, name).await?;
         }

@@ -125,13 +125,21 @@ pub struct AccountChanges {
 }
 
 #[instrument(skip_all)]
-pub async fn update_account(conn: &mut AnyConnection, tenant_id: i64, c: &AccountChanges, now: i64) -> CoreResult<()> {
-    sqlx::query(
+/// Applies the changes; false (nothing changed) when a new credit limit would be less than the wallet's current
+/// debt — checked in the UPDATE itself, so a concurrent debit cannot slip between a check and the change.
+pub async fn update_account(
+    conn: &mut AnyConnection,
+    tenant_id: i64,
+    c: &AccountChanges,
+    now: i64,
+) -> CoreResult<bool> {
+    let done = sqlx::query(
         "UPDATE reseller_accounts SET type = COALESCE($1, type), name = COALESCE($2, name), code = COALESCE($3, code), \
          invoice_by = COALESCE($4, invoice_by), payment_by = COALESCE($5, payment_by), \
          address = COALESCE($6, address), mobile = COALESCE($7, mobile), email = COALESCE($8, email), \
          state = COALESCE($9, state), commission_bp = COALESCE($10, commission_bp), \
-         credit_limit = COALESCE($11, credit_limit), updated_at = $12 WHERE tenant_id = $13 AND deleted = 0",
+         credit_limit = COALESCE($11, credit_limit), updated_at = $12 WHERE tenant_id = $13 AND deleted = 0 \
+         AND balance >= -COALESCE($11, credit_limit)",
     )
     .bind(c.kind.as_deref())
     .bind(c.name.as_deref())
@@ -148,7 +156,7 @@ pub async fn update_account(conn: &mut AnyConnection, tenant_id: i64, c: &Accoun
     .bind(tenant_id)
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// Marks an account deleted if its wallet is zero; false when the balance is not zero.
