@@ -3,8 +3,12 @@
 
 use crate::error::{CoreError, CoreResult};
 
-/// The largest amount accepted in one field: 10^13 major units, far from i64 overflow when summed.
-const MAX_MINOR: i64 = 1_000_000_000_000_000;
+/// The largest amount accepted in one field: 10^13 major units (10,000,000,000,000.00).
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
+
+/// The largest balance or running total a store keeps: 10^15 major units. A change that would pass it is refused
+/// (in the SQL that makes it), so a sum of amounts never reaches i64's limit: 10^17 + 10^15 < 9.2 × 10^18.
+pub const MAX_BALANCE: i64 = 100_000_000_000_000_000;
 
 /// Parses a decimal amount with at most two decimals ("10", "-2.5", "1234.56") into minor units, exactly.
 pub fn parse_money(field: &str, s: &str) -> CoreResult<i64> {
@@ -26,7 +30,7 @@ pub fn parse_money(field: &str, s: &str) -> CoreResult<i64> {
     let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| bad())? };
     let frac: i64 = format!("{frac:0<2}").parse().map_err(|_| bad())?;
     let minor = whole * 100 + frac;
-    if minor > MAX_MINOR {
+    if minor > MAX_AMOUNT {
         return Err(CoreError::invalid(field, "is too large"));
     }
     Ok(if negative { -minor } else { minor })

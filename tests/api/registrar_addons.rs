@@ -357,6 +357,23 @@ async fn pricing_by_hand(b: Backend) {
     refused(&call(&srv, "POST", "CodeGuard/add-plan.json", &plan).await, 404, "product");
 }
 
+/// Receipts stop at the largest balance kept with 409: the running total once overflowed (SQLite stored a REAL and
+/// every later call on the customer answered 500; PostgreSQL answered 500 "bigint out of range").
+async fn funds_stop_at_the_largest_balance(b: Backend) {
+    let srv = Server::start(b).await;
+    let r = reseller(&srv, "acme").await;
+    let c = signup(&srv, &r, "ann@lee.example").await;
+    let add = format!("{}&customer-id={c}&amount=10000000000000", auth(&r));
+    for _ in 0..100 {
+        ok(&call(&srv, "POST", "customers/add-funds.json", &add).await);
+    }
+    refused(&call(&srv, "POST", "customers/add-funds.json", &add).await, 409, "largest balance");
+    let details = call(&srv, "GET", "customers/details-by-id.json", &format!("{}&customer-id={c}", auth(&r))).await;
+    ok(&details);
+    let search = call(&srv, "GET", "customers/search.json", &format!("{}&no-of-records=10&page-no=1", auth(&r))).await;
+    ok(&search);
+}
+
 async fn invoice_options(b: Backend) {
     let srv = Server::start(b).await;
     let r = reseller(&srv, "acme").await;
@@ -538,4 +555,10 @@ async fn resellers_are_isolated(b: Backend) {
     );
 }
 
-both!(customers_and_login_tokens, pricing_by_hand, invoice_options, resellers_are_isolated);
+both!(
+    funds_stop_at_the_largest_balance,
+    customers_and_login_tokens,
+    pricing_by_hand,
+    invoice_options,
+    resellers_are_isolated
+);

@@ -332,6 +332,27 @@ async fn concurrent_settlements_never_overdraw(b: Backend) {
     };
     refused(&lower("49.99").await, 409, "credit_limit");
     assert_eq!(ok(&lower("50").await), "done");
+
+    // The largest amount per operation is 10^13, and no balance passes 10^15: top-ups stop there with 409, never
+    // an overflow.
+    let big = [("resellerid", rid.as_str()), ("action", "TopUp"), ("amt", "10000000000000")];
+    refused(
+        &call(&srv, "wallet_update", &acme, &[("resellerid", &rid), ("action", "TopUp"), ("amt", "10000000000000.01")])
+            .await,
+        400,
+        "amt",
+    );
+    let mut refused_at = None;
+    for i in 0..101 {
+        let r = call(&srv, "wallet_update", &acme, &big).await;
+        if r.status != 200 {
+            refused(&r, 409, "largest balance");
+            refused_at = Some(i);
+            break;
+        }
+    }
+    assert_eq!(refused_at, Some(100), "100 top-ups fit on top of -50.00, the 101st would pass the cap");
+    assert_eq!(wallet(&srv, &acme, id).await, "999999999999950.00");
 }
 
 async fn txn_key_moves_money_once(b: Backend) {

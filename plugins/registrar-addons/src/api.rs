@@ -539,7 +539,12 @@ impl RegistrarApi {
             return Err(CoreError::invalid("amount", "must be greater than 0"));
         }
         let mut tx = self.ctx.begin().await?;
-        let funds = store::add_funds(&mut tx, customer.id, amount).await?;
+        let funds = store::add_funds(&mut tx, customer.id, amount).await?.ok_or_else(|| {
+            CoreError::conflict(format!(
+                "amount: the customer's funds or receipts would pass the largest balance kept, {}",
+                format_money(tessera_core::money::MAX_BALANCE)
+            ))
+        })?;
         let object = format!("registrar_customer:{}", customer.id);
         self.ctx.audit(&mut tx, &caller, &reseller, "customer.add_funds", &object).await?;
         tx.commit().await?;

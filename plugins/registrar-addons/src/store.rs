@@ -5,6 +5,7 @@ use sqlx::{AnyConnection, AnyPool};
 use tracing::instrument;
 
 use tessera_core::db::contains_pattern;
+use tessera_core::money::MAX_BALANCE;
 use tessera_core::{CoreResult, Paging, Sql, StoredEnum};
 
 use crate::model::Product;
@@ -150,14 +151,17 @@ pub async fn set_customer_status(conn: &mut AnyConnection, id: i64, status: &str
 
 /// Adds funds (a receipt) and returns the new balance.
 #[instrument(skip_all)]
-pub async fn add_funds(conn: &mut AnyConnection, id: i64, amount: i64) -> CoreResult<i64> {
+/// Adds a receipt to the customer's funds; the new funds, or None when the funds or the total of receipts would
+/// pass `MAX_BALANCE` (guarded in the UPDATE).
+pub async fn add_funds(conn: &mut AnyConnection, id: i64, amount: i64) -> CoreResult<Option<i64>> {
     Ok(sqlx::query_scalar(
         "UPDATE registrar_customers SET funds = funds + $1, total_receipts = total_receipts + $1 WHERE id = $2 \
-         RETURNING funds",
+         AND funds + $1 <= $3 AND total_receipts + $1 <= $3 RETURNING funds",
     )
     .bind(amount)
     .bind(id)
-    .fetch_one(&mut *conn)
+    .bind(MAX_BALANCE)
+    .fetch_optional(&mut *conn)
     .await?)
 }
 

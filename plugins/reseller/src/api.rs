@@ -592,12 +592,21 @@ impl ResellerApi {
             Err(e) => return Err(e),
         };
         let Some(entry) = applied else {
-            return Err(CoreError::conflict(format!(
-                "amt: this {} would take the wallet of reseller {} below its credit limit of {}",
-                req.action.stored(),
-                row.tenant_id,
-                format_money(row.credit_limit)
-            )));
+            return Err(CoreError::conflict(if delta > 0 {
+                format!(
+                    "amt: this {} would take the wallet of reseller {} above the largest balance kept, {}",
+                    req.action.stored(),
+                    row.tenant_id,
+                    format_money(tessera_core::money::MAX_BALANCE)
+                )
+            } else {
+                format!(
+                    "amt: this {} would take the wallet of reseller {} below its credit limit of {}",
+                    req.action.stored(),
+                    row.tenant_id,
+                    format_money(row.credit_limit)
+                )
+            }));
         };
         self.ctx.audit(&mut tx, &caller, &tenant, "wallet_update", &format!("reseller_ledger:{}", entry.id)).await?;
         let event = serde_json::json!({

@@ -7,6 +7,7 @@ use sqlx::{AnyConnection, AnyPool};
 use tracing::instrument;
 
 use tessera_core::db::contains_pattern;
+use tessera_core::money::MAX_BALANCE;
 use tessera_core::{CoreResult, Paging, Sql};
 
 use crate::model::{SortField, SortOrder};
@@ -293,11 +294,13 @@ pub struct WalletMove<'a> {
 pub async fn apply_wallet(conn: &mut AnyConnection, m: &WalletMove<'_>, now: i64) -> CoreResult<Option<LedgerRow>> {
     let balance: Option<i64> = sqlx::query_scalar(
         "UPDATE reseller_accounts SET balance = balance + $1, updated_at = $2 \
-         WHERE tenant_id = $3 AND deleted = 0 AND ($1 >= 0 OR balance + $1 >= -credit_limit) RETURNING balance",
+         WHERE tenant_id = $3 AND deleted = 0 AND ($1 >= 0 OR balance + $1 >= -credit_limit) \
+         AND ($1 <= 0 OR balance + $1 <= $4) RETURNING balance",
     )
     .bind(m.delta)
     .bind(now)
     .bind(m.tenant_id)
+    .bind(MAX_BALANCE)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(balance_after) = balance else { return Ok(None) };
