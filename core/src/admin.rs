@@ -675,18 +675,23 @@ impl AdminApi {
             return Err(CoreError::forbidden("the status of your own tenant is changed by an admin above it"));
         }
         let mut tx = self.core.db.pool.begin().await?;
-        store::update_tenant(&mut tx, id, body.name.as_deref().map(str::trim), status, now_ms()).await?;
+        if let Some(name) = &body.name {
+            store::rename_tenant(&mut tx, id, name.trim(), now_ms()).await?;
+        }
+        let change = status.map(|s| match s {
+            crate::TenantStatus::Suspended => crate::StatusChange::Suspend,
+            crate::TenantStatus::Active => crate::StatusChange::Activate,
+        });
+        let suspended = match change {
+            Some(c) => self.core.set_tenant_status(&mut tx, caller, &tenant, c).await?,
+            None => false,
+        };
         let action = match status {
             Some(crate::TenantStatus::Suspended) => "core.tenant.suspend",
             Some(_) => "core.tenant.activate",
             None => "core.tenant.update",
         };
         audit::record(&mut tx, Some(caller.principal_id), &tenant, action, &format!("tenant:{id}")).await?;
-        let suspended = status == Some(crate::TenantStatus::Suspended) && tenant.is_active();
-        if suspended {
-            crate::outbox::emit(&mut tx, &tenant, "tenant.suspended", &crate::outbox::tenant_suspended(&tenant))
-                .await?;
-        }
         tx.commit().await?;
         if suspended {
             crate::outbox::wake();

@@ -200,6 +200,63 @@ impl Core {
     }
 }
 
+/// What a status change does to a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusChange {
+    Suspend,
+    /// Suspend for good: a closed tenant is never reactivated (a deleted reseller keeps its tenant for its ledger).
+    Close,
+    Activate,
+}
+
+impl Core {
+    /// Suspends, closes or reactivates `tenant` in the caller's transaction, by the rules: a suspension remembers the
+    /// caller's tenant, and only an admin at or above that tenant may reactivate (a suspension cannot be undone from
+    /// below); a closed tenant stays suspended. Returns true when an active tenant was suspended (an event was
+    /// written; wake the outbox after the commit). The caller drops the tenant from the caches after the commit.
+    pub(crate) async fn set_tenant_status(
+        &self,
+        conn: &mut AnyConnection,
+        caller: &Caller,
+        tenant: &Tenant,
+        change: StatusChange,
+    ) -> CoreResult<bool> {
+        let now = now_ms();
+        match change {
+            StatusChange::Activate => {
+                if tenant.closed {
+                    return Err(CoreError::conflict(format!("status: tenant {} is closed for good", tenant.id)));
+                }
+                if let Some(by) = tenant.suspended_by {
+                    let suspender = self.tenants.require(by).await?;
+                    if !suspender.is_within(caller.tenant_path()) {
+                        return Err(CoreError::forbidden(format!(
+                            "status: tenant {} was suspended above you; an admin of tenant {by} or above reactivates it",
+                            tenant.id
+                        )));
+                    }
+                }
+                store::set_tenant_status(conn, tenant.id, TenantStatus::Active, None, false, now).await?;
+                Ok(false)
+            }
+            StatusChange::Suspend | StatusChange::Close => {
+                let close = change == StatusChange::Close;
+                // A suspension from above keeps its mark: a lower admin suspending again does not take it over.
+                let from_above = match tenant.suspended_by.filter(|_| !tenant.is_active()) {
+                    Some(by) if !self.tenants.require(by).await?.is_within(caller.tenant_path()) => Some(by),
+                    _ => None,
+                };
+                let by = from_above.unwrap_or(caller.tenant_id());
+                store::set_tenant_status(conn, tenant.id, TenantStatus::Suspended, Some(by), close, now).await?;
+                if tenant.is_active() {
+                    outbox::emit(conn, tenant, "tenant.suspended", &outbox::tenant_suspended(tenant)).await?;
+                }
+                Ok(tenant.is_active())
+            }
+        }
+    }
+}
+
 pub fn validate_name(field: &str, name: &str) -> CoreResult<()> {
     let len = name.trim().chars().count();
     if len == 0 {

@@ -27,7 +27,7 @@ use crate::identity::Caller;
 use crate::jobs::Job;
 use crate::outbox::{EmailTemplate, EventType};
 use crate::reply::ErrorEnvelope;
-use crate::tenancy::{Tenant, TenantKind, TenantStatus};
+use crate::tenancy::{Tenant, TenantKind};
 use crate::types::Email;
 use crate::Core;
 
@@ -298,19 +298,31 @@ impl PluginContext {
     /// Renames a tenant; caches follow when `tx` commits.
     pub async fn rename_tenant(&self, tx: &mut Tx, tenant: &Tenant, name: &str) -> CoreResult<()> {
         crate::validate_name("name", name)?;
-        crate::store::update_tenant(tx, tenant.id, Some(name.trim()), None, now_ms()).await?;
+        crate::store::rename_tenant(tx, tenant.id, name.trim(), now_ms()).await?;
         tx.after_commit.push(Change::Tenant { id: tenant.id });
         Ok(())
     }
 
-    /// Suspends a tenant: its callers, and those of every tenant below it, are refused once `tx` commits, and
-    /// webhooks subscribed to `tenant.suspended` hear of it.
-    pub async fn suspend_tenant(&self, tx: &mut Tx, tenant: &Tenant) -> CoreResult<()> {
-        crate::store::update_tenant(tx, tenant.id, None, Some(TenantStatus::Suspended), now_ms()).await?;
-        if tenant.is_active() {
-            crate::outbox::emit(tx, tenant, "tenant.suspended", &crate::outbox::tenant_suspended(tenant)).await?;
-            tx.outbox = true;
-        }
+    /// Suspends a tenant for the caller: its callers, and those of every tenant below it, are refused once `tx`
+    /// commits, webhooks subscribed to `tenant.suspended` hear of it, and only an admin at or above the caller's
+    /// tenant may reactivate it.
+    pub async fn suspend_tenant(&self, tx: &mut Tx, caller: &Caller, tenant: &Tenant) -> CoreResult<()> {
+        self.status(tx, caller, tenant, crate::StatusChange::Suspend).await
+    }
+
+    /// Suspends a tenant for good (its records stay, nobody reactivates it): a deleted account of a plugin.
+    pub async fn close_tenant(&self, tx: &mut Tx, caller: &Caller, tenant: &Tenant) -> CoreResult<()> {
+        self.status(tx, caller, tenant, crate::StatusChange::Close).await
+    }
+
+    async fn status(
+        &self,
+        tx: &mut Tx,
+        caller: &Caller,
+        tenant: &Tenant,
+        change: crate::StatusChange,
+    ) -> CoreResult<()> {
+        tx.outbox |= self.core.set_tenant_status(tx, caller, tenant, change).await?;
         tx.after_commit.push(Change::Tenant { id: tenant.id });
         Ok(())
     }

@@ -9,7 +9,7 @@ use crate::tenancy::{Tenant, TenantKind, TenantStatus};
 
 // ---- tenants ----
 
-const TENANT_COLS: &str = "id, parent_id, kind, name, slug, path, status, created_at";
+const TENANT_COLS: &str = "id, parent_id, kind, name, slug, path, status, suspended_by, closed, created_at";
 
 /// A tenant as stored; kind and status become typed values (an unknown one is an error, never a default).
 #[derive(sqlx::FromRow)]
@@ -21,6 +21,8 @@ struct TenantRow {
     slug: String,
     path: String,
     status: String,
+    suspended_by: Option<i64>,
+    closed: crate::types::Flag,
     created_at: i64,
 }
 
@@ -35,6 +37,8 @@ impl TryFrom<TenantRow> for Tenant {
             slug: r.slug,
             path: r.path,
             status: TenantStatus::from_stored(&r.status)?,
+            suspended_by: r.suspended_by,
+            closed: r.closed.0,
             created_at: r.created_at,
         })
     }
@@ -91,6 +95,8 @@ pub async fn insert_tenant(
         slug: slug.to_string(),
         path,
         status: TenantStatus::Active,
+        suspended_by: None,
+        closed: false,
         created_at: now,
     })
 }
@@ -112,23 +118,39 @@ pub async fn children(pool: &AnyPool, parent_id: i64, limit: i64, offset: i64) -
     Ok((rows, total))
 }
 
+/// Sets a tenant's status: `by` is the tenant of the admin who suspended it (None when activating), `close` marks
+/// it closed for good.
 #[instrument(skip_all)]
-pub async fn update_tenant(
+pub async fn set_tenant_status(
     conn: &mut AnyConnection,
     id: i64,
-    name: Option<&str>,
-    status: Option<TenantStatus>,
+    status: TenantStatus,
+    by: Option<i64>,
+    close: bool,
     now: i64,
 ) -> CoreResult<()> {
     sqlx::query(
-        "UPDATE tenants SET name = COALESCE($1, name), status = COALESCE($2, status), updated_at = $3 WHERE id = $4",
+        "UPDATE tenants SET status = $1, suspended_by = $2, closed = CASE WHEN $3 = 1 THEN 1 ELSE closed END, \
+         updated_at = $4 WHERE id = $5",
     )
-    .bind(name)
-    .bind(status.map(TenantStatus::as_str))
+    .bind(status.as_str())
+    .bind(by)
+    .bind(close as i64)
     .bind(now)
     .bind(id)
     .execute(&mut *conn)
     .await?;
+    Ok(())
+}
+
+#[instrument(skip_all)]
+pub async fn rename_tenant(conn: &mut AnyConnection, id: i64, name: &str, now: i64) -> CoreResult<()> {
+    sqlx::query("UPDATE tenants SET name = $1, updated_at = $2 WHERE id = $3")
+        .bind(name)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

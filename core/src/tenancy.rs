@@ -98,6 +98,10 @@ pub struct Tenant {
     pub slug: String,
     pub path: String,
     pub status: TenantStatus,
+    /// The tenant whose admin suspended it: only an admin at or above that tenant may reactivate it.
+    pub suspended_by: Option<i64>,
+    /// Closed for good (a deleted reseller): suspended, and never reactivated.
+    pub closed: bool,
     pub created_at: i64,
 }
 

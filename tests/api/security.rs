@@ -152,9 +152,67 @@ async fn chat_tokens_follow_their_organisation_and_owner(b: Backend) {
     assert_eq!((r.status, r.body["error"]["code"].as_str()), (403, Some("forbidden")), "{}", r.text);
 }
 
+/// Sets a tenant's status through the admin API.
+async fn status(srv: &Server, key: &str, id: i64, status: &str) -> crate::support::Resp {
+    srv.json("PATCH", &format!("/core/v1/tenants/{id}"), key, json!({ "status": status })).await
+}
+
+/// A suspension is undone only from its level or above: the ISP suspends a sub-reseller, the sub-reseller's parent
+/// cannot reactivate it (its key stays refused), the ISP can. A reseller deleted through the CRM API stays closed.
+async fn suspensions_are_undone_only_from_above(b: Backend) {
+    let srv = Server::start(b).await;
+    let isp = srv.isp("acme").await;
+    let parent = srv.tenant(&isp.key, isp.tenant, "reseller", "north").await;
+    let parent_admin = srv.user(&isp.key, parent, "admin@north.example", &["tenant_admin"]).await;
+    let (_, parent_key) = srv.api_key(&isp.key, parent_admin).await;
+    let sub = srv.tenant(&parent_key, parent, "reseller", "north-sub").await;
+    let sub_admin = srv.user(&parent_key, sub, "admin@sub.example", &["tenant_admin"]).await;
+    let (_, sub_key) = srv.api_key(&parent_key, sub_admin).await;
+    assert_eq!(status(&srv, &isp.key, sub, "suspended").await.status, 200);
+    assert_eq!(srv.get("/core/v1/me", &sub_key).await.status, 403);
+    let r = status(&srv, &parent_key, sub, "active").await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(r.body["detail"].as_str().unwrap().contains("suspended above you"), "{}", r.text);
+    assert_eq!(srv.get("/core/v1/me", &sub_key).await.status, 403, "still suspended");
+    // The parent suspending it again does not take the suspension over.
+    assert_eq!(status(&srv, &parent_key, sub, "suspended").await.status, 200);
+    assert_eq!(status(&srv, &parent_key, sub, "active").await.status, 403);
+    assert_eq!(status(&srv, &isp.key, sub, "active").await.status, 200);
+    assert_eq!(srv.get("/core/v1/me", &sub_key).await.status, 200);
+    // A suspension by the parent is the parent's to undo.
+    assert_eq!(status(&srv, &parent_key, sub, "suspended").await.status, 200);
+    assert_eq!(status(&srv, &parent_key, sub, "active").await.status, 200);
+
+    // A reseller deleted through the CRM API is closed: no one reactivates it.
+    srv.enable(&srv.admin_key, isp.tenant, "reseller", true).await;
+    let user = isp.user.to_string();
+    let auth = [("userid", user.as_str()), ("api_key", isp.key.as_str())];
+    let mut create = auth.to_vec();
+    create.extend([
+        ("name", "East"),
+        ("code", "E1"),
+        ("mobile", "12345678"),
+        ("email", "east@acme.example"),
+        ("invoice_by", "ISP"),
+        ("payment_by", "ISP"),
+        ("type", "Reseller"),
+    ]);
+    let r = srv.form("/reseller/api/reseller/create", &create).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let east = r.body["result"].as_i64().unwrap();
+    let id = east.to_string();
+    let mut delete = auth.to_vec();
+    delete.push(("resellerid", &id));
+    assert_eq!(srv.form("/reseller/api/reseller/delete", &delete).await.status, 200);
+    let r = status(&srv, &srv.admin_key, east, "active").await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(r.body["detail"].as_str().unwrap().contains("closed"), "{}", r.text);
+}
+
 both!(
     concurrent_guesses_cannot_outrun_the_lockout,
     a_plugin_disabled_above_stops_below,
     control_characters_are_refused_naming_the_field,
-    chat_tokens_follow_their_organisation_and_owner
+    chat_tokens_follow_their_organisation_and_owner,
+    suspensions_are_undone_only_from_above
 );

@@ -535,7 +535,7 @@ impl ResellerApi {
             )));
         }
         // The reseller's tenant stays (its ledger refers to it) but can no longer be used.
-        self.ctx.suspend_tenant(&mut tx, &tenant).await?;
+        self.ctx.close_tenant(&mut tx, &caller, &tenant).await?;
         self.ctx.audit(&mut tx, &caller, &tenant, "delete", &format!("reseller:{}", tenant.id)).await?;
         tx.commit().await?;
         Ok(DONE.to_string())
