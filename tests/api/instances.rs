@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use sqlx::Connection;
 
-use crate::support::{postgres_enabled, Backend, Resp, Server};
+use crate::support::{Backend, Resp, Server};
 
 const WITHIN: Duration = Duration::from_secs(1);
 
@@ -34,10 +34,8 @@ async fn list(srv: &Server, user: i64, key: &str) -> Resp {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(tessera_sqlite_only, ignore = "TESSERA_TEST_BACKENDS=sqlite: PostgreSQL is not tested")]
 async fn changes_reach_the_other_instance_within_a_second() {
-    if !postgres_enabled() {
-        return;
-    }
     let a = Server::start(Backend::Postgres).await;
     let b = a.join();
     let isp = a.isp("acme").await;
@@ -96,10 +94,8 @@ async fn changes_reach_the_other_instance_within_a_second() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(tessera_sqlite_only, ignore = "TESSERA_TEST_BACKENDS=sqlite: PostgreSQL is not tested")]
 async fn a_lost_listener_drops_every_cache() {
-    if !postgres_enabled() {
-        return;
-    }
     let a = Server::start(Backend::Postgres).await;
     let isp = a.isp("acme").await;
     let (key_id, key) = a.api_key(&isp.key, isp.user).await;
@@ -128,10 +124,8 @@ async fn a_lost_listener_drops_every_cache() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(tessera_sqlite_only, ignore = "TESSERA_TEST_BACKENDS=sqlite: PostgreSQL is not tested")]
 async fn instances_started_together_migrate_once() {
-    if !postgres_enabled() {
-        return;
-    }
     let all = Server::start_together(Backend::Postgres, 3).await;
     let printed = all.iter().filter(|s| s.printed_key.is_some()).count();
     assert_eq!(printed, 1, "exactly one start bootstraps");
