@@ -6,7 +6,7 @@ use std::path::Path;
 use tessera_core::config::{Config, DatabaseUrl, Secret};
 use tessera_core::outbox::{SmtpSettings, SmtpTls, WebhookTargets};
 
-const KEYS: [&str; 13] = [
+const KEYS: [&str; 16] = [
     "listen",
     "database_url",
     "max_connections",
@@ -20,6 +20,9 @@ const KEYS: [&str; 13] = [
     "smtp",
     "webhook_targets",
     "test_jobs",
+    "connection_limit",
+    "header_read_timeout_seconds",
+    "idle_timeout_seconds",
 ];
 
 const SMTP_KEYS: [&str; 6] = ["host", "port", "from", "username", "password", "tls"];
@@ -28,6 +31,11 @@ pub struct Loaded {
     pub config: Config,
     /// Problems worth a warning (unknown keys), reported once logging is up.
     pub warnings: Vec<String>,
+}
+
+/// A positive number of seconds.
+fn seconds(v: Option<i64>) -> Option<std::time::Duration> {
+    v.filter(|s| *s > 0).map(|s| std::time::Duration::from_secs(s as u64))
 }
 
 /// `[smtp]` before its keys are read: port 587 with STARTTLS.
@@ -95,6 +103,21 @@ fn apply_toml(config: &mut Config, text: &str, warnings: &mut Vec<String>) -> Re
             "rate_limit_per_tenant" => {
                 config.limits.per_tenant =
                     value.as_integer().and_then(|v| u32::try_from(v).ok()).ok_or_else(|| bad("a whole number ≥ 0"))?
+            }
+            "connection_limit" => {
+                config.connections.limit = value
+                    .as_integer()
+                    .and_then(|v| usize::try_from(v).ok())
+                    .filter(|v| *v > 0)
+                    .ok_or_else(|| bad("a positive integer"))?
+            }
+            "header_read_timeout_seconds" => {
+                config.connections.header_read_timeout =
+                    seconds(value.as_integer()).ok_or_else(|| bad("a positive integer"))?
+            }
+            "idle_timeout_seconds" => {
+                config.connections.idle_timeout =
+                    seconds(value.as_integer()).ok_or_else(|| bad("a positive integer"))?
             }
             "plugins_dir" => config.plugins_dir = Some(value.as_str().ok_or_else(|| bad("a string"))?.into()),
             "test_clock" => config.test_clock = value.as_bool().ok_or_else(|| bad("true or false"))?,
@@ -164,6 +187,18 @@ fn apply_env(
             "RATE_LIMIT_PER_KEY" => config.limits.per_key = value.parse().map_err(|_| bad("a whole number ≥ 0"))?,
             "RATE_LIMIT_PER_TENANT" => {
                 config.limits.per_tenant = value.parse().map_err(|_| bad("a whole number ≥ 0"))?
+            }
+            "CONNECTION_LIMIT" => {
+                config.connections.limit =
+                    value.parse().ok().filter(|v| *v > 0).ok_or_else(|| bad("a positive integer"))?
+            }
+            "HEADER_READ_TIMEOUT_SECONDS" => {
+                config.connections.header_read_timeout =
+                    seconds(value.parse().ok()).ok_or_else(|| bad("a positive integer"))?
+            }
+            "IDLE_TIMEOUT_SECONDS" => {
+                config.connections.idle_timeout =
+                    seconds(value.parse().ok()).ok_or_else(|| bad("a positive integer"))?
             }
             "PLUGINS_DIR" => config.plugins_dir = Some(value.into()),
             "TEST_CLOCK" => config.test_clock = matches!(value.as_str(), "1" | "true"),

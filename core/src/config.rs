@@ -47,6 +47,8 @@ pub struct Config {
     pub test_clock: bool,
     /// Request rates per API key and per tenant, and the failed-login lock-out.
     pub limits: crate::limits::LimitSettings,
+    /// Open connections at most, and the header-read and idle timeouts.
+    pub connections: crate::conn::ConnectionSettings,
     /// `[smtp]`: where emails are sent; without it they are kept for admins to read.
     pub smtp: Option<crate::outbox::SmtpSettings>,
     /// Which addresses webhook deliveries may reach.
@@ -67,6 +69,7 @@ impl Default for Config {
             plugins_dir: None,
             test_clock: false,
             limits: Default::default(),
+            connections: Default::default(),
             smtp: None,
             webhook_targets: Default::default(),
             test_jobs: false,

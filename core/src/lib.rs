@@ -7,6 +7,7 @@ pub mod audit;
 pub mod authz;
 pub mod cache;
 pub mod config;
+pub mod conn;
 pub mod db;
 pub mod error;
 pub mod events;

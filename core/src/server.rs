@@ -29,6 +29,8 @@ pub struct Tessera {
     pub bootstrap_key: Option<String>,
     /// The background jobs `serve` runs (the outbox's delivery, and plugins' jobs).
     pub jobs: Vec<crate::jobs::Job>,
+    /// How `serve` bounds connections.
+    pub connections: crate::conn::ConnectionSettings,
     plugins: Vec<Arc<dyn Plugin>>,
 }
 
@@ -195,7 +197,7 @@ pub async fn start(config: &Config, plugins: Vec<Arc<dyn Plugin>>) -> CoreResult
         .around(count_requests)
         .around(crate::request_id::middleware)
         .boxed();
-    Ok(Tessera { core, app, document, bootstrap_key, jobs, plugins })
+    Ok(Tessera { core, app, document, bootstrap_key, jobs, plugins, connections: config.connections })
 }
 
 /// The event types webhooks may subscribe to: the core's and those each plugin declares, every one named
@@ -373,7 +375,9 @@ pub async fn serve(tessera: Tessera, listen: &str, on_bound: impl FnOnce(&str)) 
         .unwrap_or_else(|| listen.to_string());
     on_bound(&addr);
     tracing::info!(%addr, "listening");
+    let acceptor = crate::conn::Guarded::new(acceptor, tessera.connections);
     let served = poem::Server::new_with_acceptor(acceptor)
+        .idle_timeout(tessera.connections.idle_timeout)
         .run_with_graceful_shutdown(tessera.app, shutdown_signal(), Some(Duration::from_secs(10)))
         .await;
     runner.shutdown().await;

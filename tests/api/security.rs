@@ -209,10 +209,74 @@ async fn suspensions_are_undone_only_from_above(b: Backend) {
     assert!(r.body["detail"].as_str().unwrap().contains("closed"), "{}", r.text);
 }
 
+/// Opens a connection and sends the start of a request header, never its end.
+async fn unfinished(srv: &Server) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut s = tokio::net::TcpStream::connect(srv.base.trim_start_matches("http://")).await.expect("connect");
+    s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n").await.expect("write");
+    s
+}
+
+/// True when the server closed the connection within `within` (a read answers end-of-stream or an error).
+async fn closed_within(s: &mut tokio::net::TcpStream, within: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 256];
+    loop {
+        match tokio::time::timeout(within, s.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+/// Slow clients: a header trickled a line at a time is cut off at the header-read timeout, and a flood of
+/// unfinished requests at the connection limit closes the oldest of them instead of locking out real ones.
+async fn slow_clients_cannot_hold_the_server(b: Backend) {
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+    let srv =
+        Server::start_with(b, &[("TESSERA_HEADER_READ_TIMEOUT_SECONDS", "1"), ("TESSERA_CONNECTION_LIMIT", "20")])
+            .await;
+    // A header trickled a line every 200 ms for ever: closed after about a second, whatever it sends.
+    let mut trickle = unfinished(&srv).await;
+    let started = std::time::Instant::now();
+    let mut closed = false;
+    while started.elapsed() < Duration::from_secs(8) {
+        if trickle.write_all(b"x-slow: 1\r\n").await.is_err()
+            || closed_within(&mut trickle, Duration::from_millis(200)).await
+        {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "a trickled header kept its connection open");
+
+    // Twice the limit of unfinished requests: /healthz still answers, and the oldest of them were closed.
+    let mut held = Vec::new();
+    for _ in 0..40 {
+        held.push(unfinished(&srv).await);
+    }
+    assert!(fresh_healthz(&srv).await.starts_with("HTTP/1.1 200"), "a new connection is served at the limit");
+    assert!(closed_within(&mut held[0], Duration::from_secs(5)).await, "the oldest unfinished request was not closed");
+    assert!(fresh_healthz(&srv).await.starts_with("HTTP/1.1 200"));
+}
+
+/// GET /healthz on a new connection (not the client's pool), answered as text.
+async fn fresh_healthz(srv: &Server) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(srv.base.trim_start_matches("http://")).await.expect("connect");
+    s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.expect("write");
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 both!(
     concurrent_guesses_cannot_outrun_the_lockout,
     a_plugin_disabled_above_stops_below,
     control_characters_are_refused_naming_the_field,
     chat_tokens_follow_their_organisation_and_owner,
-    suspensions_are_undone_only_from_above
+    suspensions_are_undone_only_from_above,
+    slow_clients_cannot_hold_the_server
 );
