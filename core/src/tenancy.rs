@@ -119,10 +119,27 @@ impl Tenant {
         self.path.starts_with(other_path)
     }
 
+    /// The bounds of this tenant's subtree in path order (see `subtree`).
+    pub fn subtree(&self) -> (String, String) {
+        subtree(&self.path)
+    }
+
     /// Ids on the path from the root to this tenant, inclusive.
     pub fn lineage(&self) -> impl Iterator<Item = i64> + '_ {
         self.path.split('/').filter_map(|s| s.parse().ok())
     }
+}
+
+/// The bounds of a subtree in path order: a path lies at or below `path` exactly when `start <= p < end` (paths are
+/// digits and `/`, and end with `/`, so `end` is `path` with its last `/` turned into `0`, the next byte). Compared
+/// bytewise — SQLite's BINARY, PostgreSQL's `COLLATE "C"` on every path column — a range lets the database walk an
+/// index, where `substr(path, 1, length($1)) = $1` read every row of every tenant.
+pub fn subtree(path: &str) -> (String, String) {
+    let end = match path.strip_suffix('/') {
+        Some(stem) => format!("{stem}0"),
+        None => format!("{path}\u{10ffff}"),
+    };
+    (path.to_string(), end)
 }
 
 /// Tenant lookups with a cache in front.

@@ -6,6 +6,7 @@ use tracing::instrument;
 
 use tessera_core::db::contains_pattern;
 use tessera_core::money::MAX_BALANCE;
+use tessera_core::tenancy::subtree;
 use tessera_core::{CoreResult, Paging, Sql, StoredEnum};
 
 use crate::model::Product;
@@ -102,9 +103,11 @@ pub async fn username_taken(pool: &AnyPool, tenant_id: i64, username: &str) -> C
 /// A customer of a reseller at or below `under_path`.
 #[instrument(skip_all)]
 pub async fn customer(pool: &AnyPool, under_path: &str, id: i64) -> CoreResult<Option<CustomerRow>> {
-    Ok(sqlx::query_as(concat!(select_customers!(), " WHERE c.id = $1 AND substr(t.path, 1, length($2)) = $2"))
+    let (start, end) = subtree(under_path);
+    Ok(sqlx::query_as(concat!(select_customers!(), " WHERE c.id = $1 AND t.path >= $2 AND t.path < $3"))
         .bind(id)
-        .bind(under_path)
+        .bind(start)
+        .bind(end)
         .fetch_optional(pool)
         .await?)
 }
@@ -121,8 +124,8 @@ pub async fn search_customers(
 ) -> CoreResult<(Vec<CustomerRow>, i64)> {
     // The filters: under a tenant path, optionally part of the username or name (a LIKE pattern) and a status.
     let filter = |mut q: Sql| -> Sql {
-        q.push(" WHERE substr(t.path, 1, length(").push_bind(under_path.to_string());
-        q.push(")) = ").push_bind(under_path.to_string());
+        let (start, end) = subtree(under_path);
+        q.push(" WHERE t.path >= ").push_bind(start).push(" AND t.path < ").push_bind(end);
         if let Some(text) = text.filter(|t| !t.is_empty()) {
             let pattern = contains_pattern(text);
             q.push(" AND (LOWER(c.username) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
@@ -287,11 +290,12 @@ pub async fn order(pool: &AnyPool, under_path: &str, product: Product, id: i64) 
     Ok(sqlx::query_as(
         "SELECT o.id, o.tenant_id, o.customer_id, o.domain, o.plan_id, o.months, o.start_at, o.end_at, o.status, \
          o.pending_plan_id FROM registrar_orders o JOIN tenants t ON t.id = o.tenant_id \
-         WHERE o.id = $1 AND o.product = $2 AND substr(t.path, 1, length($3)) = $3",
+         WHERE o.id = $1 AND o.product = $2 AND t.path >= $3 AND t.path < $4",
     )
     .bind(id)
     .bind(product.stored())
-    .bind(under_path)
+    .bind(subtree(under_path).0)
+    .bind(subtree(under_path).1)
     .fetch_optional(pool)
     .await?)
 }
@@ -399,11 +403,12 @@ pub async fn insert_login_token(
 pub async fn consume_login_token(pool: &AnyPool, hash: &str, under_path: &str, now: i64) -> CoreResult<Option<i64>> {
     Ok(sqlx::query_scalar(
         "UPDATE registrar_login_tokens SET used = 1 WHERE token_hash = $1 AND used = 0 AND expires_at > $2 \
-         AND tenant_id IN (SELECT id FROM tenants WHERE substr(path, 1, length($3)) = $3) RETURNING customer_id",
+         AND tenant_id IN (SELECT id FROM tenants WHERE path >= $3 AND path < $4) RETURNING customer_id",
     )
     .bind(hash)
     .bind(now)
-    .bind(under_path)
+    .bind(subtree(under_path).0)
+    .bind(subtree(under_path).1)
     .fetch_optional(pool)
     .await?)
 }

@@ -8,6 +8,7 @@ use tracing::instrument;
 
 use tessera_core::db::contains_pattern;
 use tessera_core::money::MAX_BALANCE;
+use tessera_core::tenancy::subtree;
 use tessera_core::{CoreResult, Paging, Sql};
 
 use crate::model::{SortField, SortOrder};
@@ -213,8 +214,8 @@ impl AccountQuery {
     /// `stmt` continued with the WHERE clause of these filters.
     fn filter(&self, stmt: &mut Sql) {
         stmt.push(" WHERE r.deleted = 0 AND r.isp_id = ").push_bind(self.isp_id);
-        stmt.push(" AND substr(t.path, 1, length(").push_bind(self.under_path.as_str());
-        stmt.push(")) = ").push_bind(self.under_path.as_str());
+        let (start, end) = subtree(&self.under_path);
+        stmt.push(" AND t.path >= ").push_bind(start).push(" AND t.path < ").push_bind(end);
         stmt.and("r.tenant_id = ", self.reseller_id)
             .and("r.type = ", self.kind.as_deref())
             .and("r.invoice_by = ", self.invoice_by.as_deref())
@@ -358,8 +359,8 @@ impl LedgerQuery {
     /// `stmt` continued with the WHERE clause of these filters.
     fn filter(&self, stmt: &mut Sql) {
         stmt.push(" WHERE l.isp_id = ").push_bind(self.isp_id);
-        stmt.push(" AND substr(t.path, 1, length(").push_bind(self.under_path.as_str());
-        stmt.push(")) = ").push_bind(self.under_path.as_str());
+        let (start, end) = subtree(&self.under_path);
+        stmt.push(" AND t.path >= ").push_bind(start).push(" AND t.path < ").push_bind(end);
         stmt.and("l.id = ", self.id)
             .and("l.tenant_id = ", self.reseller_id)
             .and("l.txn_code = ", self.txn_code.as_deref())
