@@ -284,9 +284,16 @@ async fn advance_clock_endpoint(core: &Core, req: &poem::Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    match core.identity.authenticate_key(key).await {
-        Ok(caller) if caller.tenant.parent_id.is_none() => {}
-        _ => return (StatusCode::FORBIDDEN, "platform admin only").into_response(),
+    let platform_admin = match core.identity.authenticate_key(key).await {
+        Ok(caller) => core
+            .authz
+            .grants_of(caller.principal_id())
+            .await
+            .is_ok_and(|grants| grants.iter().any(|(role, _)| role == PLATFORM_ADMIN)),
+        Err(_) => false,
+    };
+    if !platform_admin {
+        return (StatusCode::FORBIDDEN, "platform admin only").into_response();
     }
     let seconds = req
         .uri()

@@ -23,11 +23,18 @@ impl Email {
                 !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
             })
             && !v.chars().any(|c| c.is_whitespace() || c.is_control());
-        if ok {
-            Ok(Email(v))
-        } else {
-            Err(CoreError::invalid(field, "must be an email address like name@example.com"))
+        if !ok {
+            return Err(CoreError::invalid(field, "must be an email address like name@example.com"));
         }
+        // Two spellings of one address must not make two accounts: invisible characters (zero-width spaces, joiners,
+        // soft hyphens) and combining marks (a decomposed "é") are refused, so an address is written one way.
+        if v.chars().any(|c| invisible(c) || combining(c)) {
+            return Err(CoreError::invalid(
+                field,
+                "must not contain invisible characters or combining marks; write accented letters precomposed",
+            ));
+        }
+        Ok(Email(v))
     }
 
     pub fn as_str(&self) -> &str {
@@ -42,6 +49,22 @@ impl Email {
     pub fn local_part(&self) -> &str {
         self.0.split('@').next().unwrap_or(&self.0)
     }
+}
+
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}' | '\u{180E}')
+        || ('\u{200B}'..='\u{200F}').contains(&c)
+        || ('\u{202A}'..='\u{202E}').contains(&c)
+        || ('\u{2060}'..='\u{206F}').contains(&c)
+        || c == '\u{FEFF}'
+}
+
+fn combining(c: char) -> bool {
+    ('\u{0300}'..='\u{036F}').contains(&c)
+        || ('\u{1AB0}'..='\u{1AFF}').contains(&c)
+        || ('\u{1DC0}'..='\u{1DFF}').contains(&c)
+        || ('\u{20D0}'..='\u{20FF}').contains(&c)
+        || ('\u{FE20}'..='\u{FE2F}').contains(&c)
 }
 
 impl std::fmt::Display for Email {

@@ -321,6 +321,41 @@ async fn subtree_filters_walk_an_index(b: Backend) {
     }
 }
 
+/// Smaller holes: the test clock is the platform admin's alone (not any user of the platform tenant), and a
+/// reseller renamed through the core's admin API shows the new name in the CRM API.
+async fn the_clock_is_the_platform_admins_and_names_are_one(b: Backend) {
+    let srv = Server::start_with(b, &[("TESSERA_TEST_CLOCK", "1")]).await;
+    let ops = srv.user(&srv.admin_key, 1, "ops@platform.example", &["tenant_admin"]).await;
+    let (_, ops_key) = srv.api_key(&srv.admin_key, ops).await;
+    let advance = |key: &str| {
+        srv.send(srv.client.post(format!("{}/_test/clock/advance?seconds=1", srv.base)).bearer_auth(key.to_string()))
+    };
+    assert_eq!(advance(&ops_key).await.status, 403);
+    assert_eq!(advance(&srv.admin_key).await.status, 200);
+
+    let isp = srv.isp("acme").await;
+    srv.enable(&srv.admin_key, isp.tenant, "reseller", true).await;
+    let user = isp.user.to_string();
+    let auth = [("userid", user.as_str()), ("api_key", isp.key.as_str())];
+    let mut create = auth.to_vec();
+    create.extend([
+        ("name", "East"),
+        ("code", "E1"),
+        ("mobile", "12345678"),
+        ("email", "east@acme.example"),
+        ("invoice_by", "ISP"),
+        ("payment_by", "ISP"),
+        ("type", "Reseller"),
+    ]);
+    let r = srv.form("/reseller/api/reseller/create", &create).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let east = r.body["result"].as_i64().unwrap();
+    let r = srv.json("PATCH", &format!("/core/v1/tenants/{east}"), &isp.key, json!({"name": "East Coast"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = srv.form("/reseller/api/reseller/list", &auth).await;
+    assert_eq!(r.body["result"][0]["name"], "East Coast", "{}", r.text);
+}
+
 both!(
     concurrent_guesses_cannot_outrun_the_lockout,
     a_plugin_disabled_above_stops_below,
@@ -328,5 +363,6 @@ both!(
     chat_tokens_follow_their_organisation_and_owner,
     suspensions_are_undone_only_from_above,
     slow_clients_cannot_hold_the_server,
-    subtree_filters_walk_an_index
+    subtree_filters_walk_an_index,
+    the_clock_is_the_platform_admins_and_names_are_one
 );

@@ -35,9 +35,10 @@ pub struct AccountRow {
 }
 
 /// The SELECT of an account row (macros, so queries are `&'static str` built with `concat!`).
+/// The name is the tenant's: one name, whichever API renames it (the core's admin API or reseller/update).
 macro_rules! account_select {
     () => {
-        "SELECT r.tenant_id, r.isp_id, t.path, r.type, r.name, r.code, r.invoice_by, r.payment_by, r.address, \
+        "SELECT r.tenant_id, r.isp_id, t.path, r.type, t.name, r.code, r.invoice_by, r.payment_by, r.address, \
          r.mobile, r.email, r.state, r.commission_bp, r.credit_limit, r.balance, r.created_at \
          FROM reseller_accounts r JOIN tenants t ON t.id = r.tenant_id"
     };
@@ -180,7 +181,7 @@ fn sort_column(field: SortField) -> &'static str {
         SortField::Id => "r.tenant_id",
         SortField::Ispid => "r.isp_id",
         SortField::Type => "r.type",
-        SortField::Name => "r.name",
+        SortField::Name => "t.name",
         SortField::Code => "r.code",
         SortField::State => "r.state",
         SortField::Wallet => "r.balance",
@@ -224,7 +225,7 @@ impl AccountQuery {
             .and("r.created_at >= ", self.created_from)
             .and("r.created_at < ", self.created_before);
         if let Some(v) = &self.name {
-            stmt.push(" AND LOWER(r.name) LIKE ").push_bind(contains_pattern(v)).push(" ESCAPE '\\'");
+            stmt.push(" AND LOWER(t.name) LIKE ").push_bind(contains_pattern(v)).push(" ESCAPE '\\'");
         }
         if let Some(v) = &self.code {
             stmt.push(" AND LOWER(r.code) LIKE ").push_bind(contains_pattern(v)).push(" ESCAPE '\\'");
