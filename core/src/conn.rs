@@ -3,10 +3,10 @@
 //! A client that opens connections and never finishes a request header (or trickles it a line at a time) would
 //! otherwise hold a file descriptor forever. Each connection here must deliver a complete HTTP/1 request header
 //! (up to the blank line) within `header_read_timeout` of its first byte (or of being accepted), or it is closed.
-//! The number of open connections is capped: when the cap is reached, the connection that has waited longest for
-//! its header is closed to make room, so a flood of unfinished requests cannot lock out real ones (/healthz keeps
-//! answering); only when every open connection is busy with a request is a new one refused. Idle keep-alive
-//! connections are closed by the server's idle timeout. HTTP/2 connections (prior knowledge) are only counted.
+//! The number of open connections is capped: when the cap is reached, a connection is closed to make room — the
+//! oldest of those waiting for a header, idle between requests or speaking HTTP/2, and only when there is none the
+//! oldest one busy with a request — so a flood of unfinished or idle connections cannot lock out real ones
+//! (/healthz keeps answering). Idle keep-alive connections are also closed by the server's idle timeout.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -51,18 +51,37 @@ struct Evict {
     waker: AtomicWaker,
 }
 
+/// Which connections are closed first to make room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum List {
+    /// Waiting for a header, idle between requests, or HTTP/2.
+    First,
+    /// Busy with a request (its header complete).
+    Last,
+}
+
+type Queue = BTreeMap<(Instant, u64), Arc<Evict>>;
+
 struct Shared {
     settings: ConnectionSettings,
     open: Mutex<usize>,
-    /// Connections waiting for a request header, oldest first: (since, id).
-    waiting: Mutex<BTreeMap<(Instant, u64), Arc<Evict>>>,
+    /// Every open connection, oldest first in each list: (since, id).
+    first: Mutex<Queue>,
+    last: Mutex<Queue>,
     next_id: AtomicU64,
 }
 
 impl Shared {
-    /// Closes the connection that has waited longest for its header; false when none is waiting.
+    fn list(&self, list: List) -> std::sync::MutexGuard<'_, Queue> {
+        match list {
+            List::First => self.first.lock().unwrap_or_else(|e| e.into_inner()),
+            List::Last => self.last.lock().unwrap_or_else(|e| e.into_inner()),
+        }
+    }
+
+    /// Closes the oldest connection of the first list, or of the last when the first is empty; false when none.
     fn evict_oldest(&self) -> bool {
-        let oldest = self.waiting.lock().unwrap_or_else(|e| e.into_inner()).pop_first();
+        let oldest = self.list(List::First).pop_first().or_else(|| self.list(List::Last).pop_first());
         match oldest {
             Some((_, evict)) => {
                 evict.now.store(true, Ordering::SeqCst);
@@ -82,8 +101,13 @@ pub struct Guarded<A> {
 
 impl<A> Guarded<A> {
     pub fn new(inner: A, settings: ConnectionSettings) -> Self {
-        let shared =
-            Shared { settings, open: Mutex::new(0), waiting: Mutex::new(BTreeMap::new()), next_id: AtomicU64::new(0) };
+        let shared = Shared {
+            settings,
+            open: Mutex::new(0),
+            first: Mutex::new(BTreeMap::new()),
+            last: Mutex::new(BTreeMap::new()),
+            next_id: AtomicU64::new(0),
+        };
         Guarded { inner, shared: Arc::new(shared) }
     }
 }
@@ -111,19 +135,19 @@ impl<A: Acceptor> Acceptor for Guarded<A> {
             if admitted {
                 return Ok((GuardedIo::new(io, self.shared.clone()), local, remote, scheme));
             }
-            tracing::warn!(%remote, "connection refused: every connection is busy with a request");
+            tracing::warn!(%remote, "connection refused: no connection could be closed to make room");
         }
     }
 }
 
 enum Phase {
-    /// Waiting for (the rest of) a request header, since then.
+    /// Waiting for (the rest of) a request header.
     Header,
     /// Header received: the request is being read or answered.
     Request,
     /// Answered; the next request has not started.
     Between,
-    /// HTTP/2: frames, not headers to time.
+    /// HTTP/2 (prior knowledge): frames, not headers to time.
     Http2,
 }
 
@@ -132,16 +156,17 @@ pub struct GuardedIo<Io> {
     shared: Arc<Shared>,
     id: u64,
     phase: Phase,
-    /// The key of this connection among those waiting for a header, while it is.
-    waiting: Option<(Instant, u64)>,
+    /// Where this connection stands in the eviction lists.
+    slot: Option<(List, (Instant, u64))>,
     evict: Arc<Evict>,
     deadline: Option<Pin<Box<Sleep>>>,
     /// The last three bytes read, to find a header's end across reads.
     tail: Vec<u8>,
-    first: bool,
+    /// The first bytes of the connection while they may still be the HTTP/2 preface.
+    opening: Option<Vec<u8>>,
 }
 
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 impl<Io> GuardedIo<Io> {
     fn new(io: Io, shared: Arc<Shared>) -> Self {
@@ -151,32 +176,44 @@ impl<Io> GuardedIo<Io> {
             shared,
             id,
             phase: Phase::Between,
-            waiting: None,
+            slot: None,
             evict: Arc::new(Evict::default()),
             deadline: None,
             tail: Vec::new(),
-            first: true,
+            opening: Some(Vec::new()),
         };
         me.start_header();
         me
     }
 
-    fn start_header(&mut self) {
-        let now = Instant::now();
-        self.phase = Phase::Header;
-        self.deadline = Some(Box::pin(tokio::time::sleep_until(now + self.shared.settings.header_read_timeout)));
-        let key = (now, self.id);
-        self.shared.waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(key, self.evict.clone());
-        self.waiting = Some(key);
-        self.tail.clear();
+    /// Moves this connection to the end of `list` (or out of both).
+    fn place(&mut self, list: Option<List>) {
+        if let Some((old, key)) = self.slot.take() {
+            self.shared.list(old).remove(&key);
+        }
+        if let Some(list) = list {
+            let key = (Instant::now(), self.id);
+            self.shared.list(list).insert(key, self.evict.clone());
+            self.slot = Some((list, key));
+        }
     }
 
-    fn end_header(&mut self, next: Phase) {
-        self.phase = next;
+    fn start_header(&mut self) {
+        self.phase = Phase::Header;
+        let deadline = Instant::now() + self.shared.settings.header_read_timeout;
+        self.deadline = Some(Box::pin(tokio::time::sleep_until(deadline)));
+        self.tail.clear();
+        self.place(Some(List::First));
+    }
+
+    fn enter(&mut self, phase: Phase) {
+        let list = match phase {
+            Phase::Request => List::Last,
+            Phase::Header | Phase::Between | Phase::Http2 => List::First,
+        };
+        self.phase = phase;
         self.deadline = None;
-        if let Some(key) = self.waiting.take() {
-            self.shared.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
-        }
+        self.place(Some(list));
     }
 
     /// Follows the bytes a read delivered: the start of a request, the end of its header, or HTTP/2.
@@ -184,11 +221,27 @@ impl<Io> GuardedIo<Io> {
         if bytes.is_empty() {
             return;
         }
-        if std::mem::take(&mut self.first)
-            && bytes.len() >= 4
-            && H2_PREFACE.starts_with(&bytes[..bytes.len().min(H2_PREFACE.len())])
-        {
-            self.end_header(Phase::Http2);
+        if let Some(mut opening) = self.opening.take() {
+            opening.extend_from_slice(bytes);
+            let n = opening.len().min(H2_PREFACE.len());
+            if opening[..n] == H2_PREFACE[..n] {
+                if n == H2_PREFACE.len() {
+                    self.enter(Phase::Http2);
+                } else {
+                    // Still possibly the preface: wait for more, within the header deadline.
+                    self.opening = Some(opening);
+                }
+                return;
+            }
+            // Not HTTP/2: look at everything read so far as the start of an HTTP/1 request.
+            let seen = std::mem::take(&mut opening);
+            return self.saw_http1(&seen);
+        }
+        self.saw_http1(bytes);
+    }
+
+    fn saw_http1(&mut self, bytes: &[u8]) {
+        if matches!(self.phase, Phase::Http2) {
             return;
         }
         if matches!(self.phase, Phase::Between) {
@@ -197,8 +250,9 @@ impl<Io> GuardedIo<Io> {
         if matches!(self.phase, Phase::Header) {
             let mut window = std::mem::take(&mut self.tail);
             window.extend_from_slice(bytes);
-            if window.windows(4).any(|w| w == b"\r\n\r\n") {
-                self.end_header(Phase::Request);
+            // A header ends at a blank line; the parser also takes bare line feeds.
+            if window.windows(4).any(|w| w == b"\r\n\r\n") || window.windows(2).any(|w| w == b"\n\n") {
+                self.enter(Phase::Request);
             } else {
                 let keep = window.len().saturating_sub(3);
                 self.tail = window.split_off(keep);
@@ -209,7 +263,7 @@ impl<Io> GuardedIo<Io> {
 
 impl<Io> Drop for GuardedIo<Io> {
     fn drop(&mut self) {
-        self.end_header(Phase::Between);
+        self.place(None);
         let mut open = self.shared.open.lock().unwrap_or_else(|e| e.into_inner());
         *open = open.saturating_sub(1);
     }
@@ -242,9 +296,10 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for GuardedIo<Io> {
         let me = &mut *self;
         let result = Pin::new(&mut me.io).poll_write(cx, data);
         if let Poll::Ready(Ok(n)) = &result {
-            // An answer is going out: the next bytes read start the next request.
-            if *n > 0 && matches!(me.phase, Phase::Request | Phase::Header) {
-                me.end_header(Phase::Between);
+            // A final answer is going out (not an interim `100 Continue`): the next bytes read start the next request.
+            let interim = data.starts_with(b"HTTP/1.1 1") || data.starts_with(b"HTTP/1.0 1");
+            if *n > 0 && !interim && matches!(me.phase, Phase::Request | Phase::Header) {
+                me.enter(Phase::Between);
             }
         }
         result

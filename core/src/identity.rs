@@ -80,18 +80,25 @@ pub fn hash_secret(secret: &str) -> String {
 /// argon2 runs at once, process-wide: each takes about 19 MiB and a core for tens of milliseconds, so an unbounded
 /// number (a login flood, a burst of user creations) would take the memory and the async workers with it. A request
 /// that cannot start one within `ARGON2_WAIT` is refused with 429.
-static ARGON2: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
-    tokio::sync::Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+static ARGON2: std::sync::LazyLock<Arc<tokio::sync::Semaphore>> = std::sync::LazyLock::new(|| {
+    Arc::new(tokio::sync::Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)))
 });
 const ARGON2_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Runs one argon2 computation on the blocking pool, within the process-wide bound.
+/// Runs one argon2 computation on the blocking pool, within the process-wide bound. The permit travels with the
+/// computation: a request that is dropped (its client gone) does not free a slot while its hash still runs.
 async fn argon2<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> CoreResult<T> {
-    let _permit = tokio::time::timeout(ARGON2_WAIT, ARGON2.acquire())
+    let permit = tokio::time::timeout(ARGON2_WAIT, ARGON2.clone().acquire_owned())
         .await
         .map_err(|_| CoreError::RateLimited(1))?
         .map_err(CoreError::internal)?;
-    tokio::task::spawn_blocking(work).await.map_err(CoreError::internal)
+    tokio::task::spawn_blocking(move || {
+        let out = work();
+        drop(permit);
+        out
+    })
+    .await
+    .map_err(CoreError::internal)
 }
 
 fn hash_now(password: &str) -> CoreResult<String> {
@@ -116,12 +123,11 @@ pub async fn hash_password(password: &str) -> CoreResult<String> {
 pub async fn verify_password(password: &str, hash: Option<&str>) -> CoreResult<bool> {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let known = hash.is_some();
-    let hash = match hash {
-        Some(h) => h.to_string(),
-        None => DUMMY.get_or_init(|| hash_now(&new_secret("")).unwrap_or_default()).clone(),
-    };
+    let hash = hash.map(str::to_string);
     let password = password.to_string();
     let matches = argon2(move || {
+        // Made once, on the blocking pool like every other hash.
+        let hash = hash.unwrap_or_else(|| DUMMY.get_or_init(|| hash_now(&new_secret("")).unwrap_or_default()).clone());
         PasswordHash::new(&hash)
             .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
             .unwrap_or(false)
@@ -210,23 +216,20 @@ impl Identity {
     pub async fn login(&self, tenant_id: i64, email: &str, password: &str) -> CoreResult<i64> {
         let email = email.trim().to_lowercase();
         let account = format!("{tenant_id}:{email}");
-        let _attempt = self.limits.login_attempt(&account)?;
+        let attempt = self.limits.login_attempt(&account)?;
         let found = store::principal_login(&self.pool, tenant_id, &email).await?;
         let (id, hash) = match found {
             Some((id, hash)) => (Some(id), hash),
             None => (None, None),
         };
+        // An attempt that could not be checked (too many hashes at once) is not held against the account.
+        let matches = verify_password(password, hash.as_deref()).await.inspect_err(|_| attempt.refund())?;
         match id {
-            Some(id) if verify_password(password, hash.as_deref()).await? => {
+            Some(id) if matches => {
                 self.limits.login_succeeded(&account);
                 Ok(id)
             }
-            _ => {
-                if id.is_none() {
-                    verify_password(password, None).await?;
-                }
-                Err(CoreError::Unauthenticated("wrong email or password".into()))
-            }
+            _ => Err(CoreError::Unauthenticated("wrong email or password".into())),
         }
     }
 

@@ -81,7 +81,18 @@ struct Failures {
 }
 
 /// One login attempt in progress; the account's next check may start when it is dropped.
-pub struct LoginAttempt(Arc<Mutex<Failures>>);
+pub struct LoginAttempt(Arc<Mutex<Failures>>, u32);
+
+impl LoginAttempt {
+    /// Takes the attempt back (it could not be checked): it does not count toward the lock-out.
+    pub fn refund(&self) {
+        let mut f = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f.count = f.count.saturating_sub(1);
+        if f.count < self.1 {
+            f.blocked_until = None;
+        }
+    }
+}
 
 impl Drop for LoginAttempt {
     fn drop(&mut self) {
@@ -142,7 +153,7 @@ impl Limits {
         }
         f.checking = true;
         drop(f);
-        Ok(LoginAttempt(entry))
+        Ok(LoginAttempt(entry, self.settings.login_failures))
     }
 
     /// A successful login clears the account's attempts.

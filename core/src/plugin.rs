@@ -243,7 +243,10 @@ impl PluginContext {
 
     /// Email and password of a person of `tenant` (argon2id, counted toward the lock-out). Every failure of the
     /// credentials reads the same, so a caller cannot tell an unknown email from a wrong password.
+    /// The tenant and the plugin are checked first, so a right password cannot be told from a wrong one there.
     pub async fn login(&self, tenant: &Tenant, email: &str, password: &str) -> CoreResult<Caller> {
+        self.core.tenants.ensure_usable(tenant).await?;
+        self.core.ensure_enabled(self.plugin, tenant).await?;
         let principal = self.core.identity.login(tenant.id, email, password).await?;
         let caller = self.core.identity.admit(principal, tenant.id, None).await?;
         self.core.ensure_enabled(self.plugin, tenant).await?;

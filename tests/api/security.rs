@@ -260,6 +260,31 @@ async fn slow_clients_cannot_hold_the_server(b: Backend) {
     assert!(fresh_healthz(&srv).await.starts_with("HTTP/1.1 200"), "a new connection is served at the limit");
     assert!(closed_within(&mut held[0], Duration::from_secs(5)).await, "the oldest unfinished request was not closed");
     assert!(fresh_healthz(&srv).await.starts_with("HTTP/1.1 200"));
+
+    // Idle keep-alive connections (a request answered, then silence) make room the same way.
+    let mut idle = Vec::new();
+    for _ in 0..40 {
+        use tokio::io::AsyncReadExt;
+        let mut s = tokio::net::TcpStream::connect(srv.base.trim_start_matches("http://")).await.expect("connect");
+        s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.expect("write");
+        let mut buf = [0u8; 512];
+        let n = s.read(&mut buf).await.expect("answer");
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        idle.push(s);
+    }
+    assert!(fresh_healthz(&srv).await.starts_with("HTTP/1.1 200"), "idle connections locked out a new one");
+
+    // The start of an HTTP/2 preface trickled a byte at a time gets no more time than a header.
+    let mut h2 = tokio::net::TcpStream::connect(srv.base.trim_start_matches("http://")).await.expect("connect");
+    h2.write_all(b"PRI ").await.expect("write");
+    let mut closed = false;
+    for byte in b"* HTTP/2.0".iter().cycle().take(40) {
+        if h2.write_all(&[*byte]).await.is_err() || closed_within(&mut h2, Duration::from_millis(200)).await {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "a trickled HTTP/2 preface kept its connection open");
 }
 
 /// GET /healthz on a new connection (not the client's pool), answered as text.
