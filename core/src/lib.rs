@@ -223,36 +223,32 @@ impl Core {
         change: StatusChange,
     ) -> CoreResult<bool> {
         let now = now_ms();
+        let (start, end) = caller.tenant().subtree();
         match change {
             StatusChange::Activate => {
-                if tenant.closed {
+                if store::activate_tenant(conn, tenant.id, (&start, &end), now).await? {
+                    return Ok(false);
+                }
+                // Refused: say why, from the row as it is now.
+                let current =
+                    store::tenant_now(conn, tenant.id).await?.ok_or_else(|| CoreError::not_found("tenant"))?;
+                if current.closed {
                     return Err(CoreError::conflict(format!("status: tenant {} is closed for good", tenant.id)));
                 }
-                if let Some(by) = tenant.suspended_by {
-                    let suspender = self.tenants.require(by).await?;
-                    if !suspender.is_within(caller.tenant_path()) {
-                        return Err(CoreError::forbidden(format!(
-                            "status: tenant {} was suspended above you; an admin of tenant {by} or above reactivates it",
-                            tenant.id
-                        )));
-                    }
-                }
-                store::set_tenant_status(conn, tenant.id, TenantStatus::Active, None, false, now).await?;
-                Ok(false)
+                Err(CoreError::forbidden(format!(
+                    "status: tenant {} was suspended above you; an admin of tenant {} or above reactivates it",
+                    tenant.id,
+                    current.suspended_by.unwrap_or_default()
+                )))
             }
             StatusChange::Suspend | StatusChange::Close => {
+                let was_active = store::tenant_now(conn, tenant.id).await?.is_some_and(|t| t.is_active());
                 let close = change == StatusChange::Close;
-                // A suspension from above keeps its mark: a lower admin suspending again does not take it over.
-                let from_above = match tenant.suspended_by.filter(|_| !tenant.is_active()) {
-                    Some(by) if !self.tenants.require(by).await?.is_within(caller.tenant_path()) => Some(by),
-                    _ => None,
-                };
-                let by = from_above.unwrap_or(caller.tenant_id());
-                store::set_tenant_status(conn, tenant.id, TenantStatus::Suspended, Some(by), close, now).await?;
-                if tenant.is_active() {
+                store::suspend_tenant(conn, tenant.id, caller.tenant_id(), (&start, &end), close, now).await?;
+                if was_active {
                     outbox::emit(conn, tenant, "tenant.suspended", &outbox::tenant_suspended(tenant)).await?;
                 }
-                Ok(tenant.is_active())
+                Ok(was_active)
             }
         }
     }

@@ -118,29 +118,62 @@ pub async fn children(pool: &AnyPool, parent_id: i64, limit: i64, offset: i64) -
     Ok((rows, total))
 }
 
-/// Sets a tenant's status: `by` is the tenant of the admin who suspended it (None when activating), `close` marks
-/// it closed for good.
+/// Suspends (or closes) a tenant for an admin of the tenant `by`, whose subtree is `[start, end)`: a suspension
+/// made from above `by` keeps its mark. Decided in the UPDATE itself, so concurrent changes cannot interleave.
 #[instrument(skip_all)]
-pub async fn set_tenant_status(
+pub async fn suspend_tenant(
     conn: &mut AnyConnection,
     id: i64,
-    status: TenantStatus,
-    by: Option<i64>,
+    by: i64,
+    (start, end): (&str, &str),
     close: bool,
     now: i64,
 ) -> CoreResult<()> {
     sqlx::query(
-        "UPDATE tenants SET status = $1, suspended_by = $2, closed = CASE WHEN $3 = 1 THEN 1 ELSE closed END, \
-         updated_at = $4 WHERE id = $5",
+        "UPDATE tenants SET status = 'suspended', closed = CASE WHEN $1 = 1 THEN 1 ELSE closed END, \
+         suspended_by = CASE WHEN status = 'suspended' AND suspended_by IS NOT NULL AND suspended_by NOT IN \
+         (SELECT s.id FROM tenants s WHERE s.path >= $2 AND s.path < $3) THEN suspended_by ELSE $4 END, \
+         updated_at = $5 WHERE id = $6",
     )
-    .bind(status.as_str())
-    .bind(by)
     .bind(close as i64)
+    .bind(start)
+    .bind(end)
+    .bind(by)
     .bind(now)
     .bind(id)
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Reactivates a tenant for an admin whose subtree is `[start, end)`: only when it is not closed and was
+/// suspended by a tenant in that subtree (the admin's own level or below). False when refused.
+#[instrument(skip_all)]
+pub async fn activate_tenant(
+    conn: &mut AnyConnection,
+    id: i64,
+    (start, end): (&str, &str),
+    now: i64,
+) -> CoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE tenants SET status = 'active', suspended_by = NULL, updated_at = $1 WHERE id = $2 AND closed = 0 \
+         AND (suspended_by IS NULL OR suspended_by IN (SELECT s.id FROM tenants s WHERE s.path >= $3 AND s.path < $4))",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(start)
+    .bind(end)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A tenant as stored now, bypassing the cache (inside a transaction that is about to decide on it).
+#[instrument(skip_all)]
+pub async fn tenant_now(conn: &mut AnyConnection, id: i64) -> CoreResult<Option<Tenant>> {
+    let sql = format!("SELECT {TENANT_COLS} FROM tenants WHERE id = $1");
+    let row: Option<TenantRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *conn).await?;
+    row.map(Tenant::try_from).transpose()
 }
 
 #[instrument(skip_all)]
