@@ -242,7 +242,9 @@ impl Core {
                 )))
             }
             StatusChange::Suspend | StatusChange::Close => {
-                let was_active = store::tenant_now(conn, tenant.id).await?.is_some_and(|t| t.is_active());
+                // The write comes first: on SQLite a transaction that reads before it writes can be refused the write
+                // lock when another writer committed meanwhile. Whether the tenant was active comes from the cache.
+                let was_active = tenant.is_active();
                 let close = change == StatusChange::Close;
                 store::suspend_tenant(conn, tenant.id, caller.tenant_id(), (&start, &end), close, now).await?;
                 if was_active {
