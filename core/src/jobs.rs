@@ -429,15 +429,8 @@ async fn probe_audit(pool: &AnyPool, action: &str, object: &str) -> CoreResult<(
 pub async fn test_enqueue_endpoint(core: &crate::Core, req: poem::Request, body: Vec<u8>) -> poem::Response {
     use poem::http::StatusCode;
     use poem::IntoResponse;
-    let key = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    match core.identity.authenticate_key(key).await {
-        Ok(caller) if caller.tenant.parent_id.is_none() => {}
-        _ => return (StatusCode::FORBIDDEN, "platform admin only").into_response(),
+    if !crate::server::platform_admin(core, &req).await {
+        return (StatusCode::FORBIDDEN, "platform admin only").into_response();
     }
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let count = body["count"].as_i64().unwrap_or(1).clamp(1, 1000);

@@ -276,23 +276,27 @@ where
     .map_to_response()
 }
 
-/// Test clock: `POST /_test/clock/advance?seconds=N` with the platform admin's bearer key.
-async fn advance_clock_endpoint(core: &Core, req: &poem::Request) -> Response {
+/// Whether the request's bearer key is a platform admin's (the test-only endpoints).
+pub(crate) async fn platform_admin(core: &Core, req: &poem::Request) -> bool {
     let key = req
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    let platform_admin = match core.identity.authenticate_key(key).await {
+    match core.identity.authenticate_key(key).await {
         Ok(caller) => core
             .authz
             .grants_of(caller.principal_id())
             .await
             .is_ok_and(|grants| grants.iter().any(|(role, _)| role == PLATFORM_ADMIN)),
         Err(_) => false,
-    };
-    if !platform_admin {
+    }
+}
+
+/// Test clock: `POST /_test/clock/advance?seconds=N` with the platform admin's bearer key.
+async fn advance_clock_endpoint(core: &Core, req: &poem::Request) -> Response {
+    if !platform_admin(core, req).await {
         return (StatusCode::FORBIDDEN, "platform admin only").into_response();
     }
     let seconds = req

@@ -484,7 +484,12 @@ async fn two_instances_run_each_run_once(b: Backend) {
 }
 
 /// A call of the CRM reseller API as the ISP's admin.
-async fn crm(srv: &Server, isp: &crate::support::Tenancy, op: &str, extra: &[(&str, &str)]) -> crate::support::Resp {
+pub async fn crm(
+    srv: &Server,
+    isp: &crate::support::Tenancy,
+    op: &str,
+    extra: &[(&str, &str)],
+) -> crate::support::Resp {
     let user = isp.user.to_string();
     let mut fields = vec![("userid", user.as_str()), ("api_key", isp.key.as_str())];
     fields.extend_from_slice(extra);

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use crate::both;
 use crate::contract::{chat_token, PASSWORD};
+use crate::outbox::crm;
 use crate::support::{Backend, Server};
 
 fn login(password: &str) -> Value {
@@ -152,6 +153,22 @@ async fn chat_tokens_follow_their_organisation_and_owner(b: Backend) {
     assert_eq!((r.status, r.body["error"]["code"].as_str()), (403, Some("forbidden")), "{}", r.text);
 }
 
+/// A reseller `East` created by the ISP's admin through the CRM API; its id.
+async fn east(srv: &Server, isp: &crate::support::Tenancy) -> i64 {
+    let fields = [
+        ("name", "East"),
+        ("code", "E1"),
+        ("mobile", "12345678"),
+        ("email", "east@acme.example"),
+        ("invoice_by", "ISP"),
+        ("payment_by", "ISP"),
+        ("type", "Reseller"),
+    ];
+    let r = crm(srv, isp, "create", &fields).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["result"].as_i64().unwrap()
+}
+
 /// Sets a tenant's status through the admin API.
 async fn status(srv: &Server, key: &str, id: i64, status: &str) -> crate::support::Resp {
     srv.json("PATCH", &format!("/core/v1/tenants/{id}"), key, json!({ "status": status })).await
@@ -185,25 +202,8 @@ async fn suspensions_are_undone_only_from_above(b: Backend) {
 
     // A reseller deleted through the CRM API is closed: no one reactivates it.
     srv.enable(&srv.admin_key, isp.tenant, "reseller", true).await;
-    let user = isp.user.to_string();
-    let auth = [("userid", user.as_str()), ("api_key", isp.key.as_str())];
-    let mut create = auth.to_vec();
-    create.extend([
-        ("name", "East"),
-        ("code", "E1"),
-        ("mobile", "12345678"),
-        ("email", "east@acme.example"),
-        ("invoice_by", "ISP"),
-        ("payment_by", "ISP"),
-        ("type", "Reseller"),
-    ]);
-    let r = srv.form("/reseller/api/reseller/create", &create).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let east = r.body["result"].as_i64().unwrap();
-    let id = east.to_string();
-    let mut delete = auth.to_vec();
-    delete.push(("resellerid", &id));
-    assert_eq!(srv.form("/reseller/api/reseller/delete", &delete).await.status, 200);
+    let east = east(&srv, &isp).await;
+    assert_eq!(crm(&srv, &isp, "delete", &[("resellerid", &east.to_string())]).await.status, 200);
     let r = status(&srv, &srv.admin_key, east, "active").await;
     assert_eq!(r.status, 409, "{}", r.text);
     assert!(r.body["detail"].as_str().unwrap().contains("closed"), "{}", r.text);
@@ -360,24 +360,10 @@ async fn the_clock_is_the_platform_admins_and_names_are_one(b: Backend) {
 
     let isp = srv.isp("acme").await;
     srv.enable(&srv.admin_key, isp.tenant, "reseller", true).await;
-    let user = isp.user.to_string();
-    let auth = [("userid", user.as_str()), ("api_key", isp.key.as_str())];
-    let mut create = auth.to_vec();
-    create.extend([
-        ("name", "East"),
-        ("code", "E1"),
-        ("mobile", "12345678"),
-        ("email", "east@acme.example"),
-        ("invoice_by", "ISP"),
-        ("payment_by", "ISP"),
-        ("type", "Reseller"),
-    ]);
-    let r = srv.form("/reseller/api/reseller/create", &create).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let east = r.body["result"].as_i64().unwrap();
+    let east = east(&srv, &isp).await;
     let r = srv.json("PATCH", &format!("/core/v1/tenants/{east}"), &isp.key, json!({"name": "East Coast"})).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let r = srv.form("/reseller/api/reseller/list", &auth).await;
+    let r = crm(&srv, &isp, "list", &[]).await;
     assert_eq!(r.body["result"][0]["name"], "East Coast", "{}", r.text);
 }
 
