@@ -287,6 +287,7 @@ pub async fn insert_order(
 /// An order of a product whose reseller is at or below `under_path`.
 #[instrument(skip_all)]
 pub async fn order(pool: &AnyPool, under_path: &str, product: Product, id: i64) -> CoreResult<Option<OrderRow>> {
+    let (start, end) = subtree(under_path);
     Ok(sqlx::query_as(
         "SELECT o.id, o.tenant_id, o.customer_id, o.domain, o.plan_id, o.months, o.start_at, o.end_at, o.status, \
          o.pending_plan_id FROM registrar_orders o JOIN tenants t ON t.id = o.tenant_id \
@@ -294,8 +295,8 @@ pub async fn order(pool: &AnyPool, under_path: &str, product: Product, id: i64) 
     )
     .bind(id)
     .bind(product.stored())
-    .bind(subtree(under_path).0)
-    .bind(subtree(under_path).1)
+    .bind(start)
+    .bind(end)
     .fetch_optional(pool)
     .await?)
 }
@@ -401,14 +402,15 @@ pub async fn insert_login_token(
 /// Spends a live token of a reseller at or below `under_path`, once; its customer id, or None.
 #[instrument(skip_all)]
 pub async fn consume_login_token(pool: &AnyPool, hash: &str, under_path: &str, now: i64) -> CoreResult<Option<i64>> {
+    let (start, end) = subtree(under_path);
     Ok(sqlx::query_scalar(
         "UPDATE registrar_login_tokens SET used = 1 WHERE token_hash = $1 AND used = 0 AND expires_at > $2 \
          AND tenant_id IN (SELECT id FROM tenants WHERE path >= $3 AND path < $4) RETURNING customer_id",
     )
     .bind(hash)
     .bind(now)
-    .bind(subtree(under_path).0)
-    .bind(subtree(under_path).1)
+    .bind(start)
+    .bind(end)
     .fetch_optional(pool)
     .await?)
 }
