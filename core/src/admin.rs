@@ -524,7 +524,11 @@ pub struct AuditOut {
     pub tenant_id: i64,
     pub action: String,
     pub object: String,
+    /// The id Tessera gave the request (its `x-request-id` answer header).
     pub request_id: String,
+    /// The well-formed `x-request-id` the client sent, if it sent one.
+    #[oai(nullable)]
+    pub client_request_id: Option<String>,
 }
 
 impl From<AuditRow> for AuditOut {
@@ -537,6 +541,7 @@ impl From<AuditRow> for AuditOut {
             action: a.action,
             object: a.object,
             request_id: a.request_id,
+            client_request_id: a.client_request_id,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The audit log: one row per write of the core and of every plugin, written in the same transaction as the write,
-//! carrying the request id. Readers see their own subtree only.
+//! carrying the server's request id and the client's, when it sent one. Readers see their own subtree only.
 
 use sqlx::AnyConnection;
 
@@ -23,6 +23,7 @@ pub async fn record(
         action,
         object,
         &crate::request_id::current(),
+        crate::request_id::client().as_deref(),
     )
     .await
 }

@@ -537,6 +537,7 @@ pub struct AuditRow {
     pub action: String,
     pub object: String,
     pub request_id: String,
+    pub client_request_id: Option<String>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -550,10 +551,11 @@ pub async fn insert_audit(
     action: &str,
     object: &str,
     request_id: &str,
+    client_request_id: Option<&str>,
 ) -> CoreResult<()> {
     sqlx::query(
-        "INSERT INTO audit_log (at, principal_id, tenant_id, tenant_path, action, object, request_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO audit_log (at, principal_id, tenant_id, tenant_path, action, object, request_id, \
+         client_request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(at)
     .bind(principal_id)
@@ -562,6 +564,7 @@ pub async fn insert_audit(
     .bind(action)
     .bind(object)
     .bind(request_id)
+    .bind(client_request_id)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -582,5 +585,6 @@ pub async fn audit_under(pool: &AnyPool, path: &str, limit: i64, offset: i64) ->
 
 /// The audit page of a subtree: a range of `audit_log_path`, whatever the size of other tenants' logs (a test
 /// checks the plan).
-pub const AUDIT_UNDER: &str = "SELECT id, at, principal_id, tenant_id, action, object, request_id FROM audit_log \
+pub const AUDIT_UNDER: &str = "SELECT id, at, principal_id, tenant_id, action, object, request_id, client_request_id \
+     FROM audit_log \
      WHERE tenant_path >= $1 AND tenant_path < $2 ORDER BY id DESC LIMIT $3 OFFSET $4";

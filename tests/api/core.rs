@@ -385,13 +385,53 @@ async fn operations_endpoints(b: Backend) {
     assert!(docs.text.contains("SwaggerUIBundle") && docs.text.contains("/reseller/api/reseller/list"));
     let metrics = srv.get_anon("/metrics").await;
     assert!(metrics.text.contains("tessera_http_requests_total{class=\"2xx\"}"));
-    // A well-formed incoming request id is kept.
-    let r = srv.send(srv.client.get(format!("{}/healthz", srv.base)).header("x-request-id", "trace-42")).await;
-    assert_eq!(r.header("x-request-id"), Some("trace-42"));
+}
+
+/// The server gives every request its own id; a client's well-formed `x-request-id` is kept beside it in the audit
+/// row, never in its place (a client could reuse another request's id), and a malformed one is dropped.
+async fn client_request_ids_are_kept_beside_the_servers(b: Backend) {
+    let srv = Server::start(b).await;
+    let body = json!({"parent_id": 1, "kind": "isp", "name": "Traced", "slug": "traced"});
+    let r = srv
+        .send(
+            srv.client
+                .post(format!("{}/core/v1/tenants", srv.base))
+                .bearer_auth(&srv.admin_key)
+                .header("x-request-id", "trace-42")
+                .json(&body),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let server_id = r.header("x-request-id").unwrap().to_string();
+    assert_ne!(server_id, "trace-42", "the client's id does not replace the server's");
+    assert!(server_id.len() == 32 && server_id.bytes().all(|b| b.is_ascii_hexdigit()), "{server_id}");
+    let tenant = r.body["id"].as_i64().unwrap();
+    let odd = srv
+        .send(
+            srv.client
+                .put(format!("{}/core/v1/tenants/{tenant}/plugins/chat", srv.base))
+                .bearer_auth(&srv.admin_key)
+                .header("x-request-id", "has spaces; and more")
+                .json(&json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(odd.status, 200, "{}", odd.text);
+
+    let audit = srv.get("/core/v1/audit?limit=100", &srv.admin_key).await;
+    let items = audit.body["items"].as_array().unwrap();
+    let created = items.iter().find(|e| e["object"] == format!("tenant:{tenant}")).unwrap();
+    assert_eq!(created["request_id"], server_id.as_str(), "{created}");
+    assert_eq!(created["client_request_id"], "trace-42", "{created}");
+    let enabled = items
+        .iter()
+        .find(|e| e["request_id"] == odd.header("x-request-id").unwrap())
+        .unwrap_or_else(|| panic!("{}", audit.text));
+    assert!(enabled["client_request_id"].is_null(), "a malformed client id is not kept: {enabled}");
 }
 
 both!(
     bootstrap_once_and_restart,
+    client_request_ids_are_kept_beside_the_servers,
     tenant_tree_and_subtree_rights,
     suspension_refuses_the_subtree,
     api_keys_show_once_and_revoke_at_once,
