@@ -1,5 +1,6 @@
 //! Rules the OpenAPI document keeps so that SDK generators produce clean clients: every operation has a unique
-//! `<plugin>_<resource>_<action>` id, a summary, one tag, a 4xx answer, declared security, and bodies that are named
+//! `<plugin>_<resource>_<action>` id, a summary, one tag, a 4xx answer, a credential (a defined scheme or a credential
+//! field), and bodies that are named
 //! schemas (no anonymous inline objects).
 
 use std::collections::HashSet;
@@ -24,6 +25,46 @@ fn named(schema: &Value) -> bool {
     }
 }
 
+/// The request fields that carry a credential the seed APIs' way (in the body, the query or a header).
+const CREDENTIAL_FIELDS: [&str; 5] = ["api_key", "api-key", "access_token", "access-token", "password"];
+
+/// The names of an operation's parameters and of its request bodies' top-level properties.
+fn request_fields(doc: &Value, op: &Value) -> HashSet<String> {
+    let mut names: HashSet<String> =
+        op["parameters"].as_array().into_iter().flatten().filter_map(|p| p["name"].as_str().map(str::to_string)).collect();
+    for content in op["requestBody"]["content"].as_object().into_iter().flatten().map(|(_, c)| c) {
+        let schema = &content["schema"];
+        let schema = match schema["$ref"].as_str() {
+            Some(r) => &doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")],
+            None => schema,
+        };
+        names.extend(schema["properties"].as_object().into_iter().flatten().map(|(k, _)| k.clone()));
+    }
+    names
+}
+
+/// Why an operation's security is not right: the merge writes `security: []` into every operation that declares no
+/// scheme, so "declared" alone proves nothing. An operation either names defined schemes, or says `[]` and takes its
+/// credential in a request field the seed's way (`api_key`, `api-key`, `access_token`, a password to log in).
+fn security_problem(doc: &Value, op: &Value) -> Option<String> {
+    let Some(requirements) = op["security"].as_array() else {
+        return Some("security not declared".into());
+    };
+    let schemes = &doc["components"]["securitySchemes"];
+    for name in requirements.iter().filter_map(Value::as_object).flat_map(|r| r.keys()) {
+        if schemes.get(name).is_none() {
+            return Some(format!("security scheme `{name}` is not defined"));
+        }
+    }
+    if requirements.is_empty() {
+        let fields = request_fields(doc, op);
+        if !CREDENTIAL_FIELDS.iter().any(|f| fields.contains(*f)) {
+            return Some("no security scheme and no credential among its request fields: anyone may call it".into());
+        }
+    }
+    None
+}
+
 #[test]
 fn every_operation_is_complete() {
     let doc = document();
@@ -46,8 +87,8 @@ fn every_operation_is_complete() {
                 Some(t) if t.len() == 1 && tags.contains(t[0].as_str().unwrap_or("")) => {}
                 _ => problems.push(format!("{here}: needs exactly one declared tag")),
             }
-            if op.get("security").is_none() {
-                problems.push(format!("{here}: security not declared"));
+            if let Some(why) = security_problem(&doc, op) {
+                problems.push(format!("{here}: {why}"));
             }
             let responses = op["responses"].as_object().unwrap();
             if !responses.keys().any(|s| s.starts_with('4')) {
