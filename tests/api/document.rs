@@ -1,7 +1,6 @@
 //! Rules the OpenAPI document keeps so that SDK generators produce clean clients: every operation has a unique
 //! `<plugin>_<resource>_<action>` id, a summary, one tag, a 4xx answer, a credential (a defined scheme or a credential
-//! field), and bodies that are named
-//! schemas (no anonymous inline objects).
+//! field), and bodies that are named schemas (no anonymous inline objects).
 
 use std::collections::HashSet;
 
