@@ -468,10 +468,25 @@ async fn resellers_see_their_subtree_only(b: Backend) {
     )
     .await;
     let sub = ok(&r).as_i64().unwrap();
+    // Codes are unique among one parent's resellers: the sibling's code is free here (a conflict would tell the
+    // franchisee that a reseller outside its subtree uses it), its own sub-reseller's is not.
+    let sub_fields = |code: &'static str| {
+        vec![
+            ("name", "Other"),
+            ("code", code),
+            ("mobile", "12344444"),
+            ("email", "o@x.com"),
+            ("invoice_by", "Reseller"),
+            ("payment_by", "Reseller"),
+            ("type", "Reseller"),
+        ]
+    };
+    let reused = ok(&call(&srv, "create", &me, &sub_fields("S1")).await).as_i64().unwrap();
+    refused(&call(&srv, "create", &me, &sub_fields("SUB1")).await, 409, "code");
     let mut seen: Vec<i64> =
         ok(&call(&srv, "list", &me, &[]).await).as_array().unwrap().iter().map(|x| x["id"].as_i64().unwrap()).collect();
     seen.sort();
-    assert_eq!(seen, vec![parent, sub]);
+    assert_eq!(seen, vec![parent, sub, reused]);
     let s = sibling.to_string();
     refused(
         &call(&srv, "wallet_update", &me, &[("resellerid", &s), ("action", "TopUp"), ("amt", "1")]).await,

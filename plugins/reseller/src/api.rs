@@ -440,8 +440,8 @@ impl ResellerApi {
         let parent = if scope.root.kind() == TenantKind::Reseller { scope.root.clone() } else { scope.isp.clone() };
         self.ctx.require(&caller, "reseller:reseller", "create", &parent).await?;
         let code = req.code.trim();
-        if store::code_taken(self.ctx.pool(), scope.isp.id, code, None).await? {
-            return Err(CoreError::conflict(format!("code: `{code}` is already used by a reseller of this ISP")));
+        if store::code_taken(self.ctx.pool(), parent.id, code, None).await? {
+            return Err(CoreError::conflict(format!("code: `{code}` is already used by a reseller of {}", parent.name)));
         }
         let suffix: String = tessera_core::identity::new_secret("").chars().take(6).collect();
         let slug = model::tenant_slug(&scope.isp.slug, code, &suffix);
@@ -450,6 +450,7 @@ impl ResellerApi {
         let account = NewAccount {
             tenant_id: tenant.id,
             isp_id: scope.isp.id,
+            parent_id: parent.id,
             kind: &req.kind.stored(),
             name: req.name.trim(),
             code,
@@ -500,8 +501,9 @@ impl ResellerApi {
             changes.email = Some(Email::parse("email", e)?.into_string());
         }
         if let Some(code) = &changes.code {
-            if store::code_taken(self.ctx.pool(), scope.isp.id, code, Some(row.tenant_id)).await? {
-                return Err(CoreError::conflict(format!("code: `{code}` is already used by a reseller of this ISP")));
+            let parent = tenant.parent_id.unwrap_or(scope.isp.id);
+            if store::code_taken(self.ctx.pool(), parent, code, Some(row.tenant_id)).await? {
+                return Err(CoreError::conflict(format!("code: `{code}` is already used by a reseller of its parent")));
             }
         }
         let mut tx = self.ctx.begin().await?;

@@ -48,6 +48,8 @@ macro_rules! account_select {
 pub struct NewAccount<'a> {
     pub tenant_id: i64,
     pub isp_id: i64,
+    /// The tenant it was created under: its code is unique among that tenant's resellers.
+    pub parent_id: i64,
     pub kind: &'a str,
     pub name: &'a str,
     pub code: &'a str,
@@ -64,12 +66,13 @@ pub struct NewAccount<'a> {
 #[instrument(skip_all)]
 pub async fn insert_account(conn: &mut AnyConnection, a: &NewAccount<'_>, now: i64) -> CoreResult<()> {
     sqlx::query(
-        "INSERT INTO reseller_accounts (tenant_id, isp_id, type, name, code, invoice_by, payment_by, address, mobile, \
-         email, state, commission_bp, credit_limit, balance, deleted, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, 0, $14, $14)",
+        "INSERT INTO reseller_accounts (tenant_id, isp_id, parent_id, type, name, code, invoice_by, payment_by, \
+         address, mobile, email, state, commission_bp, credit_limit, balance, deleted, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, 0, $15, $15)",
     )
     .bind(a.tenant_id)
     .bind(a.isp_id)
+    .bind(a.parent_id)
     .bind(a.kind)
     .bind(a.name)
     .bind(a.code)
@@ -87,13 +90,13 @@ pub async fn insert_account(conn: &mut AnyConnection, a: &NewAccount<'_>, now: i
     Ok(())
 }
 
-/// True when a live reseller of the ISP other than `except` has this code.
+/// True when a live reseller of the same parent other than `except` has this code.
 #[instrument(skip_all)]
-pub async fn code_taken(pool: &AnyPool, isp_id: i64, code: &str, except: Option<i64>) -> CoreResult<bool> {
+pub async fn code_taken(pool: &AnyPool, parent_id: i64, code: &str, except: Option<i64>) -> CoreResult<bool> {
     let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM reseller_accounts WHERE isp_id = $1 AND code = $2 AND deleted = 0 AND tenant_id <> $3",
+        "SELECT COUNT(*) FROM reseller_accounts WHERE parent_id = $1 AND code = $2 AND deleted = 0 AND tenant_id <> $3",
     )
-    .bind(isp_id)
+    .bind(parent_id)
     .bind(code)
     .bind(except.unwrap_or(0))
     .fetch_one(pool)
