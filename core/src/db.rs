@@ -44,7 +44,10 @@ const STALE_AFTER_IDLE: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct Db {
+    /// Writes, transactions and single-row reads: one SQL text and one connection type for both backends.
     pub pool: AnyPool,
+    /// Listings: see `Reader`.
+    pub reader: Reader,
     pub backend: Backend,
 }
 
@@ -98,7 +101,10 @@ impl Db {
             .connect_with(opts)
             .await
             .map_err(|e| CoreError::internal(format!("cannot connect to the database: {e}")))?;
-        Ok(Db { pool, backend })
+        // SQLite's read pool opens lazily: the file may not exist until the write pool has created it.
+        let reader = Reader::connect(&url, backend, if backend == Backend::Sqlite { 8 } else { max_connections.max(2) })
+            .await?;
+        Ok(Db { pool, reader, backend })
     }
 
     /// Applies migration sets in order on ONE connection: on PostgreSQL the migrator's advisory lock is per session and
@@ -163,20 +169,139 @@ pub fn advance_clock(ms: i64) {
     CLOCK_OFFSET_MS.fetch_add(ms.max(0), std::sync::atomic::Ordering::Relaxed);
 }
 
-/// A statement assembled from fixed SQL and bound values, for the queries whose filters depend on the request:
-/// SQL enters only as `&'static str` (a fixed condition, a column from a whitelist), every value — filters, LIMIT,
-/// OFFSET — as a `$n` parameter. sqlx's `QueryBuilder<Any>` would do, but its `push_bind` writes `?`, which
-/// PostgreSQL refuses (the Any driver passes the text through unchanged; launchbadge/sqlx#3000).
+/// The pool every listing reads through: the backend's own sqlx driver over read-only connections. The Any driver
+/// copies every value of every row once more into its own row type (with the column list built again per row), which
+/// was most of a listing's storage cost; a listing is a read, so it needs none of what the Any pool gives writes
+/// (one transaction type for both backends). Writes and single-row reads stay on `Db::pool`. Both pools see every
+/// committed write at once (SQLite in WAL mode starts each read at the latest commit; PostgreSQL reads committed).
+#[derive(Clone)]
+pub enum Reader {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Reader {
+    async fn connect(url: &str, backend: Backend, max_connections: u32) -> CoreResult<Self> {
+        let invalid = |e: sqlx::Error| CoreError::invalid("database_url", e.to_string());
+        let cannot = |e: sqlx::Error| CoreError::internal(format!("cannot connect the read pool: {e}"));
+        Ok(match backend {
+            Backend::Sqlite => {
+                let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+                    .map_err(invalid)?
+                    // Not `read_only`: a read-only connection cannot create the WAL index file when no writer has
+                    // the database open. `query_only` refuses writes all the same.
+                    .pragma("query_only", "ON")
+                    .busy_timeout(Duration::from_secs(10))
+                    .log_statements(tracing::log::LevelFilter::Trace);
+                let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .test_before_acquire(false)
+                    .connect_lazy_with(opts);
+                Reader::Sqlite(pool)
+            }
+            Backend::Postgres => {
+                let opts = sqlx::postgres::PgConnectOptions::from_str(url)
+                    .map_err(invalid)?
+                    .options([("default_transaction_read_only", "on")])
+                    .log_statements(tracing::log::LevelFilter::Trace);
+                let pool = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .test_before_acquire(false)
+                    .before_acquire(|conn, meta| {
+                        Box::pin(async move {
+                            if meta.idle_for >= STALE_AFTER_IDLE {
+                                sqlx::Connection::ping(conn).await?;
+                            }
+                            Ok(true)
+                        })
+                    })
+                    .connect_with(opts)
+                    .await
+                    .map_err(cannot)?;
+                Reader::Postgres(pool)
+            }
+        })
+    }
+}
+
+/// A value bound to a listing statement, kept until the statement runs on the backend's driver.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Int(Option<i64>),
+    Text(Option<String>),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(Some(v))
+    }
+}
+
+impl From<Option<i64>> for Value {
+    fn from(v: Option<i64>) -> Self {
+        Value::Int(v)
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(Some(v))
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(Some(v.to_string()))
+    }
+}
+
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Text(Some(v.clone()))
+    }
+}
+
+impl From<Option<&str>> for Value {
+    fn from(v: Option<&str>) -> Self {
+        Value::Text(v.map(str::to_string))
+    }
+}
+
+impl From<crate::types::Flag> for Value {
+    fn from(v: crate::types::Flag) -> Self {
+        Value::Int(Some(v.0 as i64))
+    }
+}
+
+/// A row type a listing can read on either backend's driver (what `#[derive(sqlx::FromRow)]` gives a struct whose
+/// fields decode on both).
+pub trait ListRow:
+    for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin
+{
+}
+
+impl<T> ListRow for T where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin
+{
+}
+
+/// A listing statement assembled from fixed SQL and bound values, for the queries whose filters depend on the
+/// request: SQL enters only as `&'static str` (a fixed condition, a column from a whitelist), every value — filters,
+/// LIMIT, OFFSET — as a `$n` parameter. It runs on the `Reader`, the backend's own driver: this is how every listing
+/// of the core and the plugins reads its rows.
 pub struct Sql {
     text: String,
-    args: sqlx::any::AnyArguments,
-    /// A value that could not be encoded: the statement is not run.
-    error: Option<sqlx::error::BoxDynError>,
+    args: Vec<Value>,
 }
 
 impl Sql {
     pub fn new(text: &'static str) -> Self {
-        Sql { text: text.to_string(), args: Default::default(), error: None }
+        Sql { text: text.to_string(), args: Vec::new() }
     }
 
     pub fn push(&mut self, text: &'static str) -> &mut Self {
@@ -185,28 +310,15 @@ impl Sql {
     }
 
     /// Appends the next placeholder and binds `value` to it.
-    pub fn push_bind<'t, T>(&mut self, value: T) -> &mut Self
-    where
-        T: sqlx::Encode<'t, sqlx::Any> + sqlx::Type<sqlx::Any>,
-    {
-        use sqlx::Arguments;
-        match self.args.add(value) {
-            Ok(()) => {
-                self.text.push('$');
-                self.text.push_str(&self.args.len().to_string());
-            }
-            Err(e) => {
-                self.error.get_or_insert(e);
-            }
-        }
+    pub fn push_bind(&mut self, value: impl Into<Value>) -> &mut Self {
+        self.args.push(value.into());
+        self.text.push('$');
+        self.text.push_str(&self.args.len().to_string());
         self
     }
 
     /// ` AND <text>$n` when there is a value; nothing otherwise.
-    pub fn and<'t, T>(&mut self, text: &'static str, value: Option<T>) -> &mut Self
-    where
-        T: sqlx::Encode<'t, sqlx::Any> + sqlx::Type<sqlx::Any>,
-    {
+    pub fn and<V: Into<Value>>(&mut self, text: &'static str, value: Option<V>) -> &mut Self {
         if let Some(v) = value {
             self.push(" AND ").push(text).push_bind(v);
         }
@@ -225,29 +337,35 @@ impl Sql {
 
     /// How many values are bound.
     pub fn bound(&self) -> usize {
-        use sqlx::Arguments;
         self.args.len()
     }
 
-    fn finish(self) -> CoreResult<(sqlx::AssertSqlSafe<String>, sqlx::any::AnyArguments)> {
-        match self.error {
-            Some(e) => Err(CoreError::internal(format!("cannot bind a value: {e}"))),
-            None => Ok((sqlx::AssertSqlSafe(self.text), self.args)),
+    pub async fn fetch_all<O: ListRow>(self, reader: &Reader) -> CoreResult<Vec<O>> {
+        macro_rules! run {
+            ($db:ty, $pool:expr) => {{
+                let mut q = sqlx::query_as::<$db, O>(sqlx::AssertSqlSafe(self.text));
+                for v in self.args {
+                    q = match v {
+                        Value::Int(v) => q.bind(v),
+                        Value::Text(v) => q.bind(v),
+                    };
+                }
+                q.fetch_all($pool).await?
+            }};
         }
-    }
-
-    pub async fn fetch_all<O>(self, pool: &AnyPool) -> CoreResult<Vec<O>>
-    where
-        O: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
-    {
-        let (text, args) = self.finish()?;
-        Ok(sqlx::query_as_with(text, args).fetch_all(pool).await?)
+        Ok(match reader {
+            Reader::Sqlite(pool) => run!(sqlx::Sqlite, pool),
+            Reader::Postgres(pool) => run!(sqlx::Postgres, pool),
+        })
     }
 
     /// The one number a `SELECT COUNT(*) …` answers.
-    pub async fn fetch_count(self, pool: &AnyPool) -> CoreResult<i64> {
-        let (text, args) = self.finish()?;
-        Ok(sqlx::query_scalar_with(text, args).fetch_one(pool).await?)
+    pub async fn fetch_count(self, reader: &Reader) -> CoreResult<i64> {
+        let (count,): (i64,) = {
+            let mut rows: Vec<(i64,)> = self.fetch_all(reader).await?;
+            rows.pop().ok_or_else(|| CoreError::internal("a count answered no row"))?
+        };
+        Ok(count)
     }
 }
 

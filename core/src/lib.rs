@@ -36,7 +36,7 @@ pub use admin::AdminAuth as BearerKey;
 pub use async_trait::async_trait;
 pub use authz::{Authz, Granted};
 pub use config::{Config, Secret};
-pub use db::{now_ms, Db, Migrations, Sql};
+pub use db::{now_ms, Db, Migrations, Reader, Sql};
 pub use error::Failure;
 pub use error::{CoreError, CoreResult};
 pub use identity::{Caller, Identity};

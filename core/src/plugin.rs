@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use sqlx::{Any, AnyConnection, AnyPool};
 
 use crate::authz::Granted;
-use crate::db::{now_ms, Migrations};
+use crate::db::{now_ms, Migrations, Reader};
 use crate::error::{CoreError, CoreResult};
 use crate::events::Change;
 use crate::identity::Caller;
@@ -184,6 +184,11 @@ impl PluginContext {
     /// The shared pool, for the plugin's store functions.
     pub fn pool(&self) -> &AnyPool {
         &self.core.db.pool
+    }
+
+    /// The read pool every listing runs on (`Sql::fetch_all`); see `Reader`.
+    pub fn reader(&self) -> &Reader {
+        &self.core.db.reader
     }
 
     /// A transaction; see `Tx`.

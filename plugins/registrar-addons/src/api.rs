@@ -514,7 +514,7 @@ impl RegistrarApi {
         if let Some(s) = status.filter(|s| !matches!(*s, "Active" | "Suspended")) {
             return Err(CoreError::invalid("status", format!("`{s}` must be Active or Suspended")));
         }
-        let (rows, total) = store::search_customers(self.ctx.pool(), &reseller.path, name, status, page).await?;
+        let (rows, total) = store::search_customers(self.ctx.reader(), &reseller.path, name, status, page).await?;
         Ok(CustomerPage {
             recsonpage: rows.len() as i64,
             recsindb: total,

@@ -7,7 +7,7 @@ use tracing::instrument;
 use tessera_core::db::contains_pattern;
 use tessera_core::money::MAX_BALANCE;
 use tessera_core::tenancy::subtree;
-use tessera_core::{CoreResult, Paging, Sql, StoredEnum};
+use tessera_core::{CoreResult, Paging, Reader, Sql, StoredEnum};
 
 use crate::model::Product;
 
@@ -116,7 +116,7 @@ pub async fn customer(pool: &AnyPool, under_path: &str, id: i64) -> CoreResult<O
 /// (limit and offset bound) and the number of all matches.
 #[instrument(skip_all)]
 pub async fn search_customers(
-    pool: &AnyPool,
+    reader: &Reader,
     under_path: &str,
     text: Option<&str>,
     status: Option<&str>,
@@ -136,9 +136,9 @@ pub async fn search_customers(
     };
     let mut rows = filter(Sql::new(select_customers!()));
     rows.push(" ORDER BY c.id").page(page);
-    let rows = rows.fetch_all(pool).await?;
+    let rows = rows.fetch_all(reader).await?;
     let count = filter(Sql::new("SELECT COUNT(*) FROM registrar_customers c JOIN tenants t ON t.id = c.tenant_id"));
-    let total = count.fetch_count(pool).await?;
+    let total = count.fetch_count(reader).await?;
     Ok((rows, total))
 }
 

@@ -408,11 +408,11 @@ impl ResellerApi {
         };
         self.ctx.require(&caller, "reseller:reseller", "read", &scope.root).await?;
         if count_only {
-            return Ok(ListResult::Count(store::count_accounts(self.ctx.pool(), &query).await?));
+            return Ok(ListResult::Count(store::count_accounts(self.ctx.reader(), &query).await?));
         }
         let sort = req.sort_field.unwrap_or(SortField::Id);
         let order = req.sort_order.unwrap_or(SortOrder::Asc);
-        let rows = store::list_accounts(self.ctx.pool(), &query, sort, order, page).await?;
+        let rows = store::list_accounts(self.ctx.reader(), &query, sort, order, page).await?;
         Ok(ListResult::Rows(rows.into_iter().map(ResellerOut::from_row).collect::<CoreResult<_>>()?))
     }
 
@@ -647,9 +647,9 @@ impl ResellerApi {
         };
         self.ctx.require(&caller, "reseller:wallet", "read", &scope.root).await?;
         if count_only {
-            return Ok(LedgerResult::Count(store::count_ledger(self.ctx.pool(), &query).await?));
+            return Ok(LedgerResult::Count(store::count_ledger(self.ctx.reader(), &query).await?));
         }
-        let rows = store::list_ledger(self.ctx.pool(), &query, page).await?;
+        let rows = store::list_ledger(self.ctx.reader(), &query, page).await?;
         Ok(LedgerResult::Rows(rows.into_iter().map(LedgerOut::from_row).collect::<CoreResult<_>>()?))
     }
 }

@@ -9,7 +9,7 @@ use tracing::instrument;
 use tessera_core::db::contains_pattern;
 use tessera_core::money::MAX_BALANCE;
 use tessera_core::tenancy::subtree;
-use tessera_core::{CoreResult, Paging, Sql};
+use tessera_core::{CoreResult, Paging, Reader, Sql};
 
 use crate::model::{SortField, SortOrder};
 
@@ -239,7 +239,7 @@ impl AccountQuery {
 /// A page of the matching accounts, sorted by `sort` then by id (a stable order across pages).
 #[instrument(skip_all)]
 pub async fn list_accounts(
-    pool: &AnyPool,
+    reader: &Reader,
     q: &AccountQuery,
     sort: SortField,
     order: SortOrder,
@@ -250,14 +250,14 @@ pub async fn list_accounts(
     let dir = sort_direction(order);
     stmt.push(" ORDER BY ").push(sort_column(sort)).push(dir).push(", r.tenant_id").push(dir);
     stmt.page(page);
-    stmt.fetch_all(pool).await
+    stmt.fetch_all(reader).await
 }
 
 #[instrument(skip_all)]
-pub async fn count_accounts(pool: &AnyPool, q: &AccountQuery) -> CoreResult<i64> {
+pub async fn count_accounts(reader: &Reader, q: &AccountQuery) -> CoreResult<i64> {
     let mut stmt = Sql::new("SELECT COUNT(*) FROM reseller_accounts r JOIN tenants t ON t.id = r.tenant_id");
     q.filter(&mut stmt);
-    stmt.fetch_count(pool).await
+    stmt.fetch_count(reader).await
 }
 
 // ---- wallet ----
@@ -375,18 +375,18 @@ impl LedgerQuery {
 }
 
 #[instrument(skip_all)]
-pub async fn list_ledger(pool: &AnyPool, q: &LedgerQuery, page: Paging) -> CoreResult<Vec<LedgerRow>> {
+pub async fn list_ledger(reader: &Reader, q: &LedgerQuery, page: Paging) -> CoreResult<Vec<LedgerRow>> {
     let mut stmt = Sql::new(concat!(ledger_cols!(), " FROM reseller_ledger l JOIN tenants t ON t.id = l.tenant_id"));
     q.filter(&mut stmt);
     stmt.push(" ORDER BY l.id").page(page);
-    stmt.fetch_all(pool).await
+    stmt.fetch_all(reader).await
 }
 
 #[instrument(skip_all)]
-pub async fn count_ledger(pool: &AnyPool, q: &LedgerQuery) -> CoreResult<i64> {
+pub async fn count_ledger(reader: &Reader, q: &LedgerQuery) -> CoreResult<i64> {
     let mut stmt = Sql::new("SELECT COUNT(*) FROM reseller_ledger l JOIN tenants t ON t.id = l.tenant_id");
     q.filter(&mut stmt);
-    stmt.fetch_count(pool).await
+    stmt.fetch_count(reader).await
 }
 
 #[cfg(test)]
