@@ -18,6 +18,7 @@ use crate::error::{CoreError, CoreResult, Failure};
 use crate::identity::{hash_password, Caller};
 use crate::plugin::{Manifest, PluginApi};
 use crate::store::{self, AuditRow, KeyRow, PrincipalRow};
+use crate::types::Paging;
 use crate::tenancy::{Tenant, TenantKind};
 use crate::wire::{Input, PathId};
 use crate::{audit, now_ms, validate_name, Core};
@@ -652,7 +653,7 @@ impl AdminApi {
             NewTenantKind::Reseller => TenantKind::Reseller,
             NewTenantKind::Organisation => TenantKind::Organisation,
         };
-        let mut tx = self.core.db.pool.begin().await?;
+        let mut tx = crate::db::begin(&self.core.db.pool).await?;
         let tenant = self.core.create_tenant(&mut tx, &parent, kind, &body.name, &body.slug).await?;
         audit::record(
             &mut tx,
@@ -679,7 +680,7 @@ impl AdminApi {
         if status.is_some() && tenant.id == caller.tenant_id() {
             return Err(CoreError::forbidden("the status of your own tenant is changed by an admin above it"));
         }
-        let mut tx = self.core.db.pool.begin().await?;
+        let mut tx = crate::db::begin(&self.core.db.pool).await?;
         if let Some(name) = &body.name {
             store::rename_tenant(&mut tx, id, name.trim(), now_ms()).await?;
         }
@@ -729,7 +730,7 @@ impl AdminApi {
             return Err(CoreError::conflict(format!("email: {email} is already a user of this tenant")));
         }
         let hash = hash_password(&body.password).await?;
-        let mut tx = self.core.db.pool.begin().await?;
+        let mut tx = crate::db::begin(&self.core.db.pool).await?;
         let id = store::insert_principal(&mut tx, tenant.id, &email, body.name.trim(), Some(&hash), now_ms()).await?;
         audit::record(&mut tx, Some(caller.principal_id), &tenant, "core.user.create", &format!("user:{id}")).await?;
         tx.commit().await?;
@@ -757,7 +758,7 @@ impl AdminApi {
             return Err(CoreError::not_found(format!("user {user_id} does not hold role `{role}` here")));
         }
         if grant != held {
-            let mut tx = self.core.db.pool.begin().await?;
+            let mut tx = crate::db::begin(&self.core.db.pool).await?;
             let action = if grant { "core.role.grant" } else { "core.role.revoke" };
             audit::record(&mut tx, Some(caller.principal_id), &tenant, action, &format!("user:{user_id}:{role}"))
                 .await?;
@@ -822,7 +823,7 @@ impl AdminApi {
         if user.id != caller.principal_id {
             self.require(caller, "core:api_key", "delete", &tenant).await?;
         }
-        let mut tx = self.core.db.pool.begin().await?;
+        let mut tx = crate::db::begin(&self.core.db.pool).await?;
         audit::record(&mut tx, Some(caller.principal_id), &tenant, "core.api_key.revoke", &format!("api_key:{key_id}"))
             .await?;
         tx.commit().await?;
@@ -871,7 +872,7 @@ impl AdminApi {
         if config_text.len() > 16 * 1024 {
             return Err(CoreError::invalid("config", "must be at most 16 KiB of JSON"));
         }
-        let mut tx = self.core.db.pool.begin().await?;
+        let mut tx = crate::db::begin(&self.core.db.pool).await?;
         self.core.set_plugin(&mut tx, tenant.id, plugin, body.enabled, &config_text).await?;
         let action = if body.enabled { "core.plugin.enable" } else { "core.plugin.disable" };
         audit::record(&mut tx, Some(caller.principal_id), &tenant, action, &format!("plugin:{plugin}")).await?;
@@ -944,7 +945,7 @@ impl AdminApi {
             let crate::Paging { limit, offset } = crate::Paging::new(crate::PageRule::CORE, *limit, *offset)?;
             let tenant = self.visible(&caller, id.get("id")?).await?;
             self.require(&caller, "core:tenant", "read", &tenant).await?;
-            let (rows, total) = store::children(&self.core.db.pool, tenant.id, limit, offset).await?;
+            let (rows, total) = store::children(&self.core.db.reader, tenant.id, Paging { limit, offset }).await?;
             Ok(TenantPage { items: rows.iter().map(TenantOut::from).collect(), total, limit, offset })
         }
         .await
@@ -973,7 +974,7 @@ impl AdminApi {
             let crate::Paging { limit, offset } = crate::Paging::new(crate::PageRule::CORE, *limit, *offset)?;
             let tenant = self.visible(&caller, id.get("id")?).await?;
             self.require(&caller, "core:user", "read", &tenant).await?;
-            let (rows, total) = store::principals_of(&self.core.db.pool, tenant.id, limit, offset).await?;
+            let (rows, total) = store::principals_of(&self.core.db.reader, tenant.id, Paging { limit, offset }).await?;
             let mut items = Vec::with_capacity(rows.len());
             for p in rows {
                 items.push(self.user_out(p).await?);
@@ -1082,7 +1083,7 @@ impl AdminApi {
             let crate::Paging { limit, offset } = crate::Paging::new(crate::PageRule::CORE, *limit, *offset)?;
             let tenant = self.visible(&caller, tenant_id.unwrap_or(caller.tenant_id())).await?;
             self.require(&caller, "core:audit", "read", &tenant).await?;
-            let (rows, total) = store::audit_under(&self.core.db.pool, &tenant.path, limit, offset).await?;
+            let (rows, total) = store::audit_under(&self.core.db.reader, &tenant.path, Paging { limit, offset }).await?;
             Ok(AuditPage { items: rows.into_iter().map(AuditOut::from).collect(), total, limit, offset })
         }
         .await

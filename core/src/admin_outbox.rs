@@ -15,6 +15,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::identity::{new_secret, Caller};
 use crate::outbox::{sql, Outbox};
 use crate::tenancy::Tenant;
+use crate::types::Paging;
 use crate::wire::{Input, PathId};
 use crate::{audit, jobs, now_ms, Core};
 
@@ -381,7 +382,7 @@ impl OutboxApi {
         let secret = new_secret("whsec_");
         let types_text = serde_json::to_string(&types).map_err(CoreError::internal)?;
         let now = now_ms();
-        let mut tx = self.core.db.pool.begin().await?;
+        let mut tx = crate::db::begin(&self.core.db.pool).await?;
         let id = sql::insert_webhook(&mut tx, &tenant, &url, &types_text, &description, &secret, now).await?;
         audit::record(&mut tx, Some(caller.principal_id), &tenant, "core.webhook.create", &format!("webhook:{id}"))
             .await?;
@@ -400,7 +401,7 @@ impl OutboxApi {
     async fn deliveries(&self, caller: &Caller, webhook_id: i64, limit: i64, offset: i64) -> CoreResult<DeliveryPage> {
         let (hook, tenant) = self.visible_webhook(caller, webhook_id).await?;
         self.require(caller, "core:webhook", "read", &tenant).await?;
-        let (rows, total) = sql::deliveries_of(&self.core.db.pool, hook.id, limit, offset).await?;
+        let (rows, total) = sql::deliveries_of(&self.core.db.reader, hook.id, Paging { limit, offset }).await?;
         let (from, to) = (rows.iter().map(|d| d.id).min(), rows.iter().map(|d| d.id).max());
         let attempts = match (from, to) {
             (Some(from), Some(to)) => sql::attempts_of(&self.core.db.pool, hook.id, from, to).await?,
@@ -415,7 +416,7 @@ impl OutboxApi {
         let delivery = sql::delivery(pool, delivery_id).await?.ok_or_else(hidden)?;
         let (hook, tenant) = self.visible_webhook(caller, delivery.webhook_id).await.map_err(|_| hidden())?;
         self.require(caller, "core:webhook", "update", &tenant).await?;
-        let mut tx = pool.begin().await?;
+        let mut tx = crate::db::begin(pool).await?;
         if !sql::replay(&mut tx, delivery.id, now_ms()).await? {
             return Err(CoreError::conflict("an attempt of this delivery is in progress; try again in a minute"));
         }
@@ -491,7 +492,7 @@ impl OutboxApi {
             let tenant = self.core.visible_tenant(&caller, tenant_id.unwrap_or(caller.tenant_id()), "tenant").await?;
             self.require(&caller, "core:email", "read", &tenant).await?;
             let status = status.map(EmailStatus::as_str);
-            let (rows, total) = sql::emails_under(&self.core.db.pool, &tenant.path, status, limit, offset).await?;
+            let (rows, total) = sql::emails_under(&self.core.db.reader, &tenant.path, status, Paging { limit, offset }).await?;
             Ok(EmailPage { items: rows.into_iter().map(EmailOut::from).collect(), total, limit, offset })
         }
         .await
@@ -548,7 +549,7 @@ impl OutboxApi {
             let caller = self.caller(&auth).await?;
             let (hook, tenant) = self.visible_webhook(&caller, id.get("id")?).await?;
             self.require(&caller, "core:webhook", "delete", &tenant).await?;
-            let mut tx = self.core.db.pool.begin().await?;
+            let mut tx = crate::db::begin(&self.core.db.pool).await?;
             sql::delete_webhook(&mut tx, hook.id, now_ms()).await?;
             let object = format!("webhook:{}", hook.id);
             audit::record(&mut tx, Some(caller.principal_id), &tenant, "core.webhook.delete", &object).await?;

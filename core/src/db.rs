@@ -169,6 +169,18 @@ pub fn advance_clock(ms: i64) {
     CLOCK_OFFSET_MS.fetch_add(ms.max(0), std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Begins a write transaction on the Any pool. On SQLite it takes the write lock at BEGIN (`BEGIN IMMEDIATE`): a
+/// deferred transaction that reads first and writes later fails at once, without waiting (SQLITE_BUSY_SNAPSHOT), when
+/// another writer — a request, the outbox, a job — committed in between; waiting for the lock is what the busy
+/// timeout then covers. PostgreSQL begins as usual. Every transaction of the core and the plugins begins here.
+pub async fn begin(pool: &AnyPool) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    if pool.connect_options().database_url.scheme() == "sqlite" {
+        pool.begin_with("BEGIN IMMEDIATE").await
+    } else {
+        pool.begin().await
+    }
+}
+
 /// The pool every listing reads through: the backend's own sqlx driver over read-only connections. The Any driver
 /// copies every value of every row once more into its own row type (with the column list built again per row), which
 /// was most of a listing's storage cost; a listing is a read, so it needs none of what the Any pool gives writes
@@ -309,6 +321,12 @@ impl Sql {
         self
     }
 
+    /// Binds `value` to the next placeholder a fixed text already holds (`$1`, `$2`, … in order).
+    pub fn bind(&mut self, value: impl Into<Value>) -> &mut Self {
+        self.args.push(value.into());
+        self
+    }
+
     /// Appends the next placeholder and binds `value` to it.
     pub fn push_bind(&mut self, value: impl Into<Value>) -> &mut Self {
         self.args.push(value.into());
@@ -382,5 +400,39 @@ mod sql_tests {
         q.push(" ORDER BY id").page(Paging { limit: 10, offset: 20 });
         assert_eq!(q.text(), "SELECT id FROM t WHERE tenant_id = $1 AND name = $2 ORDER BY id LIMIT $3 OFFSET $4");
         assert_eq!(q.bound(), 4);
+    }
+}
+
+#[cfg(test)]
+mod transaction_tests {
+    use super::{begin, Db};
+
+    /// A transaction that reads, then writes, while another writer commits in between: on SQLite the second writer
+    /// waits for the first (its BEGIN takes the lock), where a deferred BEGIN made the first one fail at its write
+    /// (SQLITE_BUSY_SNAPSHOT: a 500 for a request racing the outbox or a job).
+    #[tokio::test]
+    async fn sqlite_writers_wait_for_each_other() {
+        let file = std::env::temp_dir().join(format!("tessera-tx-{}-{}.db", std::process::id(), super::now_ms()));
+        let db = Db::connect(&format!("sqlite://{}", file.display()), 4).await.expect("connect");
+        sqlx::query("CREATE TABLE t (v INTEGER NOT NULL)").execute(&db.pool).await.expect("create");
+        sqlx::query("INSERT INTO t (v) VALUES (0)").execute(&db.pool).await.expect("insert");
+        let mut first = begin(&db.pool).await.expect("begin");
+        let v: i64 = sqlx::query_scalar("SELECT v FROM t").fetch_one(&mut *first).await.expect("read");
+        let pool = db.pool.clone();
+        let second = tokio::spawn(async move {
+            let mut tx = begin(&pool).await?;
+            sqlx::query("UPDATE t SET v = v + 10").execute(&mut *tx).await?;
+            tx.commit().await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        sqlx::query("UPDATE t SET v = $1").bind(v + 1).execute(&mut *first).await.expect("the first writer's write");
+        first.commit().await.expect("commit");
+        second.await.expect("join").expect("the second writer");
+        let v: i64 = sqlx::query_scalar("SELECT v FROM t").fetch_one(&db.pool).await.expect("read");
+        assert_eq!(v, 11);
+        db.pool.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+        }
     }
 }

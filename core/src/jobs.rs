@@ -408,7 +408,7 @@ pub const TEST_EMAIL: crate::outbox::EmailTemplate = crate::outbox::EmailTemplat
 async fn probe_email(pool: &AnyPool, mail: &Value) -> CoreResult<()> {
     let tenant_id = mail["tenant_id"].as_i64().unwrap_or(1);
     let tenant = crate::store::tenant(pool, tenant_id).await?.ok_or_else(|| CoreError::not_found("no such tenant"))?;
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin(pool).await?;
     let to = mail["to"].as_str().unwrap_or("");
     crate::outbox::email(&mut tx, &tenant, "core", to, &TEST_EMAIL, &mail["vars"]).await?;
     tx.commit().await?;
@@ -437,7 +437,7 @@ pub async fn test_enqueue_endpoint(core: &crate::Core, req: poem::Request, body:
     let base = body["payload"].clone();
     let first = base["n"].as_i64().unwrap_or(1);
     let result = async {
-        let mut tx = core.db.pool.begin().await?;
+        let mut tx = crate::db::begin(&core.db.pool).await?;
         let mut ids = Vec::new();
         for i in 0..count {
             let mut payload = if base.is_object() { base.clone() } else { serde_json::json!({}) };

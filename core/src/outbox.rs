@@ -425,7 +425,7 @@ impl Outbox {
     async fn fan_out(&self) -> CoreResult<()> {
         for event in sql::pending_events(&self.pool).await? {
             let now = now_ms();
-            let mut tx = self.pool.begin().await?;
+            let mut tx = crate::db::begin(&self.pool).await?;
             if !sql::dispatch_event(&mut tx, event.id, now).await? {
                 continue;
             }
@@ -562,7 +562,9 @@ pub(crate) mod sql {
     use tracing::instrument;
 
     use super::{LEASE_MS, RETRY_FOR_MS};
+    use crate::db::{Reader, Sql};
     use crate::error::CoreResult;
+    use crate::types::Paging;
     use crate::tenancy::Tenant;
 
     #[instrument(skip_all)]
@@ -855,22 +857,17 @@ pub(crate) mod sql {
 
     #[instrument(skip_all)]
     pub async fn deliveries_of(
-        pool: &AnyPool,
+        reader: &Reader,
         webhook_id: i64,
-        limit: i64,
-        offset: i64,
+        page: Paging,
     ) -> CoreResult<(Vec<DeliveryRow>, i64)> {
-        let sql = format!(
-            "SELECT {DELIVERY_COLS} FROM core_webhook_deliveries WHERE webhook_id = $1 ORDER BY id DESC \
-             LIMIT $2 OFFSET $3"
-        );
-        let rows =
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(webhook_id).bind(limit).bind(offset).fetch_all(pool).await?;
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM core_webhook_deliveries WHERE webhook_id = $1")
-            .bind(webhook_id)
-            .fetch_one(pool)
-            .await?;
-        Ok((rows, total))
+        let mut stmt = Sql::new("SELECT ");
+        stmt.push(DELIVERY_COLS).push(" FROM core_webhook_deliveries WHERE webhook_id = ").push_bind(webhook_id);
+        stmt.push(" ORDER BY id DESC").page(page);
+        let rows = stmt.fetch_all(reader).await?;
+        let mut count = Sql::new("SELECT COUNT(*) FROM core_webhook_deliveries WHERE webhook_id = ");
+        count.push_bind(webhook_id);
+        Ok((rows, count.fetch_count(reader).await?))
     }
 
     #[instrument(skip_all)]
@@ -1006,33 +1003,25 @@ pub(crate) mod sql {
     /// Emails of the tenant at `path` and everything below it, newest first.
     #[instrument(skip_all)]
     pub async fn emails_under(
-        pool: &AnyPool,
+        reader: &Reader,
         path: &str,
         status: Option<&str>,
-        limit: i64,
-        offset: i64,
+        page: Paging,
     ) -> CoreResult<(Vec<EmailRow>, i64)> {
-        let sql = format!(
-            "SELECT {EMAIL_COLS} FROM core_outbox WHERE kind = 'email' AND substr(tenant_path, 1, length($1)) = $1 \
-             AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT $3 OFFSET $4"
-        );
-        let status = status.unwrap_or("");
-        let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(path)
-            .bind(status)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(pool)
-            .await?;
-        let total: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM core_outbox WHERE kind = 'email' AND substr(tenant_path, 1, length($1)) = $1 \
-             AND ($2 = '' OR status = $2)",
-        )
-        .bind(path)
-        .bind(status)
-        .fetch_one(pool)
-        .await?;
-        Ok((rows, total))
+        // A range of the (kind, tenant_path, id) index, as every subtree filter.
+        let filter = |mut stmt: Sql| {
+            let (start, end) = crate::tenancy::subtree(path);
+            stmt.push(" FROM core_outbox WHERE kind = 'email' AND tenant_path >= ").push_bind(start);
+            stmt.push(" AND tenant_path < ").push_bind(end).and("status = ", status);
+            stmt
+        };
+        let mut stmt = Sql::new("SELECT ");
+        stmt.push(EMAIL_COLS);
+        let mut stmt = filter(stmt);
+        stmt.push(" ORDER BY id DESC").page(page);
+        let rows = stmt.fetch_all(reader).await?;
+        let count = filter(Sql::new("SELECT COUNT(*)"));
+        Ok((rows, count.fetch_count(reader).await?))
     }
 }
 

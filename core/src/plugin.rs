@@ -194,7 +194,7 @@ impl PluginContext {
     /// A transaction; see `Tx`.
     pub async fn begin(&self) -> CoreResult<Tx> {
         Ok(Tx {
-            inner: self.core.db.pool.begin().await?,
+            inner: crate::db::begin(&self.core.db.pool).await?,
             core: self.core.clone(),
             after_commit: Vec::new(),
             outbox: false,

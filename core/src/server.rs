@@ -356,7 +356,7 @@ async fn bootstrap(core: &Core, config: &Config) -> CoreResult<Option<String>> {
     if store::platform_exists(&core.db.pool).await? {
         return Ok(None);
     }
-    let mut tx = core.db.pool.begin().await?;
+    let mut tx = crate::db::begin(&core.db.pool).await?;
     let now = crate::now_ms();
     let platform =
         store::insert_tenant(&mut tx, None, crate::TenantKind::Platform, "Platform", "platform", now).await?;

@@ -3,9 +3,11 @@
 use sqlx::{AnyConnection, AnyPool};
 use tracing::instrument;
 
+use crate::db::{Reader, Sql};
 use crate::error::CoreResult;
 use crate::identity::KeyRecord;
 use crate::tenancy::{Tenant, TenantKind, TenantStatus};
+use crate::types::Paging;
 
 // ---- tenants ----
 
@@ -108,14 +110,14 @@ pub async fn slug_taken(pool: &AnyPool, slug: &str) -> CoreResult<bool> {
 }
 
 #[instrument(skip_all)]
-pub async fn children(pool: &AnyPool, parent_id: i64, limit: i64, offset: i64) -> CoreResult<(Vec<Tenant>, i64)> {
-    let sql = format!("SELECT {TENANT_COLS} FROM tenants WHERE parent_id = $1 ORDER BY id LIMIT $2 OFFSET $3");
-    let rows: Vec<TenantRow> =
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(parent_id).bind(limit).bind(offset).fetch_all(pool).await?;
+pub async fn children(reader: &Reader, parent_id: i64, page: Paging) -> CoreResult<(Vec<Tenant>, i64)> {
+    let mut stmt = Sql::new("SELECT ");
+    stmt.push(TENANT_COLS).push(" FROM tenants WHERE parent_id = ").push_bind(parent_id).push(" ORDER BY id").page(page);
+    let rows: Vec<TenantRow> = stmt.fetch_all(reader).await?;
     let rows = rows.into_iter().map(Tenant::try_from).collect::<CoreResult<_>>()?;
-    let total: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM tenants WHERE parent_id = $1").bind(parent_id).fetch_one(pool).await?;
-    Ok((rows, total))
+    let mut count = Sql::new("SELECT COUNT(*) FROM tenants WHERE parent_id = ");
+    count.push_bind(parent_id);
+    Ok((rows, count.fetch_count(reader).await?))
 }
 
 /// Suspends (or closes) a tenant for an admin of the tenant `by`, whose subtree is `[start, end)`: a suspension
@@ -261,20 +263,14 @@ pub async fn principal_id_by_email(conn: &mut AnyConnection, tenant_id: i64, ema
 }
 
 #[instrument(skip_all)]
-pub async fn principals_of(
-    pool: &AnyPool,
-    tenant_id: i64,
-    limit: i64,
-    offset: i64,
-) -> CoreResult<(Vec<PrincipalRow>, i64)> {
-    let sql = format!("SELECT {PRINCIPAL_COLS} FROM principals WHERE tenant_id = $1 ORDER BY id LIMIT $2 OFFSET $3");
-    let rows =
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant_id).bind(limit).bind(offset).fetch_all(pool).await?;
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM principals WHERE tenant_id = $1")
-        .bind(tenant_id)
-        .fetch_one(pool)
-        .await?;
-    Ok((rows, total))
+pub async fn principals_of(reader: &Reader, tenant_id: i64, page: Paging) -> CoreResult<(Vec<PrincipalRow>, i64)> {
+    let mut stmt = Sql::new("SELECT ");
+    stmt.push(PRINCIPAL_COLS).push(" FROM principals WHERE tenant_id = ").push_bind(tenant_id).push(" ORDER BY id");
+    stmt.page(page);
+    let rows = stmt.fetch_all(reader).await?;
+    let mut count = Sql::new("SELECT COUNT(*) FROM principals WHERE tenant_id = ");
+    count.push_bind(tenant_id);
+    Ok((rows, count.fetch_count(reader).await?))
 }
 
 // ---- API keys ----
@@ -500,7 +496,7 @@ pub async fn remove_filtered_rules(
 
 #[instrument(skip_all)]
 pub async fn replace_rules(pool: &AnyPool, rules: &[(String, Vec<String>)]) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin(pool).await?;
     sqlx::query("DELETE FROM casbin_rules").execute(&mut *tx).await?;
     for (ptype, rule) in rules {
         let v = padded(rule);
@@ -572,15 +568,14 @@ pub async fn insert_audit(
 
 /// Audit rows of a tenant and everything below it, newest first.
 #[instrument(skip_all)]
-pub async fn audit_under(pool: &AnyPool, path: &str, limit: i64, offset: i64) -> CoreResult<(Vec<AuditRow>, i64)> {
+pub async fn audit_under(reader: &Reader, path: &str, page: Paging) -> CoreResult<(Vec<AuditRow>, i64)> {
     let (start, end) = crate::tenancy::subtree(path);
-    let rows = sqlx::query_as(AUDIT_UNDER).bind(&start).bind(&end).bind(limit).bind(offset).fetch_all(pool).await?;
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE tenant_path >= $1 AND tenant_path < $2")
-        .bind(&start)
-        .bind(&end)
-        .fetch_one(pool)
-        .await?;
-    Ok((rows, total))
+    let mut stmt = Sql::new(AUDIT_UNDER);
+    stmt.bind(start.as_str()).bind(end.as_str()).bind(page.limit).bind(page.offset);
+    let rows = stmt.fetch_all(reader).await?;
+    let mut count = Sql::new("SELECT COUNT(*) FROM audit_log WHERE tenant_path >= ");
+    count.push_bind(start).push(" AND tenant_path < ").push_bind(end);
+    Ok((rows, count.fetch_count(reader).await?))
 }
 
 /// The audit page of a subtree: a range of `audit_log_path`, whatever the size of other tenants' logs (a test

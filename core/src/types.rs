@@ -176,6 +176,51 @@ impl<'q> sqlx::Encode<'q, Any> for Flag {
     }
 }
 
+// The backends' own drivers, which listings read through (`db::Reader`).
+
+impl sqlx::Type<sqlx::Sqlite> for Flag {
+    fn type_info() -> sqlx::sqlite::SqliteTypeInfo {
+        <i64 as sqlx::Type<sqlx::Sqlite>>::type_info()
+    }
+
+    fn compatible(ty: &sqlx::sqlite::SqliteTypeInfo) -> bool {
+        <i64 as sqlx::Type<sqlx::Sqlite>>::compatible(ty) || <bool as sqlx::Type<sqlx::Sqlite>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Sqlite> for Flag {
+    fn decode(value: sqlx::sqlite::SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(Flag(<i64 as sqlx::Decode<sqlx::Sqlite>>::decode(value)? != 0))
+    }
+}
+
+impl sqlx::Type<sqlx::Postgres> for Flag {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <i64 as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+
+    fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+        use sqlx::Type;
+        <bool as Type<sqlx::Postgres>>::compatible(ty)
+            || <i16 as Type<sqlx::Postgres>>::compatible(ty)
+            || <i32 as Type<sqlx::Postgres>>::compatible(ty)
+            || <i64 as Type<sqlx::Postgres>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for Flag {
+    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, BoxDynError> {
+        use sqlx::{TypeInfo, ValueRef};
+        let b = match value.type_info().name() {
+            "BOOL" => <bool as sqlx::Decode<sqlx::Postgres>>::decode(value)?,
+            "INT2" => <i16 as sqlx::Decode<sqlx::Postgres>>::decode(value)? != 0,
+            "INT4" => <i32 as sqlx::Decode<sqlx::Postgres>>::decode(value)? != 0,
+            _ => <i64 as sqlx::Decode<sqlx::Postgres>>::decode(value)? != 0,
+        };
+        Ok(Flag(b))
+    }
+}
+
 /// An enumeration stored in a TEXT column by its wire name (the name its `poem_openapi::Enum` derive gives it), so
 /// the stored value, the JSON and the form value are one spelling. `impl StoredEnum for MyEnum {}` is all it takes.
 pub trait StoredEnum: ToJSON + ParseFromParameter + Copy {

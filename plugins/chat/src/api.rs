@@ -799,7 +799,7 @@ impl ChatApi {
         let caller = self.ctx.authenticate_key(&key.0.token).await?;
         let org = self.organisation(&caller, organisation_id).await?;
         self.ctx.require(&caller, "chat:addon", "read", &org).await?;
-        let rows = store::addons(self.ctx.pool(), org.id).await?;
+        let rows = store::addons(self.ctx.reader(), org.id).await?;
         Ok(AddonList { items: rows.into_iter().map(AddonOut::from_row).collect::<CoreResult<_>>()? })
     }
 

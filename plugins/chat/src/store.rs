@@ -4,7 +4,7 @@
 use sqlx::{AnyConnection, AnyPool};
 use tracing::instrument;
 
-use tessera_core::{CoreResult, Flag};
+use tessera_core::{CoreResult, Flag, Reader, Sql};
 
 // ---- addons ----
 
@@ -51,9 +51,10 @@ pub async fn addon_by_id(pool: &AnyPool, id: i64) -> CoreResult<Option<AddonRow>
 }
 
 #[instrument(skip_all)]
-pub async fn addons(pool: &AnyPool, tenant_id: i64) -> CoreResult<Vec<AddonRow>> {
-    let sql = format!("SELECT {ADDON_COLS} FROM chat_addons WHERE tenant_id = $1 ORDER BY id");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant_id).fetch_all(pool).await?)
+pub async fn addons(reader: &Reader, tenant_id: i64) -> CoreResult<Vec<AddonRow>> {
+    let mut stmt = Sql::new("SELECT ");
+    stmt.push(ADDON_COLS).push(" FROM chat_addons WHERE tenant_id = ").push_bind(tenant_id).push(" ORDER BY id");
+    stmt.fetch_all(reader).await
 }
 
 /// Disables an addon and revokes every token issued for it; returns the revoked access-token hashes.
