@@ -4,6 +4,9 @@
 //!
 //! `tessera-bench-storage <database-url> [seconds] [tasks]`
 //!
+//! With `TESSERA_BENCH_PAGES=N` each way instead reads exactly N pages on one task (for `valgrind --tool=callgrind`,
+//! whose instruction counts do not move with the machine's load); `TESSERA_BENCH_WAY=<way>` runs one way only.
+//!
 //! Ways:
 //! - `any`: sqlx's Any driver, typed rows (how every listing read before the native read pools);
 //! - `native`: sqlx's SQLite or PostgreSQL driver, typed rows;
@@ -141,14 +144,26 @@ impl Way {
 fn cpu() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<u64> = after.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+    let f: Vec<&str> = after.split_whitespace().collect();
     // Fields 14 and 15 of /proc/self/stat (utime, stime) are the 12th and 13th after the command name.
-    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    let field = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = field(11) + field(12);
     Duration::from_millis(ticks * 10)
 }
 
 async fn run(name: &str, way: Way, target: &Target, seconds: u64, tasks: usize) {
+    if std::env::var("TESSERA_BENCH_WAY").is_ok_and(|w| w != name) {
+        return;
+    }
     let bytes = way.page(target).await;
+    // A fixed number of pages on one task: for an instruction count (valgrind), which the machine's load leaves alone.
+    if let Some(pages) = std::env::var("TESSERA_BENCH_PAGES").ok().and_then(|p| p.parse::<u64>().ok()) {
+        for _ in 0..pages {
+            way.page(target).await;
+        }
+        println!("{name:12} {pages} pages ({bytes} bytes of JSON per page)");
+        return;
+    }
     let done = Arc::new(AtomicU64::new(0));
     let stop = Instant::now() + Duration::from_secs(seconds);
     let (cpu0, t0) = (cpu(), Instant::now());
