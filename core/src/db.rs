@@ -60,16 +60,22 @@ impl Db {
             Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
             _ => url.to_string(),
         };
+        // `max_connections` bounds the instance's connections to PostgreSQL, a server's limited resource: half for
+        // writes (two at least: start-up holds one for its lock while migrating on another), the rest for listings.
+        // SQLite's connections are files of this process: up to 8 of each.
+        let (writes, reads) = match backend {
+            Backend::Sqlite => (max_connections.clamp(1, 8), 8),
+            Backend::Postgres => {
+                let writes = (max_connections / 2).max(2);
+                (writes, max_connections.saturating_sub(writes).max(1))
+            }
+        };
         let mut opts =
             AnyConnectOptions::from_str(&url).map_err(|e| CoreError::invalid("database_url", e.to_string()))?;
         opts = opts.log_statements(tracing::log::LevelFilter::Trace);
         let pool = AnyPoolOptions::new()
             // PostgreSQL needs two at least: start-up holds one for its lock while migrating on another.
-            .max_connections(if backend == Backend::Sqlite {
-                max_connections.clamp(1, 8)
-            } else {
-                max_connections.max(2)
-            })
+            .max_connections(writes)
             .acquire_timeout(Duration::from_secs(10))
             // sqlx pings every connection on every acquire by default: a round trip to SQLite's worker thread or to
             // PostgreSQL before each query, a third of the hand-offs of a one-query request. Only a connection idle
@@ -102,8 +108,7 @@ impl Db {
             .await
             .map_err(|e| CoreError::internal(format!("cannot connect to the database: {e}")))?;
         // SQLite's read pool opens lazily: the file may not exist until the write pool has created it.
-        let reader = Reader::connect(&url, backend, if backend == Backend::Sqlite { 8 } else { max_connections.max(2) })
-            .await?;
+        let reader = Reader::connect(&url, backend, reads).await?;
         Ok(Db { pool, reader, backend })
     }
 
@@ -434,5 +439,20 @@ mod transaction_tests {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
         }
+    }
+}
+
+#[cfg(test)]
+mod sqlite_build_tests {
+    /// The bundled SQLite is built with query planner stability (.cargo/config.toml): without it, every execution of
+    /// a listing prepared its statement again.
+    #[tokio::test]
+    async fn statements_are_not_prepared_again_for_new_values() {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:").await.expect("connect");
+        let options: Vec<String> =
+            sqlx::query_scalar("SELECT compile_options FROM pragma_compile_options").fetch_all(&mut conn).await.expect("options");
+        assert!(options.iter().any(|o| o == "ENABLE_QPSG"), "{options:?}");
+        assert!(options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"), "{options:?}");
     }
 }

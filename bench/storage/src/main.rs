@@ -200,11 +200,13 @@ async fn main() {
     sqlx::any::install_default_drivers();
     // The server's pools: no ping before each query (core/src/db.rs).
     let any = AnyPoolOptions::new().max_connections(8).test_before_acquire(false).connect(&url).await.expect("connect");
-    // The ISP with the most resellers, as the benchmark's listing reads one ISP's page.
+    // The ISP with the most resellers, or TESSERA_BENCH_ISP's (the run's listing ISP, once the others have grown).
+    let chosen: i64 = std::env::var("TESSERA_BENCH_ISP").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
     let (isp, path): (i64, String) = sqlx::query_as(
         "SELECT r.isp_id, t.path FROM reseller_accounts r JOIN tenants t ON t.id = r.isp_id \
-         GROUP BY r.isp_id, t.path ORDER BY COUNT(*) DESC LIMIT 1",
+         WHERE $1 = 0 OR r.isp_id = $1 GROUP BY r.isp_id, t.path ORDER BY COUNT(*) DESC LIMIT 1",
     )
+    .bind(chosen)
     .fetch_one(&any)
     .await
     .expect("an ISP with resellers: seed the database with bench/run.py first");
