@@ -79,14 +79,19 @@ impl<'a, T: ParseFromJSON + Type + Send> ApiExtractor<'a> for Input<T> {
         body: &mut RequestBody,
         _opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
+        let is_json = body_format(request.headers().get(poem::http::header::CONTENT_TYPE))? == Format::Json;
         let limit = request.data::<BodyLimit>().map(|l| l.0).unwrap_or(1 << 20);
-        let bytes = body.take()?.into_bytes_limit(limit).await.map_err(|_| {
-            poem::Error::from_string(
+        let bytes = body.take()?.into_bytes_limit(limit).await.map_err(|e| match e {
+            poem::error::ReadBodyError::PayloadTooLarge => poem::Error::from_string(
                 format!("the request body is larger than {limit} bytes"),
                 poem::http::StatusCode::PAYLOAD_TOO_LARGE,
-            )
+            ),
+            // The connection broke or the framing was malformed mid-body: what arrived is not a request.
+            poem::error::ReadBodyError::Io(_) | poem::error::ReadBodyError::Utf8(_) => {
+                InputError::new("body", "could not be read (the connection or its framing broke off)").into()
+            }
+            poem::error::ReadBodyError::BodyHasBeenTaken => poem::Error::from(e),
         })?;
-        let is_json = request.content_type().is_some_and(|ct| ct.starts_with(JSON) || ct.contains("+json"));
         let mut fields = if is_json { json_fields(&bytes)? } else { form_fields(&bytes)? };
         // Seed clients also send a POST's parameters in the query string; the body wins where both give one.
         if let Some(query) = request.uri().query() {
@@ -96,6 +101,37 @@ impl<'a, T: ParseFromJSON + Type + Send> ApiExtractor<'a> for Input<T> {
         }
         Ok(Input(parse::<T>(fields, !is_json)?))
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Form,
+}
+
+/// How a body of this Content-Type is read: JSON (`application/json`, `application/*+json`), a form
+/// (`application/x-www-form-urlencoded`, or no Content-Type at all, as a bare `curl -X POST` sends), or not at all:
+/// 415, naming what was sent and what is accepted.
+fn body_format(content_type: Option<&poem::http::HeaderValue>) -> poem::Result<Format> {
+    let Some(content_type) = content_type else {
+        return Ok(Format::Form);
+    };
+    let text = content_type.to_str().unwrap_or("");
+    let essence = text.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if essence == JSON || (essence.starts_with("application/") && essence.ends_with("+json")) {
+        return Ok(Format::Json);
+    }
+    if essence == FORM {
+        return Ok(Format::Form);
+    }
+    let shown = match essence.chars().take(100).collect::<String>() {
+        s if s.is_empty() => "an empty or unreadable media type".to_string(),
+        s => s,
+    };
+    Err(poem::Error::from_string(
+        format!("content-type: {shown} is not accepted; send {JSON} or {FORM}"),
+        poem::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    ))
 }
 
 fn json_fields(bytes: &[u8]) -> Result<Map<String, Value>, InputError> {

@@ -40,7 +40,8 @@ struct AccessToken(ApiKey);
 #[derive(Object)]
 #[oai(rename = "ChatErrorDetail")]
 pub struct ErrorDetail {
-    /// A stable code: invalid_input, unauthenticated, forbidden, not_found, conflict, rate_limited, …
+    /// A stable code: invalid_input, unauthenticated, forbidden, not_found, method_not_allowed, conflict,
+    /// unsupported_media_type, rate_limited, …
     pub code: String,
     /// What is wrong, naming the field.
     pub message: String,
@@ -76,6 +77,8 @@ impl ErrorEnvelope for ErrorBody {
             CoreError::PluginDisabled(_) => "service_not_enabled",
             CoreError::NotFound(_) => "not_found",
             CoreError::Conflict(_) => "conflict",
+            CoreError::MethodNotAllowed { .. } => "method_not_allowed",
+            CoreError::UnsupportedMediaType(_) => "unsupported_media_type",
             CoreError::RateLimited(_) => "rate_limited",
             CoreError::LoginBlocked(_) => "login_blocked",
             CoreError::Internal(_) => "internal",
@@ -986,6 +989,8 @@ mod tests {
             CoreError::NotFound(_) => "not_found",
             CoreError::Conflict(_) => "conflict",
             CoreError::PayloadTooLarge(_) => "invalid_input",
+            CoreError::MethodNotAllowed { .. } => "method_not_allowed",
+            CoreError::UnsupportedMediaType(_) => "unsupported_media_type",
             CoreError::RateLimited(_) => "rate_limited",
             CoreError::LoginBlocked(_) => "login_blocked",
             CoreError::Internal(_) => "internal",
