@@ -188,6 +188,9 @@ impl CoreError {
         if let Some(e) = err.downcast_ref::<crate::wire::InputError>() {
             return CoreError::invalid(e.field.clone(), e.reason.clone());
         }
+        if let Some(e) = err.downcast_ref::<crate::wire::CredentialError>() {
+            return CoreError::Unauthenticated(e.0.clone());
+        }
         if let Some(e) = err.downcast_ref::<poem_openapi::error::ParseParamError>() {
             return CoreError::invalid(e.name, e.reason.clone());
         }

@@ -1,8 +1,9 @@
 //! What the HTTP layer refuses before an operation runs, under every mount, answered in that mount's own envelope:
 //! a path no operation serves (404), a method the path does not serve (405 with Allow), a body that is neither JSON
-//! nor a form (415), a body too large, declared or streamed (413), and one that cannot be read (400).
+//! nor a form (415), a body too large, declared or streamed (413), and one that cannot be read (400). And credential
+//! headers whose seed names have an underscore, which reverse proxies drop, taken under their hyphenated names too.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::both;
 use crate::support::{Backend, Server};
@@ -265,4 +266,80 @@ async fn bodies_that_are_refused_answer_in_the_envelope(b: Backend) {
     assert!(!log.contains("panicked") && !log.contains("internal error"), "{log}");
 }
 
-both!(unknown_paths_and_methods_answer_in_the_envelope, bodies_that_are_refused_answer_in_the_envelope);
+/// The chat token through proxies that drop `access_token`: `access-token` works the same, both names with one value
+/// work, different values are refused naming the header, and the document declares both names.
+async fn chat_takes_the_hyphenated_access_token(b: Backend) {
+    let srv = Server::start(b).await;
+    let token = crate::contract::chat_token(&srv).await["access_token"].as_str().unwrap().to_string();
+    let url = |path: &str| format!("{}/chat/admin/{path}", srv.base);
+    let with = |req: reqwest::RequestBuilder, headers: &[(&str, &str)]| {
+        headers.iter().fold(req, |req, (name, value)| req.header(*name, *value))
+    };
+
+    // A write and a read with the hyphenated header alone.
+    let create = srv
+        .client
+        .post(url("domain/create"))
+        .form(&[("domain_name", "www.shop.example"), ("email", "web@shop.example")]);
+    let r = srv.send(with(create, &[("access-token", &token)])).await;
+    assert_eq!((r.status, r.body["status"].clone()), (200, json!(1)), "{}", r.text);
+    let read = |headers: &[(&str, &str)]| srv.send(with(srv.client.get(url("domain/www.shop.example")), headers));
+    for headers in [
+        vec![("access-token", token.as_str())],
+        vec![("access_token", token.as_str())],
+        vec![("access_token", token.as_str()), ("access-token", token.as_str())],
+    ] {
+        let r = read(&headers).await;
+        assert_eq!(r.status, 200, "{headers:?}: {}", r.text);
+        assert_eq!(r.body["data"]["name"], "www.shop.example", "{}", r.text);
+    }
+
+    // Two different values, under both names or twice under one, are refused: neither is guessed at.
+    let other = format!("{token}x");
+    for headers in [
+        vec![("access_token", token.as_str()), ("access-token", other.as_str())],
+        vec![("access-token", other.as_str()), ("access_token", token.as_str())],
+        vec![("access-token", token.as_str()), ("access-token", other.as_str())],
+    ] {
+        let r = read(&headers).await;
+        assert_eq!((r.status, r.body["status"].clone()), (400, json!(0)), "{headers:?}: {}", r.text);
+        assert_eq!(r.body["error"]["code"], "invalid_input", "{}", r.text);
+        assert_eq!(
+            r.body["error"]["message"],
+            "access_token: is given more than once with different values (as access_token or access-token); send it once"
+        );
+    }
+
+    // A wrong token under the alias is refused like one under the seed's name; none at all names both headers.
+    let r = read(&[("access-token", "cat_forged")]).await;
+    assert_eq!((r.status, r.body["error"]["code"].clone()), (401, json!("unauthenticated")), "{}", r.text);
+    assert_eq!(r.body["error"]["message"], "access_token: unknown or revoked token", "{}", r.text);
+    let r = read(&[]).await;
+    assert_eq!((r.status, r.body["error"]["code"].clone()), (401, json!("unauthenticated")), "{}", r.text);
+    assert_eq!(
+        r.body["error"]["message"], "access_token: missing credentials; send the access_token (or access-token) header",
+        "{}",
+        r.text
+    );
+    assert!(!srv.log().contains(&token), "the token never reaches the log");
+
+    // The document offers either name, as alternative schemes.
+    let doc = srv.get_anon("/openapi.json").await.body;
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["ChatAccessToken"]["name"], "access_token");
+    assert_eq!(schemes["ChatAccessTokenHyphenated"]["name"], "access-token");
+    for scheme in ["ChatAccessToken", "ChatAccessTokenHyphenated"] {
+        assert_eq!(
+            (schemes[scheme]["type"].clone(), schemes[scheme]["in"].clone()),
+            (json!("apiKey"), json!("header"))
+        );
+    }
+    let security = &doc["paths"]["/chat/admin/domain/{domain_name}"]["get"]["security"];
+    assert_eq!(*security, json!([{"ChatAccessToken": []}, {"ChatAccessTokenHyphenated": []}]));
+}
+
+both!(
+    unknown_paths_and_methods_answer_in_the_envelope,
+    bodies_that_are_refused_answer_in_the_envelope,
+    chat_takes_the_hyphenated_access_token
+);
