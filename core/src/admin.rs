@@ -67,6 +67,8 @@ impl From<CoreError> for Problem {
             CoreError::NotFound(_) => "not-found",
             CoreError::Conflict(_) => "conflict",
             CoreError::PayloadTooLarge(_) => "payload-too-large",
+            CoreError::MethodNotAllowed { .. } => "method-not-allowed",
+            CoreError::UnsupportedMediaType(_) => "unsupported-media-type",
             CoreError::RateLimited(_) => "rate-limited",
             CoreError::LoginBlocked(_) => "login-blocked",
             CoreError::Internal(_) => "internal",
@@ -98,15 +100,21 @@ pub(crate) enum Reply<T: ToJSON> {
     /// Not allowed, or the caller's tenant is suspended.
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
-    /// No such object visible to the caller.
+    /// No such object visible to the caller, or no operation at this path.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
+    /// The path does not serve this method; Allow lists the methods it serves.
+    #[oai(status = 405, content_type = "application/problem+json")]
+    MethodNotAllowed(Json<Problem>, #[oai(header = "Allow")] String),
     /// Conflicts with the current state (a slug or email taken, an object in use).
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
     /// The request body is larger than the server accepts.
     #[oai(status = 413, content_type = "application/problem+json")]
     PayloadTooLarge(Json<Problem>),
+    /// The body is neither JSON (application/json) nor a form (application/x-www-form-urlencoded).
+    #[oai(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<Problem>),
     /// Too many requests for this API key or tenant; Retry-After says how many seconds to wait.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
@@ -131,15 +139,21 @@ pub(crate) enum Made<T: ToJSON> {
     /// Not allowed, or the caller's tenant is suspended.
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
-    /// No such object visible to the caller.
+    /// No such object visible to the caller, or no operation at this path.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
+    /// The path does not serve this method; Allow lists the methods it serves.
+    #[oai(status = 405, content_type = "application/problem+json")]
+    MethodNotAllowed(Json<Problem>, #[oai(header = "Allow")] String),
     /// Conflicts with the current state (a slug or email taken, an object in use).
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
     /// The request body is larger than the server accepts.
     #[oai(status = 413, content_type = "application/problem+json")]
     PayloadTooLarge(Json<Problem>),
+    /// The body is neither JSON (application/json) nor a form (application/x-www-form-urlencoded).
+    #[oai(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<Problem>),
     /// Too many requests for this API key or tenant; Retry-After says how many seconds to wait.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
@@ -164,15 +178,21 @@ pub(crate) enum Gone {
     /// Not allowed, or the caller's tenant is suspended.
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
-    /// No such object visible to the caller.
+    /// No such object visible to the caller, or no operation at this path.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
+    /// The path does not serve this method; Allow lists the methods it serves.
+    #[oai(status = 405, content_type = "application/problem+json")]
+    MethodNotAllowed(Json<Problem>, #[oai(header = "Allow")] String),
     /// Conflicts with the current state (a slug or email taken, an object in use).
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
     /// The request body is larger than the server accepts.
     #[oai(status = 413, content_type = "application/problem+json")]
     PayloadTooLarge(Json<Problem>),
+    /// The body is neither JSON (application/json) nor a form (application/x-www-form-urlencoded).
+    #[oai(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<Problem>),
     /// Too many requests for this API key or tenant; Retry-After says how many seconds to wait.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
@@ -193,8 +213,10 @@ impl<T: ToJSON> From<CoreResult<T>> for Reply<T> {
                     Failure::Unauthorized => Reply::Unauthorized(p),
                     Failure::Forbidden => Reply::Forbidden(p),
                     Failure::NotFound => Reply::NotFound(p),
+                    Failure::MethodNotAllowed(allow) => Reply::MethodNotAllowed(p, allow),
                     Failure::Conflict => Reply::Conflict(p),
                     Failure::PayloadTooLarge => Reply::PayloadTooLarge(p),
+                    Failure::UnsupportedMediaType => Reply::UnsupportedMediaType(p),
                     Failure::TooManyRequests(seconds) => Reply::TooManyRequests(p, seconds),
                     Failure::Internal => Reply::Internal(p),
                 }
@@ -215,8 +237,10 @@ impl<T: ToJSON> From<CoreResult<T>> for Made<T> {
                     Failure::Unauthorized => Made::Unauthorized(p),
                     Failure::Forbidden => Made::Forbidden(p),
                     Failure::NotFound => Made::NotFound(p),
+                    Failure::MethodNotAllowed(allow) => Made::MethodNotAllowed(p, allow),
                     Failure::Conflict => Made::Conflict(p),
                     Failure::PayloadTooLarge => Made::PayloadTooLarge(p),
+                    Failure::UnsupportedMediaType => Made::UnsupportedMediaType(p),
                     Failure::TooManyRequests(seconds) => Made::TooManyRequests(p, seconds),
                     Failure::Internal => Made::Internal(p),
                 }
@@ -237,8 +261,10 @@ impl From<CoreResult<()>> for Gone {
                     Failure::Unauthorized => Gone::Unauthorized(p),
                     Failure::Forbidden => Gone::Forbidden(p),
                     Failure::NotFound => Gone::NotFound(p),
+                    Failure::MethodNotAllowed(allow) => Gone::MethodNotAllowed(p, allow),
                     Failure::Conflict => Gone::Conflict(p),
                     Failure::PayloadTooLarge => Gone::PayloadTooLarge(p),
+                    Failure::UnsupportedMediaType => Gone::UnsupportedMediaType(p),
                     Failure::TooManyRequests(seconds) => Gone::TooManyRequests(p, seconds),
                     Failure::Internal => Gone::Internal(p),
                 }
@@ -1111,10 +1137,14 @@ mod tests {
                 assert_eq!(resp.status(), status, "{message}");
                 assert_eq!(resp.content_type(), Some("application/problem+json"), "{message}");
                 assert_eq!(problem_response(e.clone()).status(), status, "{message}");
-                let retry = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
-                match failure {
-                    Failure::TooManyRequests(s) => assert_eq!(retry, Some(s.to_string())),
-                    _ => assert_eq!(retry, None, "{message}"),
+                let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+                match &failure {
+                    Failure::TooManyRequests(s) => assert_eq!(header("retry-after"), Some(s.to_string())),
+                    _ => assert_eq!(header("retry-after"), None, "{message}"),
+                }
+                match &failure {
+                    Failure::MethodNotAllowed(allow) => assert_eq!(header("allow").as_ref(), Some(allow)),
+                    _ => assert_eq!(header("allow"), None, "{message}"),
                 }
                 let body: serde_json::Value =
                     serde_json::from_slice(&resp.into_body().into_bytes().await.unwrap()).unwrap();

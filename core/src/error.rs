@@ -3,11 +3,16 @@
 //! Policy:
 //! - Every failure a caller can cause or fix is a specific variant with a message written for that caller: bad input
 //!   names the field and the reason (`Invalid`), missing or wrong credentials are `Unauthenticated`, rights are
-//!   `Forbidden`, unknown objects `NotFound`, state conflicts `Conflict`.
+//!   `Forbidden`, unknown objects `NotFound`, state conflicts `Conflict`. A request the HTTP layer refuses before an
+//!   operation runs is one of these too: a method the path does not serve (`MethodNotAllowed`, with the methods it
+//!   does), a body in another format than JSON or a form (`UnsupportedMediaType`), a body too large
+//!   (`PayloadTooLarge`), or one that cannot be read (`Invalid`, naming `body`).
 //! - `NotFound` is also the answer where `Forbidden` would reveal that an object of another tenant exists.
 //! - Everything else is `Internal`: answered without detail, and logged once, with its cause and the request id, at
 //!   the edge that turns it into an answer (`Reply`, the admin API's problem, the server's own answers). Secrets
 //!   never appear in a message.
+//! - `from_poem` is the one place a poem or poem-openapi error becomes a `CoreError`, so nothing the HTTP layer
+//!   refuses is answered in plain text.
 //! - `failure()` is the single, exhaustive mapping to an HTTP answer (`status()` derives from it). Each plugin turns a
 //!   `CoreError` into its seed's envelope in exactly one function; the core admin API turns it into
 //!   application/problem+json.
@@ -32,6 +37,11 @@ pub enum CoreError {
     Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// `allow` is the value of the Allow header: the methods the path serves, comma-separated.
+    #[error("{method} is not served at this path; it serves {allow}")]
+    MethodNotAllowed { method: String, allow: String },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("too many requests; retry in {0} seconds")]
     RateLimited(u64),
     #[error("login blocked after too many failed attempts; try again in {0} seconds")]
@@ -43,14 +53,17 @@ pub enum CoreError {
 pub type CoreResult<T> = Result<T, CoreError>;
 
 /// The HTTP answer a `CoreError` gets: every response enum of the core and the plugins has one variant per case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     BadRequest,
     Unauthorized,
     Forbidden,
     NotFound,
+    /// With the value of the Allow header.
+    MethodNotAllowed(String),
     Conflict,
     PayloadTooLarge,
+    UnsupportedMediaType,
     /// With the seconds for the Retry-After header.
     TooManyRequests(u64),
     Internal,
@@ -87,6 +100,8 @@ impl CoreError {
             CoreError::NotFound(_) => Failure::NotFound,
             CoreError::Conflict(_) => Failure::Conflict,
             CoreError::PayloadTooLarge(_) => Failure::PayloadTooLarge,
+            CoreError::MethodNotAllowed { allow, .. } => Failure::MethodNotAllowed(allow.clone()),
+            CoreError::UnsupportedMediaType(_) => Failure::UnsupportedMediaType,
             CoreError::RateLimited(s) | CoreError::LoginBlocked(s) => Failure::TooManyRequests(*s),
             CoreError::Internal(_) => Failure::Internal,
         }
@@ -98,8 +113,10 @@ impl CoreError {
             Failure::Unauthorized => StatusCode::UNAUTHORIZED,
             Failure::Forbidden => StatusCode::FORBIDDEN,
             Failure::NotFound => StatusCode::NOT_FOUND,
+            Failure::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Failure::Conflict => StatusCode::CONFLICT,
             Failure::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Failure::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Failure::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Failure::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -124,6 +141,8 @@ impl CoreError {
             CoreError::not_found("thing 7 not found"),
             CoreError::conflict("already exists"),
             CoreError::PayloadTooLarge("the request body is too large".into()),
+            CoreError::MethodNotAllowed { method: "DELETE".into(), allow: "GET, HEAD, POST".into() },
+            CoreError::UnsupportedMediaType("content-type: text/plain is not accepted".into()),
             CoreError::RateLimited(3),
             CoreError::LoginBlocked(900),
             CoreError::internal("disk on fire"),
@@ -138,6 +157,8 @@ impl CoreError {
                 | CoreError::NotFound(_)
                 | CoreError::Conflict(_)
                 | CoreError::PayloadTooLarge(_)
+                | CoreError::MethodNotAllowed { .. }
+                | CoreError::UnsupportedMediaType(_)
                 | CoreError::RateLimited(_)
                 | CoreError::LoginBlocked(_)
                 | CoreError::Internal(_) => {}
@@ -159,14 +180,16 @@ impl CoreError {
         }
     }
 
-    /// Turns a request-parsing failure of poem / poem-openapi (the `bad_request_handler` input) into a `CoreError`,
-    /// keeping the field-level detail produced by [`crate::wire`].
+    /// The one conversion of a poem / poem-openapi error into a `CoreError`: an extractor's (the input of every
+    /// `bad_request_handler`) and the router's (in the server's guard of each mount), keeping the field-level detail
+    /// of [`crate::wire`]. The router's 404 and 405 know neither the path nor the methods it serves; the guard, which
+    /// does, completes them.
     pub fn from_poem(err: poem::Error) -> Self {
         if let Some(e) = err.downcast_ref::<crate::wire::InputError>() {
             return CoreError::invalid(e.field.clone(), e.reason.clone());
         }
-        if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            return CoreError::PayloadTooLarge(err.to_string());
+        if let Some(e) = err.downcast_ref::<crate::wire::CredentialError>() {
+            return CoreError::Unauthenticated(e.0.clone());
         }
         if let Some(e) = err.downcast_ref::<poem_openapi::error::ParseParamError>() {
             return CoreError::invalid(e.name, e.reason.clone());
@@ -177,10 +200,16 @@ impl CoreError {
         if err.downcast_ref::<poem_openapi::error::AuthorizationError>().is_some() {
             return CoreError::Unauthenticated("missing or malformed credentials".into());
         }
-        if err.status().is_client_error() {
-            return CoreError::invalid("body", err.to_string());
+        match err.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => CoreError::PayloadTooLarge(err.to_string()),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => CoreError::UnsupportedMediaType(err.to_string()),
+            StatusCode::NOT_FOUND => CoreError::not_found("no operation at this path"),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                CoreError::MethodNotAllowed { method: "this method".into(), allow: String::new() }
+            }
+            s if s.is_client_error() => CoreError::invalid("body", err.to_string()),
+            _ => CoreError::internal(err),
         }
-        CoreError::internal(err)
     }
 }
 

@@ -123,6 +123,48 @@ fn union_without_type(schema: &Value) -> Value {
     schema
 }
 
+/// The methods each path of a mounted API serves, read from its own document (paths relative to the mount): what a
+/// 405 says in its Allow header.
+#[derive(Debug, Default)]
+pub struct Allowed {
+    /// Each path as segments (None: a `{parameter}`), with its methods in upper case.
+    paths: Vec<(Vec<Option<String>>, Vec<&'static str>)>,
+}
+
+/// The order Allow lists methods in.
+const ALLOW_ORDER: [&str; 8] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"];
+
+impl Allowed {
+    pub fn from_spec(spec: &Value) -> Self {
+        let mut paths = Vec::new();
+        for (path, item) in spec["paths"].as_object().into_iter().flatten() {
+            let segments =
+                path.split('/').map(|s| (!(s.starts_with('{') && s.ends_with('}'))).then(|| s.to_string())).collect();
+            let served = |m: &str| item.get(m.to_ascii_lowercase()).is_some();
+            // The router answers HEAD with the GET operation where there is no HEAD one.
+            let methods = ALLOW_ORDER.into_iter().filter(|m| served(m) || (*m == "HEAD" && served("GET"))).collect();
+            paths.push((segments, methods));
+        }
+        Allowed { paths }
+    }
+
+    /// The Allow header for `path` (relative to the mount): the methods of the path the router matched, which
+    /// prefers, segment by segment from the left, a literal segment to a parameter.
+    pub fn allow(&self, path: &str) -> String {
+        let segments: Vec<&str> = path.split('/').collect();
+        let matches = |template: &[Option<String>]| {
+            template.len() == segments.len()
+                && template.iter().zip(&segments).all(|(t, s)| t.as_deref().map_or(!s.is_empty(), |lit| lit == *s))
+        };
+        self.paths
+            .iter()
+            .filter(|(template, _)| matches(template))
+            .max_by_key(|(template, _)| template.iter().map(Option::is_some).collect::<Vec<bool>>())
+            .map(|(_, methods)| methods.join(", "))
+            .unwrap_or_default()
+    }
+}
+
 /// The Swagger UI page for a document (the UI bundled with poem-openapi, given the merged document).
 pub fn swagger_html(document: &str) -> String {
     #[derive(Clone, Copy)]
@@ -136,4 +178,30 @@ pub fn swagger_html(document: &str) -> String {
     let service = poem_openapi::OpenApiService::new(Empty, "placeholder", "0");
     let html = service.swagger_ui_html();
     html.replacen(&service.spec(), document, 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_lists_the_methods_of_the_path_the_router_takes() {
+        let spec = json!({"paths": {
+            "/api/customers/search.json": {"get": {}},
+            "/api/{product}/details.json": {"get": {}},
+            "/api/{product}/add.json": {"post": {}},
+            "/tenants/{id}": {"get": {}, "patch": {}},
+            "/hooks/{id}": {"delete": {}},
+            "/hooks/event-types": {"get": {}},
+        }});
+        let allowed = Allowed::from_spec(&spec);
+        assert_eq!(allowed.allow("/api/customers/search.json"), "GET, HEAD");
+        assert_eq!(allowed.allow("/api/codeguard/add.json"), "POST");
+        // No literal path fits: the router falls back to the parameter.
+        assert_eq!(allowed.allow("/api/customers/details.json"), "GET, HEAD");
+        assert_eq!(allowed.allow("/tenants/7"), "GET, HEAD, PATCH");
+        assert_eq!(allowed.allow("/hooks/event-types"), "GET, HEAD");
+        assert_eq!(allowed.allow("/hooks/9"), "DELETE");
+        assert_eq!(allowed.allow("/nothing"), "");
+    }
 }

@@ -29,15 +29,21 @@ pub enum Reply<S: ToJSON + ParseFromJSON, E: ErrorEnvelope> {
     /// Not allowed, the caller's tenant is suspended, or the service is not enabled for it.
     #[oai(status = 403)]
     Forbidden(Json<E>),
-    /// No such object among those the caller may see.
+    /// No such object among those the caller may see, or no operation at this path.
     #[oai(status = 404)]
     NotFound(Json<E>),
+    /// The path does not serve this method; Allow lists the methods it serves.
+    #[oai(status = 405)]
+    MethodNotAllowed(Json<E>, #[oai(header = "Allow")] String),
     /// Conflicts with the current state (already exists, limit reached, not settled, already used).
     #[oai(status = 409)]
     Conflict(Json<E>),
     /// The request body is larger than the server accepts.
     #[oai(status = 413)]
     PayloadTooLarge(Json<E>),
+    /// The body is neither JSON (application/json) nor a form (application/x-www-form-urlencoded).
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<E>),
     /// Too many requests, or a login blocked after repeated failures; Retry-After says how many seconds to wait.
     #[oai(status = 429)]
     TooManyRequests(Json<E>, #[oai(header = "Retry-After")] u64),
@@ -63,8 +69,10 @@ impl<S: ToJSON + ParseFromJSON, E: ErrorEnvelope> Reply<S, E> {
             Failure::Unauthorized => Reply::Unauthorized(body),
             Failure::Forbidden => Reply::Forbidden(body),
             Failure::NotFound => Reply::NotFound(body),
+            Failure::MethodNotAllowed(allow) => Reply::MethodNotAllowed(body, allow),
             Failure::Conflict => Reply::Conflict(body),
             Failure::PayloadTooLarge => Reply::PayloadTooLarge(body),
+            Failure::UnsupportedMediaType => Reply::UnsupportedMediaType(body),
             Failure::TooManyRequests(seconds) => Reply::TooManyRequests(body, seconds),
             Failure::Internal => Reply::Internal(body),
         }
@@ -76,7 +84,7 @@ fn bad_request<S: ToJSON + ParseFromJSON, E: ErrorEnvelope>(err: poem::Error) ->
 }
 
 /// A plugin's error envelope as a plain poem response, for failures the core answers before an operation runs
-/// (an unknown path or method under the plugin's mount, a body declared too large).
+/// (an unknown path or method under the plugin's mount, a body declared too large, a panic).
 pub fn error_response<E: ErrorEnvelope>(e: CoreError) -> poem::Response {
     use poem::IntoResponse;
     Reply::<String, E>::error(e).into_response()
@@ -109,11 +117,14 @@ mod tests {
             let failure = e.failure();
             let resp = Reply::<String, Body>::error(e).into_response();
             assert_eq!(resp.status(), status, "{message}");
-            match failure {
-                Failure::TooManyRequests(s) => {
-                    assert_eq!(resp.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some(&*s.to_string()))
-                }
-                _ => assert!(resp.headers().get("retry-after").is_none()),
+            let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+            match &failure {
+                Failure::TooManyRequests(s) => assert_eq!(header("retry-after"), Some(s.to_string())),
+                _ => assert!(header("retry-after").is_none()),
+            }
+            match &failure {
+                Failure::MethodNotAllowed(allow) => assert_eq!(header("allow").as_ref(), Some(allow)),
+                _ => assert!(header("allow").is_none()),
             }
             let body: serde_json::Value =
                 serde_json::from_slice(&resp.into_body().into_bytes().await.unwrap()).unwrap();

@@ -1,10 +1,12 @@
 //! Start-up and the HTTP server: connect, migrate, load permissions, bootstrap the platform tenant, build every API,
 //! merge the OpenAPI document, and serve with request ids, panic isolation, body limits and graceful shutdown.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use poem::endpoint::BoxEndpoint;
 use poem::http::StatusCode;
 use poem::listener::{Acceptor, Listener, TcpListener};
@@ -17,7 +19,7 @@ use crate::authz::{PLATFORM_ADMIN, TENANT_ADMIN};
 use crate::config::Config;
 use crate::db::Backend;
 use crate::error::{CoreError, CoreResult};
-use crate::plugin::{Plugin, PluginContext};
+use crate::plugin::{Plugin, PluginApi, PluginContext};
 use crate::{admin, openapi, outbox, store, Core, Db, Migrations, VERSION};
 
 /// A started (migrated, bootstrapped, routed) Tessera, ready to serve.
@@ -124,8 +126,8 @@ pub async fn start(config: &Config, plugins: Vec<Arc<dyn Plugin>>) -> CoreResult
         );
     }
     let admin_api = admin::api(core.clone(), outbox);
-    route = route.nest("/core/v1", guard(admin_api.endpoint, admin_api.error_response, max_body));
-    let mut specs = vec![("core".to_string(), "/core/v1".to_string(), admin_api.spec)];
+    let mut specs = vec![("core".to_string(), "/core/v1".to_string(), admin_api.spec.clone())];
+    route = route.nest("/core/v1", guard(admin_api, max_body));
     let mut contexts = Vec::new();
     for p in &plugins {
         let manifest = p.manifest();
@@ -133,8 +135,8 @@ pub async fn start(config: &Config, plugins: Vec<Arc<dyn Plugin>>) -> CoreResult
         let ctx = PluginContext::new(manifest.name, core.clone(), settings);
         let api = p.api(ctx.clone()).map_err(|e| start_error(manifest.name, e))?;
         let mount = format!("/{}", manifest.name);
-        route = route.nest(&mount, guard(api.endpoint, api.error_response, max_body));
-        specs.push((manifest.name.to_string(), mount, api.spec));
+        specs.push((manifest.name.to_string(), mount.clone(), api.spec.clone()));
+        route = route.nest(&mount, guard(api, max_body));
         for job in p.jobs(&ctx) {
             if !job.name.starts_with(&format!("{}.", manifest.name)) {
                 return Err(start_error(
@@ -232,31 +234,51 @@ fn start_error(plugin: &str, e: CoreError) -> CoreError {
     CoreError::internal(format!("plugin {plugin}: {detail}"))
 }
 
-/// Wraps a mounted API so that the failures the core answers for it come in its own envelope: a body declared
-/// larger than the limit (refused before it is read; `wire::Input` enforces the same limit on bodies of undeclared
-/// length), and a path under the mount that no operation serves.
-fn guard(endpoint: BoxEndpoint<'static>, render: fn(CoreError) -> Response, max: usize) -> BoxEndpoint<'static> {
-    endpoint
-        .around(move |next, mut req| async move {
-            let declared = req
-                .headers()
-                .get(poem::http::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-            if declared.is_some_and(|n| n > max as u64) {
-                let e = CoreError::PayloadTooLarge(format!("the request body is larger than {max} bytes"));
-                return Ok(render(e));
-            }
-            if let Some(field) = req.uri().query().and_then(crate::wire::control_in_query) {
-                return Ok(render(CoreError::invalid(field, "must not contain control characters")));
-            }
-            req.set_data(crate::wire::BodyLimit(max));
-            let (method, path) = (req.method().clone(), req.original_uri().path().to_string());
-            match next.call(req).await {
-                Ok(resp) => Ok(resp),
-                Err(e) if e.status() == StatusCode::NOT_FOUND => {
-                    Ok(render(CoreError::not_found(format!("no operation at {method} {path}"))))
+/// Wraps a mounted API so that every failure the core answers for it comes in its own envelope, never in plain text:
+/// a body declared larger than the limit (refused before it is read; `wire::Input` enforces the same limit on bodies
+/// of undeclared length), a path under the mount that no operation serves (404), a method its path does not serve
+/// (405, with the methods it does in Allow, from the API's own document), and a panic in a handler (500, logged with
+/// its message and the request id; the answer says nothing of it).
+fn guard(api: PluginApi, max: usize) -> BoxEndpoint<'static> {
+    let render = api.error_response;
+    let allowed = Arc::new(openapi::Allowed::from_spec(&api.spec));
+    api.endpoint
+        .around(move |next, mut req| {
+            let allowed = allowed.clone();
+            async move {
+                let declared = req
+                    .headers()
+                    .get(poem::http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+                if declared.is_some_and(|n| n > max as u64) {
+                    let e = CoreError::PayloadTooLarge(format!("the request body is larger than {max} bytes"));
+                    return Ok(render(e));
                 }
-                Err(e) => Err(e),
+                if let Some(field) = req.uri().query().and_then(crate::wire::control_in_query) {
+                    return Ok(render(CoreError::invalid(field, "must not contain control characters")));
+                }
+                req.set_data(crate::wire::BodyLimit(max));
+                let method = req.method().to_string();
+                let (path, inner) = (req.original_uri().path().to_string(), req.uri().path().to_string());
+                let answer = match AssertUnwindSafe(next.call(req)).catch_unwind().await {
+                    Ok(Ok(resp)) => return Ok(resp),
+                    Ok(Err(e)) => match CoreError::from_poem(e) {
+                        CoreError::NotFound(_) => CoreError::not_found(format!("no operation at {method} {path}")),
+                        CoreError::MethodNotAllowed { .. } => {
+                            CoreError::MethodNotAllowed { method, allow: allowed.allow(&inner) }
+                        }
+                        other => other,
+                    },
+                    Err(panic) => {
+                        let message = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        CoreError::internal(format!("panic in {method} {path}: {message}"))
+                    }
+                };
+                Ok(render(answer))
             }
         })
         .boxed()
@@ -409,4 +431,113 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use poem::http::{Method, StatusCode};
+    use poem::{Endpoint, Request};
+    use poem_openapi::param::Query;
+    use poem_openapi::{Object, OpenApi};
+
+    use super::*;
+    use crate::plugin::Manifest;
+    use crate::reply::ErrorEnvelope;
+    use crate::wire::Input;
+
+    #[derive(Object)]
+    struct Body {
+        message: String,
+    }
+
+    impl ErrorEnvelope for Body {
+        fn from_error(e: &CoreError) -> Self {
+            Body { message: e.public_message() }
+        }
+    }
+
+    #[derive(Object)]
+    struct Named {
+        name: String,
+    }
+
+    struct Api;
+
+    #[OpenApi]
+    impl Api {
+        /// Answers, or panics when asked to.
+        #[oai(path = "/things/:id", method = "get", operation_id = "test_things_get")]
+        async fn get(&self, id: poem_openapi::param::Path<i64>, panic: Query<Option<bool>>) -> crate::Reply<i64, Body> {
+            if panic.0 == Some(true) {
+                panic!("the handler broke with secret tsk_do_not_show");
+            }
+            crate::Reply::from_result(Ok(*id), |v| v)
+        }
+
+        /// Takes a body.
+        #[oai(path = "/things", method = "post", operation_id = "test_things_create")]
+        async fn create(&self, body: Input<Named>) -> crate::Reply<String, Body> {
+            crate::Reply::from_result(Ok(body.name.clone()), |v| v)
+        }
+    }
+
+    fn app() -> BoxEndpoint<'static> {
+        let manifest = Manifest { name: "test", version: "0", title: "test", description: "test" };
+        Route::new().nest("/test", guard(PluginApi::new::<Body, _>(Api, &manifest), 64)).boxed()
+    }
+
+    async fn call(
+        method: Method,
+        uri: &str,
+        content_type: Option<&str>,
+        body: &str,
+    ) -> (StatusCode, Option<String>, String) {
+        // As the server makes it: the original URI is the whole path, not what the mount leaves of it.
+        let mut head = poem::http::Request::builder().method(method).uri(uri);
+        if let Some(ct) = content_type {
+            head = head.header("content-type", ct);
+        }
+        let (parts, ()) = head.body(()).unwrap().into_parts();
+        let parts =
+            poem::RequestParts::from((parts, Default::default(), Default::default(), poem::http::uri::Scheme::HTTP));
+        let req = Request::from_parts(parts, body.to_string().into());
+        let resp = app().call(req).await.map(IntoResponse::into_response).unwrap();
+        let allow = resp.headers().get("allow").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let status = resp.status();
+        let body: Value = serde_json::from_slice(&resp.into_body().into_bytes().await.unwrap()).unwrap();
+        (status, allow, body["message"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// What the router and the extractors refuse, and a handler's panic, answer in the mounted API's envelope.
+    #[tokio::test]
+    async fn the_guard_answers_in_the_envelope() {
+        let (status, _, message) = call(Method::GET, "/test/things/7", None, "").await;
+        assert_eq!((status, message.as_str()), (StatusCode::OK, ""));
+
+        let (status, allow, message) = call(Method::GET, "/test/nothing", None, "").await;
+        assert_eq!((status, allow), (StatusCode::NOT_FOUND, None));
+        assert_eq!(message, "no operation at GET /test/nothing");
+
+        let (status, allow, message) = call(Method::DELETE, "/test/things/7", None, "").await;
+        assert_eq!((status, allow.as_deref()), (StatusCode::METHOD_NOT_ALLOWED, Some("GET, HEAD")));
+        assert_eq!(message, "DELETE is not served at this path; it serves GET, HEAD");
+        let (status, allow, _) = call(Method::GET, "/test/things", None, "").await;
+        assert_eq!((status, allow.as_deref()), (StatusCode::METHOD_NOT_ALLOWED, Some("POST")));
+
+        let (status, _, message) = call(Method::POST, "/test/things", Some("text/plain"), "name=x").await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert!(message.starts_with("content-type: text/plain is not accepted"), "{message}");
+        let (status, _, message) =
+            call(Method::POST, "/test/things", Some("application/json"), "{\"name\":\"x\"}").await;
+        assert_eq!((status, message.as_str()), (StatusCode::OK, ""));
+        let long = format!("name={}", "x".repeat(100));
+        let (status, _, message) = call(Method::POST, "/test/things", None, &long).await;
+        assert_eq!(
+            (status, message.as_str()),
+            (StatusCode::PAYLOAD_TOO_LARGE, "the request body is larger than 64 bytes")
+        );
+
+        let (status, _, message) = call(Method::GET, "/test/things/7?panic=true", None, "").await;
+        assert_eq!((status, message.as_str()), (StatusCode::INTERNAL_SERVER_ERROR, "internal error"));
+    }
 }

@@ -79,14 +79,19 @@ impl<'a, T: ParseFromJSON + Type + Send> ApiExtractor<'a> for Input<T> {
         body: &mut RequestBody,
         _opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
+        let is_json = body_format(request.headers().get(poem::http::header::CONTENT_TYPE))? == Format::Json;
         let limit = request.data::<BodyLimit>().map(|l| l.0).unwrap_or(1 << 20);
-        let bytes = body.take()?.into_bytes_limit(limit).await.map_err(|_| {
-            poem::Error::from_string(
+        let bytes = body.take()?.into_bytes_limit(limit).await.map_err(|e| match e {
+            poem::error::ReadBodyError::PayloadTooLarge => poem::Error::from_string(
                 format!("the request body is larger than {limit} bytes"),
                 poem::http::StatusCode::PAYLOAD_TOO_LARGE,
-            )
+            ),
+            // The connection broke or the framing was malformed mid-body: what arrived is not a request.
+            poem::error::ReadBodyError::Io(_) | poem::error::ReadBodyError::Utf8(_) => {
+                InputError::new("body", "could not be read (the connection or its framing broke off)").into()
+            }
+            poem::error::ReadBodyError::BodyHasBeenTaken => poem::Error::from(e),
         })?;
-        let is_json = request.content_type().is_some_and(|ct| ct.starts_with(JSON) || ct.contains("+json"));
         let mut fields = if is_json { json_fields(&bytes)? } else { form_fields(&bytes)? };
         // Seed clients also send a POST's parameters in the query string; the body wins where both give one.
         if let Some(query) = request.uri().query() {
@@ -96,6 +101,37 @@ impl<'a, T: ParseFromJSON + Type + Send> ApiExtractor<'a> for Input<T> {
         }
         Ok(Input(parse::<T>(fields, !is_json)?))
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Form,
+}
+
+/// How a body of this Content-Type is read: JSON (`application/json`, `application/*+json`), a form
+/// (`application/x-www-form-urlencoded`, or no Content-Type at all, as a bare `curl -X POST` sends), or not at all:
+/// 415, naming what was sent and what is accepted.
+fn body_format(content_type: Option<&poem::http::HeaderValue>) -> poem::Result<Format> {
+    let Some(content_type) = content_type else {
+        return Ok(Format::Form);
+    };
+    let text = content_type.to_str().unwrap_or("");
+    let essence = text.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if essence == JSON || (essence.starts_with("application/") && essence.ends_with("+json")) {
+        return Ok(Format::Json);
+    }
+    if essence == FORM {
+        return Ok(Format::Form);
+    }
+    let shown = match essence.chars().take(100).collect::<String>() {
+        s if s.is_empty() => "an empty or unreadable media type".to_string(),
+        s => s,
+    };
+    Err(poem::Error::from_string(
+        format!("content-type: {shown} is not accepted; send {JSON} or {FORM}"),
+        poem::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    ))
 }
 
 fn json_fields(bytes: &[u8]) -> Result<Map<String, Value>, InputError> {
@@ -263,6 +299,112 @@ pub fn has_control(s: &str) -> bool {
 /// The first query parameter whose value holds a control character, by name.
 pub fn control_in_query(query: &str) -> Option<String> {
     form_urlencoded_pairs(query.as_bytes()).into_iter().find(|(_, v)| has_control(v)).map(|(k, _)| k)
+}
+
+/// The names of a credential header whose seed name has an underscore (`access_token`, `api_key`), for
+/// [`HeaderKey`]. Implemented on an empty type of the plugin's:
+///
+/// ```ignore
+/// enum AccessTokenHeader {}
+/// impl tessera_core::HeaderNames for AccessTokenHeader {
+///     const NAME: &'static str = "access_token";
+///     const ALIAS: &'static str = "access-token";
+///     const SCHEME: &'static str = "ChatAccessToken";
+///     const ALIAS_SCHEME: &'static str = "ChatAccessTokenHyphenated";
+///     const DESCRIPTION: &'static str = "The access token, in the `access_token` header (or `access-token`).";
+/// }
+/// type AccessToken = tessera_core::HeaderKey<AccessTokenHeader>;
+/// ```
+pub trait HeaderNames: Send + Sync + 'static {
+    /// The seed's name, with its underscore.
+    const NAME: &'static str;
+    /// The same name with hyphens.
+    const ALIAS: &'static str;
+    /// The security scheme of each name in the document, prefixed with the plugin's name.
+    const SCHEME: &'static str;
+    const ALIAS_SCHEME: &'static str;
+    /// What the credential is, for the document.
+    const DESCRIPTION: &'static str;
+}
+
+/// A credential in a header under its seed's name with an underscore, or under the hyphenated alias. Common reverse
+/// proxies drop header names with underscores by default (nginx unless `underscores_in_headers on`), so a client
+/// behind one sends the alias. The document declares both names, as alternative security schemes. Absent: 401.
+/// Given more than once (under either name) with different values: 400 naming the header, rather than a guess.
+pub struct HeaderKey<N>(String, std::marker::PhantomData<N>);
+
+impl<N> HeaderKey<N> {
+    /// The credential as sent.
+    pub fn value(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A credential header that is missing or unreadable: 401, with the header's names.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct CredentialError(pub String);
+
+impl poem::error::ResponseError for CredentialError {
+    fn status(&self) -> poem::http::StatusCode {
+        poem::http::StatusCode::UNAUTHORIZED
+    }
+}
+
+/// How the document describes the hyphenated name of every [`HeaderKey`].
+const ALIAS_DESCRIPTION: &str = "The same credential under the hyphenated header name, for clients behind a reverse \
+    proxy that drops header names with underscores (nginx without `underscores_in_headers on`).";
+
+fn header_scheme(name: &'static str, description: &'static str) -> poem_openapi::registry::MetaSecurityScheme {
+    poem_openapi::registry::MetaSecurityScheme {
+        ty: "apiKey",
+        description: Some(description),
+        name: Some(name),
+        key_in: Some("header"),
+        scheme: None,
+        bearer_format: None,
+        flows: None,
+        openid_connect_url: None,
+    }
+}
+
+impl<'a, N: HeaderNames> ApiExtractor<'a> for HeaderKey<N> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        registry.create_security_scheme(N::SCHEME, header_scheme(N::NAME, N::DESCRIPTION));
+        registry.create_security_scheme(N::ALIAS_SCHEME, header_scheme(N::ALIAS, ALIAS_DESCRIPTION));
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![N::SCHEME, N::ALIAS_SCHEME]
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        _body: &mut RequestBody,
+        _opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let headers = request.headers();
+        let mut values = headers.get_all(N::NAME).iter().chain(headers.get_all(N::ALIAS).iter());
+        let Some(first) = values.next() else {
+            let (name, alias) = (N::NAME, N::ALIAS);
+            return Err(
+                CredentialError(format!("{name}: missing credentials; send the {name} (or {alias}) header")).into()
+            );
+        };
+        if values.any(|other| other != first) {
+            let reason =
+                format!("is given more than once with different values (as {} or {}); send it once", N::NAME, N::ALIAS);
+            return Err(InputError::new(N::NAME, reason).into());
+        }
+        let value = first
+            .to_str()
+            .map_err(|_| CredentialError(format!("{}: malformed credentials (not visible ASCII)", N::NAME)))?;
+        Ok(HeaderKey(value.to_string(), std::marker::PhantomData))
+    }
 }
 
 /// A URL path parameter documented as `T` (an id, an enumeration) but checked by the handler with `get`, so that a

@@ -15,3 +15,4 @@ mod registrar_addons;
 mod reliability;
 mod reseller;
 mod security;
+mod wire;

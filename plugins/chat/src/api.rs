@@ -2,7 +2,7 @@
 //! domains and operator assignments, answering `{"status": 1, "data": …}` or
 //! `{"status": 0, "error": {"code": …, "message": …}}`; plus the addon management a tenant admin needs first.
 //!
-//! Every seed operation but the token calls takes the `access_token` header: the token names one organisation and
+//! Every seed operation but the token calls takes the `access_token` header (or `access-token`): the token names one organisation and
 //! one addon, resolves (through a cache) to the principal who logged in, and the operation makes its one permission
 //! check on the organisation.
 
@@ -10,14 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use moka::future::Cache;
-use poem_openapi::auth::ApiKey;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::types::{ParseFromJSON, ToJSON};
-use poem_openapi::{Object, OpenApi, SecurityScheme, Tags};
+use poem_openapi::{Object, OpenApi, Tags};
 use tessera_core::identity::{hash_secret, new_secret};
 use tessera_core::{
-    now_ms, BearerKey, Caller, CoreError, CoreResult, Email, ErrorEnvelope, Input, PathId, PluginContext, StoredEnum,
-    Tenant, TenantKind, TokenGrant, TokenLookup,
+    now_ms, BearerKey, Caller, CoreError, CoreResult, Email, ErrorEnvelope, HeaderKey, HeaderNames, Input, PathId,
+    PluginContext, StoredEnum, Tenant, TenantKind, TokenGrant, TokenLookup,
 };
 
 use crate::model::{self, AddonKind};
@@ -29,10 +28,20 @@ enum ChatTag {
     Chat,
 }
 
-/// The access token from an access-token call, in the `access_token` header.
-#[derive(SecurityScheme)]
-#[oai(rename = "ChatAccessToken", ty = "api_key", key_name = "access_token", key_in = "header")]
-struct AccessToken(ApiKey);
+/// The access token from an access-token call: the seed's `access_token` header, or `access-token` through proxies
+/// that drop header names with underscores.
+type AccessToken = HeaderKey<AccessTokenHeader>;
+
+enum AccessTokenHeader {}
+
+impl HeaderNames for AccessTokenHeader {
+    const NAME: &'static str = "access_token";
+    const ALIAS: &'static str = "access-token";
+    const SCHEME: &'static str = "ChatAccessToken";
+    const ALIAS_SCHEME: &'static str = "ChatAccessTokenHyphenated";
+    const DESCRIPTION: &'static str =
+        "The access token from an access-token call, in the `access_token` header (or `access-token`).";
+}
 
 // ---- envelope ----
 
@@ -40,7 +49,8 @@ struct AccessToken(ApiKey);
 #[derive(Object)]
 #[oai(rename = "ChatErrorDetail")]
 pub struct ErrorDetail {
-    /// A stable code: invalid_input, unauthenticated, forbidden, not_found, conflict, rate_limited, …
+    /// A stable code: invalid_input, unauthenticated, forbidden, not_found, method_not_allowed, conflict,
+    /// unsupported_media_type, rate_limited, …
     pub code: String,
     /// What is wrong, naming the field.
     pub message: String,
@@ -76,6 +86,8 @@ impl ErrorEnvelope for ErrorBody {
             CoreError::PluginDisabled(_) => "service_not_enabled",
             CoreError::NotFound(_) => "not_found",
             CoreError::Conflict(_) => "conflict",
+            CoreError::MethodNotAllowed { .. } => "method_not_allowed",
+            CoreError::UnsupportedMediaType(_) => "unsupported_media_type",
             CoreError::RateLimited(_) => "rate_limited",
             CoreError::LoginBlocked(_) => "login_blocked",
             CoreError::Internal(_) => "internal",
@@ -460,7 +472,7 @@ impl ChatApi {
     }
 
     async fn session(&self, token: &AccessToken) -> CoreResult<Authed> {
-        let (caller, session) = self.ctx.authenticate_token(&AccessTokens(self), &token.0.key).await?;
+        let (caller, session) = self.ctx.authenticate_token(&AccessTokens(self), token.value()).await?;
         Ok(Authed { kind: AddonKind::from_stored("kind", &session.addon.kind)?, addon: session.addon.clone(), caller })
     }
 
@@ -986,6 +998,8 @@ mod tests {
             CoreError::NotFound(_) => "not_found",
             CoreError::Conflict(_) => "conflict",
             CoreError::PayloadTooLarge(_) => "invalid_input",
+            CoreError::MethodNotAllowed { .. } => "method_not_allowed",
+            CoreError::UnsupportedMediaType(_) => "unsupported_media_type",
             CoreError::RateLimited(_) => "rate_limited",
             CoreError::LoginBlocked(_) => "login_blocked",
             CoreError::Internal(_) => "internal",
