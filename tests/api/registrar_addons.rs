@@ -76,7 +76,7 @@ async fn order(srv: &Server, r: &Reseller, product: &str, customer: i64, plan: i
     );
     let a = ok(&call(srv, "POST", &format!("{product}/add.json"), &q).await).clone();
     assert_eq!(a["actionstatus"], "Success");
-    a["entityid"].as_i64().unwrap()
+    id(&a["entityid"])
 }
 
 async fn advance(srv: &Server, seconds: i64) {
@@ -413,20 +413,23 @@ async fn invoice_options(b: Backend) {
     let o1 = order(&srv, &r, "codeguard", c, basic).await;
     let a = modify(o1, "NoInvoice").await;
     assert_eq!(
-        (a["actionstatus"].as_str(), a["actiontype"].as_str(), a["entityid"].as_i64()),
-        (Some("Success"), Some("Mod"), Some(o1))
+        (a["actionstatus"].as_str(), a["actiontype"].as_str(), a["entityid"].as_str()),
+        (Some("Success"), Some("Mod"), Some(&*o1.to_string()))
     );
     assert!(a.get("invoiceid").is_none() && a.get("sellingamount").is_none() && a.get("customerid").is_none(), "{a}");
-    assert_eq!(plan_of(o1).await["planid"], pro);
+    assert_eq!(plan_of(o1).await["planid"], pro.to_string());
     // PayInvoice without enough funds (48.00 due, 30.00 there): unpaid, pending, plan unchanged.
     let o2 = order(&srv, &r, "codeguard", c, basic).await;
     let a = modify(o2, "PayInvoice").await;
     assert_eq!(a["actionstatus"], "Pending");
-    assert_eq!((a["sellingamount"].as_f64(), a["unutilisedsellingamount"].as_f64()), (Some(48.0), Some(30.0)));
-    assert_eq!(a["customerid"], c);
+    assert_eq!((a["sellingamount"].as_str(), a["unutilisedsellingamount"].as_str()), (Some("48.00"), Some("30.00")));
+    assert_eq!(a["customerid"], c.to_string());
     assert!(a["actionstatusdesc"].as_str().unwrap().contains("Insufficient funds"));
     let d = plan_of(o2).await;
-    assert_eq!((d["planid"].as_i64(), d["pendingplanid"].as_i64()), (Some(basic), Some(pro)));
+    assert_eq!(
+        (d["planid"].as_str(), d["pendingplanid"].as_str()),
+        (Some(&*basic.to_string()), Some(&*pro.to_string()))
+    );
     refused(
         &call(&srv, "GET", "codeguard/validate-modify.json", &format!("{}&order-id={o2}&new-planid={pro}", auth(&r)))
             .await,
@@ -436,20 +439,20 @@ async fn invoice_options(b: Backend) {
     // KeepInvoice: changed at once, invoice left unpaid, funds untouched.
     let o3 = order(&srv, &r, "codeguard", c, basic).await;
     let a = modify(o3, "KeepInvoice").await;
-    assert_eq!((a["actionstatus"].as_str(), a["unutilisedsellingamount"].as_f64()), (Some("Success"), Some(30.0)));
-    assert_eq!(plan_of(o3).await["planid"], pro);
+    assert_eq!((a["actionstatus"].as_str(), a["unutilisedsellingamount"].as_str()), (Some("Success"), Some("30.00")));
+    assert_eq!(plan_of(o3).await["planid"], pro.to_string());
     // OnlyAdd: invoice added, change waits.
     let o4 = order(&srv, &r, "codeguard", c, basic).await;
     let a = modify(o4, "OnlyAdd").await;
     assert_eq!(a["actionstatus"], "Pending");
-    assert!(a["invoiceid"].as_i64().is_some());
-    assert_eq!(plan_of(o4).await["pendingplanid"], pro);
+    id(&a["invoiceid"]);
+    assert_eq!(plan_of(o4).await["pendingplanid"], pro.to_string());
     // PayInvoice with enough funds: paid from the funds, changed.
     ok(&call(&srv, "POST", "customers/add-funds.json", &format!("{}&customer-id={c}&amount=100", auth(&r))).await);
     let o5 = order(&srv, &r, "codeguard", c, basic).await;
     let a = modify(o5, "PayInvoice").await;
-    assert_eq!((a["actionstatus"].as_str(), a["unutilisedsellingamount"].as_f64()), (Some("Success"), Some(82.0)));
-    assert_eq!(plan_of(o5).await["planid"], pro);
+    assert_eq!((a["actionstatus"].as_str(), a["unutilisedsellingamount"].as_str()), (Some("Success"), Some("82.00")));
+    assert_eq!(plan_of(o5).await["planid"], pro.to_string());
     let d =
         ok(&call(&srv, "GET", "customers/details-by-id.json", &format!("{}&customer-id={c}", auth(&r))).await).clone();
     assert_eq!(d["totalreceipts"], "130.00");
@@ -459,8 +462,8 @@ async fn invoice_options(b: Backend) {
         auth(&r)
     );
     let a = ok(&call(&srv, "POST", "codeguard/add.json", &q).await).clone();
-    assert_eq!((a["actionstatus"].as_str(), a["sellingamount"].as_f64()), (Some("Pending"), Some(144.0)));
-    assert_eq!(plan_of(a["entityid"].as_i64().unwrap()).await["currentstatus"], "Pending");
+    assert_eq!((a["actionstatus"].as_str(), a["sellingamount"].as_str()), (Some("Pending"), Some("144.00")));
+    assert_eq!(plan_of(id(&a["entityid"])).await["currentstatus"], "InActive");
     refused(
         &call(
             &srv,
@@ -541,7 +544,7 @@ async fn resellers_are_isolated(b: Backend) {
     );
     assert_eq!(
         ok(&call(&srv, "GET", "codeguard/details.json", &format!("{}&order-id={zo}", auth(&z))).await)["planid"],
-        zb
+        zb.to_string()
     );
 
     // A sub-reseller sees its own customers; its parent sees them too, not the other way round.
@@ -605,6 +608,8 @@ enum Kind {
     Decimal,
     /// Any string.
     Text,
+    /// The string "true" or "false".
+    Flag,
     /// A JSON integer.
     Int,
     /// A JSON number written with a fraction (`0.0`).
@@ -621,6 +626,7 @@ fn kind_fits(kind: Kind, v: &Value) -> bool {
             digits(whole) && frac.bytes().all(|b| b.is_ascii_digit())
         }
         (Text, Value::String(_)) => true,
+        (Flag, Value::String(s)) => s == "true" || s == "false",
         (Int, Value::Number(n)) => n.is_i64(),
         (Num, Value::Number(n)) => n.is_f64(),
         _ => false,
@@ -715,6 +721,48 @@ const MODIFY_PRICING: &[(&str, Kind)] = &[
     ("currentOrderPrice", Num),
 ];
 
+/// The action hash map of add.json and modify.json (the seed's sitelock/modify.json) without an invoice.
+const ACTION: &[(&str, Kind)] = &[
+    ("description", Text),
+    ("entityid", Digits),
+    ("actiontype", Text),
+    ("actiontypedesc", Text),
+    ("eaqid", Digits),
+    ("actionstatus", Text),
+    ("actionstatusdesc", Text),
+];
+
+/// The invoice fields the action map adds unless the invoice option is NoInvoice.
+const ACTION_INVOICE: &[(&str, Kind)] = &[
+    ("invoiceid", Digits),
+    ("sellingcurrencysymbol", Text),
+    ("sellingamount", Decimal),
+    ("unutilisedsellingamount", Decimal),
+    ("customerid", Digits),
+];
+
+/// codeguard|sitelock/details.json: the documentation's keys Tessera keeps, and its own `months`.
+const ORDER_DETAILS: &[(&str, Kind)] = &[
+    ("entityid", Digits),
+    ("orderid", Digits),
+    ("description", Text),
+    ("domainname", Text),
+    ("currentstatus", Text),
+    ("productkey", Text),
+    ("planid", Digits),
+    ("paused", Flag),
+    ("creationtime", Digits),
+    ("endtime", Digits),
+    ("isImmediateReseller", Flag),
+    ("parentkey", Text),
+    ("customerid", Digits),
+    ("isOrderSuspendedUponExpiry", Flag),
+    ("orderSuspendedByParent", Flag),
+    ("allowdeletion", Flag),
+    ("recurring", Flag),
+    ("months", Digits),
+];
+
 /// Every failure: the status key "ERROR" and a message, with a 4xx status.
 fn assert_error_shape(r: &Resp) {
     assert!((400..500).contains(&r.status), "{} {}", r.status, r.text);
@@ -744,8 +792,8 @@ fn search_page(v: &Value, on_page: usize, in_db: usize) -> Vec<i64> {
         .collect()
 }
 
-/// Every registrar customer call the registrar's own API also has, answered in that API's shape: keys, value types,
-/// numbering; and the plan-change quotes in the seed's.
+/// Every registrar call the registrar's own API also has, answered in that API's shape: keys, value types,
+/// numbering. The shapes above are the documented ones (the README's "Registrar wire shapes" table).
 async fn answers_in_the_registrars_shapes(b: Backend) {
     let srv = Server::start(b).await;
     let r = reseller(&srv, "acme").await;
@@ -808,10 +856,36 @@ async fn answers_in_the_registrars_shapes(b: Backend) {
     let unsuspend = call(&srv, "POST", "customers/unsuspend.json", &format!("{}&customer-id={c}", auth(&r))).await;
     assert_eq!(ok(&unsuspend), &Value::Bool(true));
 
-    // CodeGuard and SiteLock: validate-modify and modify-pricing, as the seed answers them.
+    // CodeGuard and SiteLock: add, details, validate-modify, modify-pricing, modify.
     for product in ["codeguard", "sitelock"] {
         let (basic, pro) = plans(&srv, &r, product).await;
-        let o = order(&srv, &r, product, c, basic).await;
+        let add = |option: &str| {
+            let q = format!(
+                "{}&customer-id={c}&domain-name=shop.example.com&plan-id={basic}&months=12&invoice-option={option}",
+                auth(&r)
+            );
+            let srv = &srv;
+            async move { ok(&call(srv, "POST", &format!("{product}/add.json"), &q).await).clone() }
+        };
+        let plain = add("NoInvoice").await;
+        assert_shape(&format!("{product}/add NoInvoice"), &plain, ACTION);
+        let invoiced = add("KeepInvoice").await;
+        assert_shape(&format!("{product}/add KeepInvoice"), &invoiced, &[ACTION, ACTION_INVOICE].concat());
+        let o = id(&plain["entityid"]);
+
+        let details =
+            ok(&call(&srv, "GET", &format!("{product}/details.json"), &format!("{}&order-id={o}", auth(&r))).await)
+                .clone();
+        assert_shape(&format!("{product}/details"), &details, ORDER_DETAILS);
+        assert_eq!(
+            (
+                details["productkey"].as_str(),
+                details["isImmediateReseller"].as_str(),
+                details["currentstatus"].as_str()
+            ),
+            (Some(product), Some("true"), Some("Active"))
+        );
+
         let v = format!("{}&order-id={o}&new-planid={pro}", auth(&r));
         let valid = ok(&call(&srv, "GET", &format!("{product}/validate-modify.json"), &v).await).clone();
         assert_eq!(valid, Value::String("true".into()), "the seed: true (String)");
@@ -819,6 +893,22 @@ async fn answers_in_the_registrars_shapes(b: Backend) {
         let q = format!("{}&order-id={o}&new-plan-id={pro}&months=12", auth(&r));
         let price = ok(&call(&srv, "GET", &format!("{product}/modify-pricing.json"), &q).await).clone();
         assert_shape(&format!("{product}/modify-pricing"), &price, MODIFY_PRICING);
+
+        let q = format!("{}&order-id={o}&new-plan-id={pro}&invoice-option=NoInvoice", auth(&r));
+        let changed = ok(&call(&srv, "POST", &format!("{product}/modify.json"), &q).await).clone();
+        assert_shape(&format!("{product}/modify NoInvoice"), &changed, ACTION);
+        let o2 = id(&invoiced["entityid"]);
+        let q = format!("{}&order-id={o2}&new-plan-id={pro}&invoice-option=OnlyAdd", auth(&r));
+        let waiting = ok(&call(&srv, "POST", &format!("{product}/modify.json"), &q).await).clone();
+        assert_shape(&format!("{product}/modify OnlyAdd"), &waiting, &[ACTION, ACTION_INVOICE].concat());
+        let details =
+            ok(&call(&srv, "GET", &format!("{product}/details.json"), &format!("{}&order-id={o2}", auth(&r))).await)
+                .clone();
+        assert_shape(
+            &format!("{product}/details with a change waiting"),
+            &details,
+            &[ORDER_DETAILS, &[("pendingplanid", Digits)]].concat(),
+        );
     }
 
     // Failures, whatever the call: {"status": "ERROR", "message": …} with a 4xx.

@@ -5,7 +5,8 @@
 //!
 //! The calls the registrar's own HTTP API also has answer in its shapes, so its clients only change their base URL:
 //! bare values where it answers one (a customer id, `true`, a token), flat maps of strings where it answers a hash
-//! map, and a search page of string counts with customers numbered "1", "2", … under dotted keys.
+//! map, and a search page of string counts with customers numbered "1", "2", … under dotted keys. The README's
+//! "Registrar wire shapes" table gives the source of each.
 //!
 //! Every operation: authenticate `api-key` (through the core; the plugin must be enabled for the reseller), check that
 //! `auth-userid` is the key's reseller, find the target among the customers and orders of that reseller and its
@@ -525,37 +526,77 @@ pub struct PlanList {
     pub plans: Vec<PlanOut>,
 }
 
+/// An order as `codeguard/details.json` and `sitelock/details.json` answer in the registrar's API: a flat map of
+/// strings (booleans as "true" / "false"), with Tessera's own `months` and `pendingplanid` besides.
 #[derive(Object)]
-#[oai(rename = "RegistrarOrder")]
-pub struct OrderOut {
-    pub orderid: i64,
-    pub customerid: i64,
+#[oai(rename = "RegistrarOrderDetails")]
+pub struct OrderDetails {
+    /// The order id.
+    pub entityid: String,
+    /// The order id (as `entityid`).
+    pub orderid: String,
+    /// The domain name.
+    pub description: String,
     pub domainname: String,
-    pub planid: i64,
-    pub months: i64,
+    /// Active, or InActive while the purchase waits for its invoice to be paid.
+    pub currentstatus: String,
+    /// codeguard or sitelock.
+    pub productkey: String,
+    pub planid: String,
+    /// Always "false": Tessera never pauses a plan.
+    pub paused: String,
     /// Epoch seconds.
     pub creationtime: String,
     /// Epoch seconds.
     pub endtime: String,
-    /// Active or Pending.
-    pub currentstatus: String,
-    /// The plan an unpaid change waits to move to.
-    #[oai(nullable)]
-    pub pendingplanid: Option<i64>,
+    /// "true" when the customer belongs to the calling reseller itself, "false" for a sub-reseller's.
+    #[oai(rename = "isImmediateReseller")]
+    pub is_immediate_reseller: String,
+    /// The chain of tenant ids from the platform down to the customer's reseller, joined by "_".
+    pub parentkey: String,
+    pub customerid: String,
+    /// Always "false": Tessera does not suspend orders.
+    #[oai(rename = "isOrderSuspendedUponExpiry")]
+    pub is_order_suspended_upon_expiry: String,
+    /// Always "false": Tessera does not suspend orders.
+    #[oai(rename = "orderSuspendedByParent")]
+    pub order_suspended_by_parent: String,
+    /// Always "false": orders are not deleted through this API.
+    pub allowdeletion: String,
+    /// Always "false": orders do not renew by themselves.
+    pub recurring: String,
+    /// The tenure in months.
+    pub months: String,
+    /// The plan an unpaid change waits to move to; absent when none waits.
+    #[oai(skip_serializing_if_is_none)]
+    pub pendingplanid: Option<String>,
 }
 
-impl From<OrderRow> for OrderOut {
-    fn from(o: OrderRow) -> Self {
-        OrderOut {
-            orderid: o.id,
-            customerid: o.customer_id,
+impl OrderDetails {
+    fn new(o: OrderRow, product: Product, caller: &Tenant) -> Self {
+        let id = o.id.to_string();
+        let chain: Vec<&str> = o.path.split('/').filter(|s| !s.is_empty()).collect();
+        let no = || "false".to_string();
+        OrderDetails {
+            entityid: id.clone(),
+            orderid: id,
+            description: o.domain.clone(),
             domainname: o.domain,
-            planid: o.plan_id,
-            months: o.months,
+            currentstatus: if o.status == "Active" { "Active" } else { "InActive" }.into(),
+            productkey: product.stored(),
+            planid: o.plan_id.to_string(),
+            paused: no(),
             creationtime: (o.start_at / 1000).to_string(),
             endtime: (o.end_at / 1000).to_string(),
-            currentstatus: o.status,
-            pendingplanid: o.pending_plan_id,
+            is_immediate_reseller: (o.tenant_id == caller.id).to_string(),
+            parentkey: chain.join("_"),
+            customerid: o.customer_id.to_string(),
+            is_order_suspended_upon_expiry: no(),
+            order_suspended_by_parent: no(),
+            allowdeletion: no(),
+            recurring: no(),
+            months: o.months.to_string(),
+            pendingplanid: o.pending_plan_id.map(|p| p.to_string()),
         }
     }
 }
@@ -574,31 +615,33 @@ pub struct ModifyPricingOut {
     pub current_order_price: f64,
 }
 
-/// An action on an order, as the seed's hash map. The invoice fields are absent with NoInvoice.
+/// An action on an order (a purchase, a plan change), as the seed's hash map; every value is a string, as in the
+/// registrar's API. The invoice fields are absent with NoInvoice.
 #[derive(Object)]
 #[oai(rename = "RegistrarAction")]
 pub struct ActionOut {
     /// The domain name.
     pub description: String,
     /// The order id.
-    pub entityid: i64,
+    pub entityid: String,
     pub actiontype: String,
     pub actiontypedesc: String,
-    pub eaqid: i64,
+    pub eaqid: String,
     /// Success or Pending.
     pub actionstatus: String,
     pub actionstatusdesc: String,
     #[oai(skip_serializing_if_is_none)]
-    pub invoiceid: Option<i64>,
+    pub invoiceid: Option<String>,
     #[oai(skip_serializing_if_is_none)]
     pub sellingcurrencysymbol: Option<String>,
+    /// The invoice's amount, decimal.
     #[oai(skip_serializing_if_is_none)]
-    pub sellingamount: Option<f64>,
-    /// The customer's funds left after this action.
+    pub sellingamount: Option<String>,
+    /// The customer's funds left after this action, decimal.
     #[oai(skip_serializing_if_is_none)]
-    pub unutilisedsellingamount: Option<f64>,
+    pub unutilisedsellingamount: Option<String>,
     #[oai(skip_serializing_if_is_none)]
-    pub customerid: Option<i64>,
+    pub customerid: Option<String>,
 }
 
 fn decimal(minor: i64) -> f64 {
@@ -970,7 +1013,8 @@ impl RegistrarApi {
             "domain-name": domain,
             "planid": plan_id,
             "actionstatus": action.actionstatus,
-            "invoiceid": action.invoiceid,
+            // The event keeps its numeric invoice id; the wire answer spells it as a string.
+            "invoiceid": action.invoiceid.as_deref().and_then(|id| id.parse::<i64>().ok()),
         });
         self.ctx.emit(tx, &owner, event, &payload).await
     }
@@ -1038,10 +1082,10 @@ impl RegistrarApi {
         };
         let mut out = ActionOut {
             description: domain.to_string(),
-            entityid: order_id,
+            entityid: order_id.to_string(),
             actiontype: kind.into(),
             actiontypedesc: desc.into(),
-            eaqid,
+            eaqid: eaqid.to_string(),
             actionstatus: status.into(),
             actionstatusdesc: status_desc,
             invoiceid: None,
@@ -1063,11 +1107,11 @@ impl RegistrarApi {
                 now_ms(),
             )
             .await?;
-            out.invoiceid = Some(invoice);
+            out.invoiceid = Some(invoice.to_string());
             out.sellingcurrencysymbol = Some(self.currency.clone());
-            out.sellingamount = Some(decimal(amount));
-            out.unutilisedsellingamount = Some(decimal(funds_left));
-            out.customerid = Some(customer.id);
+            out.sellingamount = Some(format_money(amount));
+            out.unutilisedsellingamount = Some(format_money(funds_left));
+            out.customerid = Some(customer.id.to_string());
         }
         Ok(out)
     }
@@ -1156,12 +1200,12 @@ impl RegistrarApi {
         auth_userid: i64,
         api_key: &str,
         order_id: i64,
-    ) -> CoreResult<OrderOut> {
+    ) -> CoreResult<OrderDetails> {
         let product = product_of(product)?;
         let (caller, reseller) = self.reseller(auth_userid, api_key).await?;
         let order = self.order(&reseller, product, order_id).await?;
         self.ctx.require(&caller, "registrar:order", "read", &reseller).await?;
-        Ok(order.into())
+        Ok(OrderDetails::new(order, product, &reseller))
     }
 
     async fn products_validate_modify_op(
@@ -1410,7 +1454,7 @@ impl RegistrarApi {
         reply(self.products_add_op(&product, &body).await)
     }
 
-    /// An order's details.
+    /// An order's details, as a flat map of strings.
     #[oai(path = "/api/:product/details.json", method = "get", operation_id = "registrar_products_details")]
     async fn products_details(
         &self,
@@ -1419,7 +1463,7 @@ impl RegistrarApi {
         #[oai(name = "auth-userid")] auth_userid: Query<i64>,
         #[oai(name = "api-key")] api_key: Query<String>,
         #[oai(name = "order-id")] order_id: Query<i64>,
-    ) -> Reply<OrderOut> {
+    ) -> Reply<OrderDetails> {
         reply(self.products_details_op(&product, *auth_userid, &api_key, *order_id).await)
     }
 

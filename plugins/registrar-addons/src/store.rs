@@ -289,6 +289,8 @@ pub struct OrderRow {
     pub end_at: i64,
     pub status: String,
     pub pending_plan_id: Option<i64>,
+    /// The tenant path of the customer's reseller.
+    pub path: String,
 }
 
 #[instrument(skip_all)]
@@ -328,7 +330,7 @@ pub async fn order(pool: &AnyPool, under_path: &str, product: Product, id: i64) 
     let (start, end) = subtree(under_path);
     Ok(sqlx::query_as(
         "SELECT o.id, o.tenant_id, o.customer_id, o.domain, o.plan_id, o.months, o.start_at, o.end_at, o.status, \
-         o.pending_plan_id FROM registrar_orders o JOIN tenants t ON t.id = o.tenant_id \
+         o.pending_plan_id, t.path FROM registrar_orders o JOIN tenants t ON t.id = o.tenant_id \
          WHERE o.id = $1 AND o.product = $2 AND t.path >= $3 AND t.path < $4",
     )
     .bind(id)
