@@ -134,7 +134,10 @@ async fn tree(srv: &Server, slug: &str) -> Tree {
         let pro = plan("Pro", 2).await.body.as_i64().expect("plan");
         let add =
             format!("customer-id={customer}&domain-name=d.example&plan-id={basic}&months=12&invoice-option=NoInvoice");
-        let order = reg("POST", &format!("{product}/add.json"), add).await.body["entityid"].as_i64().expect("order");
+        let order = reg("POST", &format!("{product}/add.json"), add).await.body["entityid"]
+            .as_str()
+            .and_then(|id| id.parse::<i64>().ok())
+            .expect("order");
         orders[i] = (order, pro);
     }
     let hook = json!({"tenant_id": isp.tenant, "url": "http://127.0.0.1:9/", "event_types": ["tenant.suspended"]});

@@ -1,17 +1,26 @@
 //! The registrar reseller API at the seed's paths under `/registrar`: customers (with single-use login tokens) and
 //! CodeGuard / SiteLock orders and plan changes. Parameters carry the seed's names (`auth-userid`, `api-key`,
 //! `customer-id`, `order-id`, `new-plan-id`…): GET operations take them in the query string, POST operations in the
-//! body or the query string. Failures answer `{"status": "ERROR", "message": "…"}`.
+//! body (form or JSON) or the query string. Failures answer `{"status": "ERROR", "message": "…"}`.
+//!
+//! The calls the registrar's own HTTP API also has answer in its shapes, so its clients only change their base URL:
+//! bare values where it answers one (a customer id, `true`, a token), flat maps of strings where it answers a hash
+//! map, and a search page of string counts with customers numbered "1", "2", … under dotted keys. The README's
+//! "Registrar wire shapes" table gives the source of each.
 //!
 //! Every operation: authenticate `api-key` (through the core; the plugin must be enabled for the reseller), check that
 //! `auth-userid` is the key's reseller, find the target among the customers and orders of that reseller and its
 //! sub-resellers, make the one permission check, act.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use poem_openapi::param::{Path, Query};
-use poem_openapi::types::{ParseFromJSON, ToJSON};
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
+// `Type` stays out of scope: its `is_empty` (false by default) would shadow `str::is_empty` on a `&&str`.
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON};
 use poem_openapi::{Object, OpenApi, Tags};
+use serde_json::{Map, Value};
 use tessera_core::identity::{hash_secret, new_secret};
 use tessera_core::money::{format_money, parse_money};
 use tessera_core::{
@@ -19,8 +28,8 @@ use tessera_core::{
     Tenant, TenantKind, Tx,
 };
 
-use crate::model::{self, ChangePrice, InvoiceOption, Pricing, Product, MONTH_MS};
-use crate::store::{self, CustomerRow, NewCustomer, OrderRow, PlanRow};
+use crate::model::{self, ChangePrice, CustomerStatus, InvoiceOption, Pricing, Product, MONTH_MS};
+use crate::store::{self, CustomerFilter, CustomerRow, NewCustomer, OrderRow, PlanRow};
 
 #[derive(Tags)]
 enum RegistrarTag {
@@ -100,8 +109,8 @@ pub struct SignupRequest {
 }
 
 #[derive(Object)]
-#[oai(rename = "RegistrarCustomerActionRequest")]
-pub struct CustomerActionRequest {
+#[oai(rename = "RegistrarSuspendRequest")]
+pub struct SuspendRequest {
     #[oai(rename = "auth-userid")]
     pub auth_userid: i64,
     #[oai(rename = "api-key", validator(max_length = 256))]
@@ -111,6 +120,20 @@ pub struct CustomerActionRequest {
     /// Why; stored with the action.
     #[oai(validator(max_length = 500))]
     pub reason: String,
+}
+
+#[derive(Object)]
+#[oai(rename = "RegistrarUnsuspendRequest")]
+pub struct UnsuspendRequest {
+    #[oai(rename = "auth-userid")]
+    pub auth_userid: i64,
+    #[oai(rename = "api-key", validator(max_length = 256))]
+    pub api_key: String,
+    #[oai(rename = "customer-id")]
+    pub customer_id: i64,
+    /// Why (optional, as in the registrar's API); stored with the action.
+    #[oai(validator(max_length = 500))]
+    pub reason: Option<String>,
 }
 
 #[derive(Object)]
@@ -179,15 +202,15 @@ pub struct ModifyRequest {
     pub invoice_option: InvoiceOption,
 }
 
-/// A customer as the seed's hash map.
+/// A customer as `customers/details-by-id.json` answers it in the registrar's API: a flat map of strings.
 #[derive(Object)]
-#[oai(rename = "RegistrarCustomer")]
-pub struct CustomerOut {
-    pub customerid: i64,
+#[oai(rename = "RegistrarCustomerDetails")]
+pub struct CustomerDetails {
+    pub customerid: String,
+    /// The customer's email address, their login.
     pub username: String,
-    pub resellerid: i64,
-    #[oai(nullable)]
-    pub parentid: Option<i64>,
+    /// The reseller the customer belongs to.
+    pub resellerid: String,
     pub name: String,
     pub company: String,
     pub useremail: String,
@@ -198,6 +221,7 @@ pub struct CustomerOut {
     pub address3: String,
     pub city: String,
     pub state: String,
+    /// ISO 3166 country code.
     pub country: String,
     pub zip: String,
     pub pin: String,
@@ -205,18 +229,83 @@ pub struct CustomerOut {
     pub creationdt: String,
     /// Active or Suspended.
     pub customerstatus: String,
+    /// Empty: Tessera keeps no sales contacts.
+    pub salescontactid: String,
+    pub langpref: String,
+    /// Decimal amount.
+    pub totalreceipts: String,
+}
+
+impl From<CustomerRow> for CustomerDetails {
+    fn from(c: CustomerRow) -> Self {
+        CustomerDetails {
+            customerid: c.id.to_string(),
+            resellerid: c.tenant_id.to_string(),
+            useremail: c.username.clone(),
+            username: c.username,
+            name: c.name,
+            company: c.company,
+            telnocc: c.telnocc,
+            telno: c.telno,
+            address1: c.address1,
+            address2: c.address2,
+            address3: c.address3,
+            city: c.city,
+            state: c.state,
+            country: c.country,
+            zip: c.zip,
+            pin: c.pin,
+            creationdt: (c.created_at / 1000).to_string(),
+            customerstatus: c.status,
+            salescontactid: String::new(),
+            langpref: c.lang,
+            totalreceipts: format_money(c.total_receipts),
+        }
+    }
+}
+
+/// The customer a login token was issued for, as `customers/authenticate-token-without-history.json` answers in the
+/// seed: a flat map of strings.
+#[derive(Object)]
+#[oai(rename = "RegistrarTokenCustomer")]
+pub struct TokenCustomer {
+    pub customerid: String,
+    pub username: String,
+    /// The reseller the customer belongs to.
+    pub resellerid: String,
+    /// The parent of that reseller.
+    pub parentid: String,
+    pub name: String,
+    pub company: String,
+    pub useremail: String,
+    pub telnocc: String,
+    pub telno: String,
+    pub address1: String,
+    pub address2: String,
+    pub address3: String,
+    pub city: String,
+    pub state: String,
+    /// ISO 3166 country code.
+    pub country: String,
+    pub zip: String,
+    pub pin: String,
+    /// Epoch seconds.
+    pub creationdt: String,
+    /// Active (a token of a suspended customer does not authenticate).
+    pub customerstatus: String,
+    /// Empty: Tessera keeps no sales contacts.
     pub salesrepresentative: String,
     pub langpref: String,
     /// Decimal amount.
     pub totalreceipts: String,
 }
 
-impl From<CustomerRow> for CustomerOut {
+impl From<CustomerRow> for TokenCustomer {
     fn from(c: CustomerRow) -> Self {
-        CustomerOut {
-            customerid: c.id,
-            resellerid: c.tenant_id,
-            parentid: c.parent_id,
+        TokenCustomer {
+            customerid: c.id.to_string(),
+            resellerid: c.tenant_id.to_string(),
+            parentid: c.parent_id.map(|p| p.to_string()).unwrap_or_default(),
             useremail: c.username.clone(),
             username: c.username,
             name: c.name,
@@ -240,12 +329,169 @@ impl From<CustomerRow> for CustomerOut {
     }
 }
 
+/// One customer of a search page, with the registrar's dotted keys; every value is a string.
 #[derive(Object)]
-#[oai(rename = "RegistrarCustomerPage")]
-pub struct CustomerPage {
-    pub recsonpage: i64,
+#[oai(rename = "RegistrarSearchEntry")]
+pub struct SearchEntry {
+    #[oai(rename = "customer.customerid")]
+    pub customerid: String,
+    #[oai(rename = "customer.username")]
+    pub username: String,
+    /// The reseller the customer belongs to.
+    #[oai(rename = "customer.resellerid")]
+    pub resellerid: String,
+    #[oai(rename = "customer.name")]
+    pub name: String,
+    #[oai(rename = "customer.company")]
+    pub company: String,
+    #[oai(rename = "customer.city")]
+    pub city: String,
+    #[oai(rename = "customer.state")]
+    pub state: String,
+    /// ISO 3166 country code.
+    #[oai(rename = "customer.country")]
+    pub country: String,
+    /// Active or Suspended.
+    #[oai(rename = "customer.customerstatus")]
+    pub customerstatus: String,
+    /// Decimal amount.
+    #[oai(rename = "customer.totalreceipts")]
+    pub totalreceipts: String,
+    /// Always "0": Tessera hosts no websites.
+    #[oai(rename = "customer.websitecount")]
+    pub websitecount: String,
+}
+
+impl From<CustomerRow> for SearchEntry {
+    fn from(c: CustomerRow) -> Self {
+        SearchEntry {
+            customerid: c.id.to_string(),
+            username: c.username,
+            resellerid: c.tenant_id.to_string(),
+            name: c.name,
+            company: c.company,
+            city: c.city,
+            state: c.state,
+            country: c.country,
+            customerstatus: c.status,
+            totalreceipts: format_money(c.total_receipts),
+            websitecount: "0".into(),
+        }
+    }
+}
+
+/// The parameters of a customer search, as received.
+pub struct SearchQuery {
+    pub no_of_records: i64,
+    pub page_no: i64,
+    pub customer_ids: Vec<i64>,
+    pub reseller_ids: Vec<i64>,
+    pub username: Option<String>,
+    pub name: Option<String>,
+    pub company: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub status: Option<CustomerStatus>,
+    pub creation_date_start: Option<i64>,
+    pub creation_date_end: Option<i64>,
+    pub total_receipt_start: Option<f64>,
+    pub total_receipt_end: Option<f64>,
+}
+
+/// A page of a customer search as the registrar answers it: `recsonpage` (customers on this page) and `recsindb`
+/// (customers matching), both strings, and the page's customers under the keys "1", "2", … in order. Written by
+/// hand: a derived object has fixed keys, and this one's keys are numbers (`additionalProperties` in the document).
+pub struct SearchPage {
     pub recsindb: i64,
-    pub result: Vec<CustomerOut>,
+    pub entries: Vec<SearchEntry>,
+}
+
+impl SearchPage {
+    const NAME: &'static str = "RegistrarSearchPage";
+}
+
+impl poem_openapi::types::Type for SearchPage {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        Self::NAME.into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Reference(Self::NAME.into())
+    }
+
+    fn register(registry: &mut Registry) {
+        registry.create_schema::<Self, _>(Self::NAME.into(), |registry| {
+            <SearchEntry as poem_openapi::types::Type>::register(registry);
+            let count = |description: &'static str| {
+                MetaSchemaRef::Inline(Box::new(MetaSchema {
+                    description: Some(description),
+                    ..MetaSchema::new("string")
+                }))
+            };
+            MetaSchema {
+                description: Some(
+                    "A page of a customer search: the two counts as strings, and each customer of the page under its \
+                     number on the page (\"1\", \"2\", …).",
+                ),
+                required: vec!["recsonpage", "recsindb"],
+                properties: vec![
+                    ("recsonpage", count("How many customers this page holds (a whole number).")),
+                    ("recsindb", count("How many customers match the search (a whole number).")),
+                ],
+                additional_properties: Some(Box::new(<SearchEntry as poem_openapi::types::Type>::schema_ref())),
+                ..MetaSchema::new("object")
+            }
+        });
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl ToJSON for SearchPage {
+    fn to_json(&self) -> Option<Value> {
+        let mut page = Map::new();
+        page.insert("recsonpage".into(), Value::String(self.entries.len().to_string()));
+        page.insert("recsindb".into(), Value::String(self.recsindb.to_string()));
+        for (n, entry) in self.entries.iter().enumerate() {
+            page.insert((n + 1).to_string(), entry.to_json()?);
+        }
+        Some(Value::Object(page))
+    }
+}
+
+impl ParseFromJSON for SearchPage {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        let Some(Value::Object(mut page)) = value else {
+            return Err(ParseError::custom("a search page is an object"));
+        };
+        let mut count = |key: &str| -> Result<i64, ParseError<Self>> {
+            match page.remove(key) {
+                Some(Value::String(s)) => s.parse().map_err(|_| ParseError::custom(format!("{key}: not a number"))),
+                _ => Err(ParseError::custom(format!("{key}: a string is required"))),
+            }
+        };
+        let (on_page, recsindb) = (count("recsonpage")?, count("recsindb")?);
+        let mut numbered = Vec::new();
+        for (key, value) in page {
+            let n: usize = key.parse().map_err(|_| ParseError::custom(format!("`{key}` is not an entry number")))?;
+            numbered.push((n, SearchEntry::parse_from_json(Some(value)).map_err(ParseError::propagate)?));
+        }
+        numbered.sort_by_key(|(n, _)| *n);
+        if numbered.iter().enumerate().any(|(i, (n, _))| *n != i + 1) || numbered.len() as i64 != on_page {
+            return Err(ParseError::custom("entries must be numbered 1 to recsonpage"));
+        }
+        Ok(SearchPage { recsindb, entries: numbered.into_iter().map(|(_, e)| e).collect() })
+    }
 }
 
 #[derive(Object)]
@@ -280,37 +526,77 @@ pub struct PlanList {
     pub plans: Vec<PlanOut>,
 }
 
+/// An order as `codeguard/details.json` and `sitelock/details.json` answer in the registrar's API: a flat map of
+/// strings (booleans as "true" / "false"), with Tessera's own `months` and `pendingplanid` besides.
 #[derive(Object)]
-#[oai(rename = "RegistrarOrder")]
-pub struct OrderOut {
-    pub orderid: i64,
-    pub customerid: i64,
+#[oai(rename = "RegistrarOrderDetails")]
+pub struct OrderDetails {
+    /// The order id.
+    pub entityid: String,
+    /// The order id (as `entityid`).
+    pub orderid: String,
+    /// The domain name.
+    pub description: String,
     pub domainname: String,
-    pub planid: i64,
-    pub months: i64,
+    /// Active, or InActive while the purchase waits for its invoice to be paid.
+    pub currentstatus: String,
+    /// codeguard or sitelock.
+    pub productkey: String,
+    pub planid: String,
+    /// Always "false": Tessera never pauses a plan.
+    pub paused: String,
     /// Epoch seconds.
     pub creationtime: String,
     /// Epoch seconds.
     pub endtime: String,
-    /// Active or Pending.
-    pub currentstatus: String,
-    /// The plan an unpaid change waits to move to.
-    #[oai(nullable)]
-    pub pendingplanid: Option<i64>,
+    /// "true" when the customer belongs to the calling reseller itself, "false" for a sub-reseller's.
+    #[oai(rename = "isImmediateReseller")]
+    pub is_immediate_reseller: String,
+    /// The chain of tenant ids from the platform down to the customer's reseller, joined by "_".
+    pub parentkey: String,
+    pub customerid: String,
+    /// Always "false": Tessera does not suspend orders.
+    #[oai(rename = "isOrderSuspendedUponExpiry")]
+    pub is_order_suspended_upon_expiry: String,
+    /// Always "false": Tessera does not suspend orders.
+    #[oai(rename = "orderSuspendedByParent")]
+    pub order_suspended_by_parent: String,
+    /// Always "false": orders are not deleted through this API.
+    pub allowdeletion: String,
+    /// Always "false": orders do not renew by themselves.
+    pub recurring: String,
+    /// The tenure in months.
+    pub months: String,
+    /// The plan an unpaid change waits to move to; absent when none waits.
+    #[oai(skip_serializing_if_is_none)]
+    pub pendingplanid: Option<String>,
 }
 
-impl From<OrderRow> for OrderOut {
-    fn from(o: OrderRow) -> Self {
-        OrderOut {
-            orderid: o.id,
-            customerid: o.customer_id,
+impl OrderDetails {
+    fn new(o: OrderRow, product: Product, caller: &Tenant) -> Self {
+        let id = o.id.to_string();
+        let chain: Vec<&str> = o.path.split('/').filter(|s| !s.is_empty()).collect();
+        let no = || "false".to_string();
+        OrderDetails {
+            entityid: id.clone(),
+            orderid: id,
+            description: o.domain.clone(),
             domainname: o.domain,
-            planid: o.plan_id,
-            months: o.months,
+            currentstatus: if o.status == "Active" { "Active" } else { "InActive" }.into(),
+            productkey: product.stored(),
+            planid: o.plan_id.to_string(),
+            paused: no(),
             creationtime: (o.start_at / 1000).to_string(),
             endtime: (o.end_at / 1000).to_string(),
-            currentstatus: o.status,
-            pendingplanid: o.pending_plan_id,
+            is_immediate_reseller: (o.tenant_id == caller.id).to_string(),
+            parentkey: chain.join("_"),
+            customerid: o.customer_id.to_string(),
+            is_order_suspended_upon_expiry: no(),
+            order_suspended_by_parent: no(),
+            allowdeletion: no(),
+            recurring: no(),
+            months: o.months.to_string(),
+            pendingplanid: o.pending_plan_id.map(|p| p.to_string()),
         }
     }
 }
@@ -329,43 +615,33 @@ pub struct ModifyPricingOut {
     pub current_order_price: f64,
 }
 
-/// An action on an order, as the seed's hash map. The invoice fields are absent with NoInvoice.
+/// An action on an order (a purchase, a plan change), as the seed's hash map; every value is a string, as in the
+/// registrar's API. The invoice fields are absent with NoInvoice.
 #[derive(Object)]
 #[oai(rename = "RegistrarAction")]
 pub struct ActionOut {
     /// The domain name.
     pub description: String,
     /// The order id.
-    pub entityid: i64,
+    pub entityid: String,
     pub actiontype: String,
     pub actiontypedesc: String,
-    pub eaqid: i64,
+    pub eaqid: String,
     /// Success or Pending.
     pub actionstatus: String,
     pub actionstatusdesc: String,
     #[oai(skip_serializing_if_is_none)]
-    pub invoiceid: Option<i64>,
+    pub invoiceid: Option<String>,
     #[oai(skip_serializing_if_is_none)]
     pub sellingcurrencysymbol: Option<String>,
+    /// The invoice's amount, decimal.
     #[oai(skip_serializing_if_is_none)]
-    pub sellingamount: Option<f64>,
-    /// The customer's funds left after this action.
+    pub sellingamount: Option<String>,
+    /// The customer's funds left after this action, decimal.
     #[oai(skip_serializing_if_is_none)]
-    pub unutilisedsellingamount: Option<f64>,
+    pub unutilisedsellingamount: Option<String>,
     #[oai(skip_serializing_if_is_none)]
-    pub customerid: Option<i64>,
-}
-
-/// A customer action (suspend, unsuspend).
-#[derive(Object)]
-#[oai(rename = "RegistrarCustomerAction")]
-pub struct CustomerActionOut {
-    pub entityid: i64,
-    pub actiontype: String,
-    pub eaqid: i64,
-    pub actionstatus: String,
-    /// The reason given.
-    pub description: String,
+    pub customerid: Option<String>,
 }
 
 fn decimal(minor: i64) -> f64 {
@@ -492,42 +768,60 @@ impl RegistrarApi {
         Ok(id)
     }
 
-    async fn customers_details_op(&self, auth_userid: i64, api_key: &str, customer_id: i64) -> CoreResult<CustomerOut> {
+    async fn customers_details_op(
+        &self,
+        auth_userid: i64,
+        api_key: &str,
+        customer_id: i64,
+    ) -> CoreResult<CustomerDetails> {
         let (caller, reseller) = self.reseller(auth_userid, api_key).await?;
         let customer = self.customer(&reseller, customer_id).await?;
         self.ctx.require(&caller, "registrar:customer", "read", &reseller).await?;
         Ok(customer.into())
     }
 
-    async fn customers_search_op(
-        &self,
-        auth_userid: i64,
-        api_key: &str,
-        no_of_records: i64,
-        page_no: i64,
-        name: Option<&str>,
-        status: Option<&str>,
-    ) -> CoreResult<CustomerPage> {
+    async fn customers_search_op(&self, auth_userid: i64, api_key: &str, q: &SearchQuery) -> CoreResult<SearchPage> {
         let (caller, reseller) = self.reseller(auth_userid, api_key).await?;
         self.ctx.require(&caller, "registrar:customer", "read", &reseller).await?;
-        let page = Paging::numbered(model::CUSTOMER_PAGE, Some(no_of_records), Some(page_no))?;
-        if let Some(s) = status.filter(|s| !matches!(*s, "Active" | "Suspended")) {
-            return Err(CoreError::invalid("status", format!("`{s}` must be Active or Suspended")));
+        let page = Paging::numbered(model::CUSTOMER_PAGE, Some(q.no_of_records), Some(q.page_no))?;
+        for (field, ids) in [("customer-id", &q.customer_ids), ("reseller-id", &q.reseller_ids)] {
+            if ids.len() > model::MAX_SEARCH_IDS {
+                return Err(CoreError::invalid(field, format!("takes at most {} ids", model::MAX_SEARCH_IDS)));
+            }
         }
-        let (rows, total) = store::search_customers(self.ctx.reader(), &reseller.path, name, status, page).await?;
-        Ok(CustomerPage {
-            recsonpage: rows.len() as i64,
-            recsindb: total,
-            result: rows.into_iter().map(Into::into).collect(),
-        })
+        let receipts_above =
+            q.total_receipt_start.map(|x| model::receipts_bound("total-receipt-start", x, true)).transpose()?;
+        let receipts_below =
+            q.total_receipt_end.map(|x| model::receipts_bound("total-receipt-end", x, false)).transpose()?;
+        if q.status == Some(CustomerStatus::Deleted) {
+            // Customers are never deleted here: no customer is Deleted.
+            return Ok(SearchPage { recsindb: 0, entries: Vec::new() });
+        }
+        let (created_from, created_before) = model::creation_bounds(q.creation_date_start, q.creation_date_end);
+        let filter = CustomerFilter {
+            customer_ids: &q.customer_ids,
+            reseller_ids: &q.reseller_ids,
+            username: q.username.as_deref(),
+            name: q.name.as_deref(),
+            company: q.company.as_deref(),
+            city: q.city.as_deref(),
+            state: q.state.as_deref(),
+            status: q.status.map(StoredEnum::stored),
+            created_from,
+            created_before,
+            receipts_above,
+            receipts_below,
+        };
+        let (rows, total) = store::search_customers(self.ctx.reader(), &reseller.path, &filter, page).await?;
+        Ok(SearchPage { recsindb: total, entries: rows.into_iter().map(Into::into).collect() })
     }
 
-    async fn customers_suspend_op(&self, req: &CustomerActionRequest) -> CoreResult<CustomerActionOut> {
-        self.set_status(req, true).await
+    async fn customers_suspend_op(&self, req: &SuspendRequest) -> CoreResult<bool> {
+        self.set_status(req.auth_userid, &req.api_key, req.customer_id, Some(&req.reason), true).await
     }
 
-    async fn customers_unsuspend_op(&self, req: &CustomerActionRequest) -> CoreResult<CustomerActionOut> {
-        self.set_status(req, false).await
+    async fn customers_unsuspend_op(&self, req: &UnsuspendRequest) -> CoreResult<bool> {
+        self.set_status(req.auth_userid, &req.api_key, req.customer_id, req.reason.as_deref(), false).await
     }
 
     async fn customers_add_funds_op(&self, req: &AddFundsRequest) -> CoreResult<FundsOut> {
@@ -579,7 +873,7 @@ impl RegistrarApi {
         auth_userid: i64,
         api_key: &str,
         token: &str,
-    ) -> CoreResult<CustomerOut> {
+    ) -> CoreResult<TokenCustomer> {
         let (caller, reseller) = self.reseller(auth_userid, api_key).await?;
         self.ctx.require(&caller, "registrar:customer", "read", &reseller).await?;
         let id = store::consume_login_token(self.ctx.pool(), &hash_secret(token), &reseller.path, now_ms())
@@ -593,13 +887,21 @@ impl RegistrarApi {
         Ok(customer.into())
     }
 
-    /// Suspends or unsuspends a customer, with the reason stored on the action.
-    async fn set_status(&self, req: &CustomerActionRequest, suspend: bool) -> CoreResult<CustomerActionOut> {
-        let (caller, reseller) = self.reseller(req.auth_userid, &req.api_key).await?;
-        let customer = self.customer(&reseller, req.customer_id).await?;
+    /// Suspends or unsuspends a customer, with the reason stored on the action (a suspension needs one, an
+    /// unsuspension may give one); `true` when done, as the registrar answers.
+    async fn set_status(
+        &self,
+        auth_userid: i64,
+        api_key: &str,
+        customer_id: i64,
+        reason: Option<&str>,
+        suspend: bool,
+    ) -> CoreResult<bool> {
+        let (caller, reseller) = self.reseller(auth_userid, api_key).await?;
+        let customer = self.customer(&reseller, customer_id).await?;
         self.ctx.require(&caller, "registrar:customer", "update", &reseller).await?;
-        let reason = req.reason.trim();
-        if reason.is_empty() {
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+        if suspend && reason.is_none() {
             return Err(CoreError::invalid("reason", "must not be empty"));
         }
         let (from, to, kind) =
@@ -610,28 +912,22 @@ impl RegistrarApi {
         let now = now_ms();
         let mut tx = self.ctx.begin().await?;
         store::set_customer_status(&mut tx, customer.id, to).await?;
-        let eaqid = store::insert_action(
+        store::insert_action(
             &mut tx,
             customer.tenant_id,
             customer.id,
             None,
             kind,
-            reason,
+            reason.unwrap_or(kind),
             "Success",
-            Some(reason),
+            reason,
             now,
         )
         .await?;
         let object = format!("registrar_customer:{}", customer.id);
         self.ctx.audit(&mut tx, &caller, &reseller, &format!("customer.{}", kind.to_lowercase()), &object).await?;
         tx.commit().await?;
-        Ok(CustomerActionOut {
-            entityid: customer.id,
-            actiontype: kind.into(),
-            eaqid,
-            actionstatus: "Success".into(),
-            description: reason.into(),
-        })
+        Ok(true)
     }
 
     /// Buys a product for a customer: an order, its action, and (unless NoInvoice) its invoice, in one transaction.
@@ -717,7 +1013,8 @@ impl RegistrarApi {
             "domain-name": domain,
             "planid": plan_id,
             "actionstatus": action.actionstatus,
-            "invoiceid": action.invoiceid,
+            // The event keeps its numeric invoice id; the wire answer spells it as a string.
+            "invoiceid": action.invoiceid.as_deref().and_then(|id| id.parse::<i64>().ok()),
         });
         self.ctx.emit(tx, &owner, event, &payload).await
     }
@@ -785,10 +1082,10 @@ impl RegistrarApi {
         };
         let mut out = ActionOut {
             description: domain.to_string(),
-            entityid: order_id,
+            entityid: order_id.to_string(),
             actiontype: kind.into(),
             actiontypedesc: desc.into(),
-            eaqid,
+            eaqid: eaqid.to_string(),
             actionstatus: status.into(),
             actionstatusdesc: status_desc,
             invoiceid: None,
@@ -810,11 +1107,11 @@ impl RegistrarApi {
                 now_ms(),
             )
             .await?;
-            out.invoiceid = Some(invoice);
+            out.invoiceid = Some(invoice.to_string());
             out.sellingcurrencysymbol = Some(self.currency.clone());
-            out.sellingamount = Some(decimal(amount));
-            out.unutilisedsellingamount = Some(decimal(funds_left));
-            out.customerid = Some(customer.id);
+            out.sellingamount = Some(format_money(amount));
+            out.unutilisedsellingamount = Some(format_money(funds_left));
+            out.customerid = Some(customer.id.to_string());
         }
         Ok(out)
     }
@@ -903,12 +1200,12 @@ impl RegistrarApi {
         auth_userid: i64,
         api_key: &str,
         order_id: i64,
-    ) -> CoreResult<OrderOut> {
+    ) -> CoreResult<OrderDetails> {
         let product = product_of(product)?;
         let (caller, reseller) = self.reseller(auth_userid, api_key).await?;
         let order = self.order(&reseller, product, order_id).await?;
         self.ctx.require(&caller, "registrar:order", "read", &reseller).await?;
-        Ok(order.into())
+        Ok(OrderDetails::new(order, product, &reseller))
     }
 
     async fn products_validate_modify_op(
@@ -997,56 +1294,91 @@ impl RegistrarApi {
         reply(self.customers_signup_op(&body).await)
     }
 
-    /// A customer's details.
+    /// A customer's details, as a flat map of strings.
     #[oai(path = "/api/customers/details-by-id.json", method = "get", operation_id = "registrar_customers_details")]
     async fn customers_details(
         &self,
         #[oai(name = "auth-userid")] auth_userid: Query<i64>,
         #[oai(name = "api-key")] api_key: Query<String>,
         #[oai(name = "customer-id")] customer_id: Query<i64>,
-    ) -> Reply<CustomerOut> {
+    ) -> Reply<CustomerDetails> {
         reply(self.customers_details_op(*auth_userid, &api_key, *customer_id).await)
     }
 
-    /// Search the customers of the reseller and its sub-resellers, paged.
+    /// Search the customers of the reseller and its sub-resellers, a page at a time: the counts and the page's
+    /// customers numbered from "1", every value a string. Text filters match a part, ignoring case; bounds are
+    /// exclusive.
     #[oai(path = "/api/customers/search.json", method = "get", operation_id = "registrar_customers_search")]
+    #[allow(clippy::too_many_arguments)]
     async fn customers_search(
         &self,
         #[oai(name = "auth-userid")] auth_userid: Query<i64>,
         #[oai(name = "api-key")] api_key: Query<String>,
-        /// 1 to 500.
+        /// Customers per page, 1 to 500.
         #[oai(name = "no-of-records")]
         no_of_records: Query<i64>,
-        /// From 1.
+        /// The page, from 1.
         #[oai(name = "page-no")]
         page_no: Query<i64>,
-        /// Part of the username or name.
+        /// Customer ids (repeat the parameter for several).
+        #[oai(name = "customer-id")]
+        customer_id: Query<Option<Vec<i64>>>,
+        /// Ids of the resellers (the caller or its sub-resellers) whose customers to search (repeat for several).
+        #[oai(name = "reseller-id")]
+        reseller_id: Query<Option<Vec<i64>>>,
+        /// Part of the username (an email address).
+        username: Query<Option<String>>,
+        /// Part of the name.
         name: Query<Option<String>>,
-        /// Active or Suspended.
-        status: Query<Option<String>>,
-    ) -> Reply<CustomerPage> {
-        reply(
-            self.customers_search_op(
-                *auth_userid,
-                &api_key,
-                *no_of_records,
-                *page_no,
-                name.as_deref(),
-                status.as_deref(),
-            )
-            .await,
-        )
+        /// Part of the company name.
+        company: Query<Option<String>>,
+        /// Part of the city.
+        city: Query<Option<String>>,
+        /// Part of the state.
+        state: Query<Option<String>>,
+        /// Active, Suspended or Deleted (Tessera deletes no customer: an empty page).
+        status: Query<Option<CustomerStatus>>,
+        /// UNIX seconds: customers created after it.
+        #[oai(name = "creation-date-start")]
+        creation_date_start: Query<Option<i64>>,
+        /// UNIX seconds: customers created before it.
+        #[oai(name = "creation-date-end")]
+        creation_date_end: Query<Option<i64>>,
+        /// Customers whose total receipts are greater than this amount.
+        #[oai(name = "total-receipt-start")]
+        total_receipt_start: Query<Option<f64>>,
+        /// Customers whose total receipts are less than this amount.
+        #[oai(name = "total-receipt-end")]
+        total_receipt_end: Query<Option<f64>>,
+    ) -> Reply<SearchPage> {
+        let q = SearchQuery {
+            no_of_records: *no_of_records,
+            page_no: *page_no,
+            customer_ids: customer_id.0.unwrap_or_default(),
+            reseller_ids: reseller_id.0.unwrap_or_default(),
+            username: username.0,
+            name: name.0,
+            company: company.0,
+            city: city.0,
+            state: state.0,
+            status: *status,
+            creation_date_start: *creation_date_start,
+            creation_date_end: *creation_date_end,
+            total_receipt_start: *total_receipt_start,
+            total_receipt_end: *total_receipt_end,
+        };
+        reply(self.customers_search_op(*auth_userid, &api_key, &q).await)
     }
 
-    /// Suspend a customer; the reason is stored with the action.
+    /// Suspend a customer; the reason is stored with the action. Answers true.
     #[oai(path = "/api/customers/suspend.json", method = "post", operation_id = "registrar_customers_suspend")]
-    async fn customers_suspend(&self, body: Input<CustomerActionRequest>) -> Reply<CustomerActionOut> {
+    async fn customers_suspend(&self, body: Input<SuspendRequest>) -> Reply<bool> {
         reply(self.customers_suspend_op(&body).await)
     }
 
-    /// Unsuspend a suspended customer; the reason is stored with the action.
+    /// Unsuspend a suspended customer; a reason, if given, is stored with the action. Answers true.
     #[oai(path = "/api/customers/unsuspend.json", method = "post", operation_id = "registrar_customers_unsuspend")]
-    async fn customers_unsuspend(&self, body: Input<CustomerActionRequest>) -> Reply<CustomerActionOut> {
+    async fn customers_unsuspend(&self, body: Input<UnsuspendRequest>) -> Reply<bool> {
         reply(self.customers_unsuspend_op(&body).await)
     }
 
@@ -1084,7 +1416,7 @@ impl RegistrarApi {
         #[oai(name = "auth-userid")] auth_userid: Query<i64>,
         #[oai(name = "api-key")] api_key: Query<String>,
         token: Query<String>,
-    ) -> Reply<CustomerOut> {
+    ) -> Reply<TokenCustomer> {
         reply(self.customers_authenticate_token_op(*auth_userid, &api_key, &token).await)
     }
 
@@ -1122,7 +1454,7 @@ impl RegistrarApi {
         reply(self.products_add_op(&product, &body).await)
     }
 
-    /// An order's details.
+    /// An order's details, as a flat map of strings.
     #[oai(path = "/api/:product/details.json", method = "get", operation_id = "registrar_products_details")]
     async fn products_details(
         &self,
@@ -1131,7 +1463,7 @@ impl RegistrarApi {
         #[oai(name = "auth-userid")] auth_userid: Query<i64>,
         #[oai(name = "api-key")] api_key: Query<String>,
         #[oai(name = "order-id")] order_id: Query<i64>,
-    ) -> Reply<OrderOut> {
+    ) -> Reply<OrderDetails> {
         reply(self.products_details_op(&product, *auth_userid, &api_key, *order_id).await)
     }
 
@@ -1188,6 +1520,8 @@ impl RegistrarApi {
 
 #[cfg(test)]
 mod tests {
+    use poem_openapi::types::Type;
+
     use super::*;
 
     /// Every core error answers in the seed's envelope with its public message; an internal cause is never shown.
@@ -1202,6 +1536,68 @@ mod tests {
                 assert!(!body.message.contains(cause.as_str()), "the internal cause leaked");
             }
         }
+    }
+
+    fn entry(id: i64) -> SearchEntry {
+        let mut row = SearchEntry::from(crate::store::CustomerRow {
+            id,
+            tenant_id: 4,
+            parent_id: Some(2),
+            username: format!("c{id}@x.example"),
+            name: "Ann".into(),
+            company: "Lee".into(),
+            telnocc: "91".into(),
+            telno: "1".into(),
+            address1: "1 Main".into(),
+            address2: String::new(),
+            address3: String::new(),
+            city: "Pune".into(),
+            state: "MH".into(),
+            country: "IN".into(),
+            zip: "411001".into(),
+            pin: "1234".into(),
+            lang: "en".into(),
+            status: "Active".into(),
+            funds: 0,
+            total_receipts: 1050,
+            created_at: 1_700_000_000_000,
+        });
+        row.name = format!("Ann {id}");
+        row
+    }
+
+    /// A search page numbers its entries from "1" beside the two counts, every value a string, and reads back.
+    #[test]
+    fn search_pages_number_their_entries() {
+        let page = SearchPage { recsindb: 7, entries: vec![entry(3), entry(9)] };
+        let json = page.to_json().unwrap();
+        let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys.len(), 4, "{json}");
+        assert_eq!((json["recsonpage"].as_str(), json["recsindb"].as_str()), (Some("2"), Some("7")));
+        assert_eq!(json["1"]["customer.customerid"], "3");
+        assert_eq!(json["2"]["customer.customerid"], "9");
+        assert_eq!(json["2"]["customer.totalreceipts"], "10.50");
+        let back = SearchPage::parse_from_json(Some(json.clone())).unwrap_or_else(|e| panic!("{}", e.into_message()));
+        assert_eq!(back.to_json().unwrap(), json);
+        let mut gap = json.clone();
+        gap.as_object_mut().unwrap().remove("1");
+        assert!(SearchPage::parse_from_json(Some(gap)).is_err(), "entries must be numbered from 1");
+        let empty = SearchPage { recsindb: 0, entries: Vec::new() }.to_json().unwrap();
+        assert_eq!(empty, serde_json::json!({"recsonpage": "0", "recsindb": "0"}));
+    }
+
+    /// The document describes the page as its two counts plus numbered entries of the named entry schema.
+    #[test]
+    fn search_page_schema() {
+        let mut registry = Registry::new();
+        SearchPage::register(&mut registry);
+        let page = &registry.schemas["RegistrarSearchPage"];
+        assert_eq!(page.ty, "object");
+        assert_eq!(page.required, vec!["recsonpage", "recsindb"]);
+        assert!(
+            matches!(page.additional_properties.as_deref(), Some(MetaSchemaRef::Reference(r)) if r == "RegistrarSearchEntry")
+        );
+        assert!(registry.schemas.contains_key("RegistrarSearchEntry"));
     }
 
     #[test]

@@ -64,6 +64,55 @@ impl Product {
 pub const CUSTOMER_PAGE: PageRule =
     PageRule { limit_field: "no-of-records", offset_field: "page-no", default_limit: 10, max_limit: 500 };
 
+/// The most ids one `customer-id` or `reseller-id` search filter takes.
+pub const MAX_SEARCH_IDS: usize = 500;
+
+/// The statuses a customer search accepts, as the registrar's search does. Tessera never deletes a customer, so a
+/// search for `Deleted` ones answers an empty page.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename = "RegistrarCustomerStatus")]
+pub enum CustomerStatus {
+    Active,
+    Suspended,
+    Deleted,
+}
+
+impl StoredEnum for CustomerStatus {}
+
+/// A receipts bound of the customer search (`total-receipt-start` / `-end`, a decimal in major units) as a bound on
+/// the total in minor units, exactly: `total > x` holds exactly when `total_minor > floor(100·x)`, and `total < x`
+/// exactly when `total_minor < ceil(100·x)`. The number is read from its shortest decimal form, so 10.1 is 10.10,
+/// not the binary float below it. Bounds past the largest total kept saturate.
+pub fn receipts_bound(field: &str, x: f64, lower: bool) -> CoreResult<i64> {
+    if !x.is_finite() {
+        return Err(CoreError::invalid(field, "must be a number"));
+    }
+    let text = format!("{}", x.abs());
+    let (whole, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let cents: String = frac.chars().chain(std::iter::repeat('0')).take(2).collect();
+    let rest = frac.len() > 2 && frac[2..].bytes().any(|b| b != b'0');
+    let limit = tessera_core::money::MAX_BALANCE.saturating_mul(10);
+    let truncated = match (whole.parse::<i64>(), cents.parse::<i64>()) {
+        (Ok(w), Ok(c)) => w.checked_mul(100).and_then(|w| w.checked_add(c)).unwrap_or(limit).min(limit),
+        _ => limit,
+    };
+    // |x|·100 lies in [truncated, truncated + 1): floor and ceiling of the magnitude, then of the signed value.
+    let (floor_abs, ceil_abs) = (truncated, truncated + i64::from(rest));
+    Ok(match (x < 0.0, lower) {
+        (false, true) => floor_abs,
+        (false, false) => ceil_abs,
+        (true, true) => -ceil_abs,
+        (true, false) => -floor_abs,
+    })
+}
+
+/// The creation-date bounds of the customer search (UNIX seconds, both exclusive) as bounds on `created_at` in
+/// milliseconds: `created_at >= lower` and `created_at < upper`. A creation date is shown in whole seconds, so
+/// "after second s" starts at the next second.
+pub fn creation_bounds(start: Option<i64>, end: Option<i64>) -> (Option<i64>, Option<i64>) {
+    (start.map(|s| s.saturating_add(1).saturating_mul(1000)), end.map(|e| e.saturating_mul(1000)))
+}
+
 /// What happens to the customer's invoice for a purchase or a plan change.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename = "RegistrarInvoiceOption")]
@@ -178,6 +227,34 @@ mod tests {
         assert!(Product::SiteLock.check_change(1, 1, 2, 2).is_ok());
         assert!(Product::CodeGuard.check_change(1, 2, 2, 1).is_ok());
         assert!(Product::CodeGuard.check_change(1, 1, 1, 1).is_err());
+    }
+
+    #[test]
+    fn receipts_bounds_are_exact() {
+        // total > 10.1 ⇔ total_minor > 1010; total < 10.1 ⇔ total_minor < 1010.
+        assert_eq!(receipts_bound("f", 10.1, true).unwrap(), 1010);
+        assert_eq!(receipts_bound("f", 10.1, false).unwrap(), 1010);
+        // 10.005: total > 10.005 ⇔ total_minor > 1000; total < 10.005 ⇔ total_minor < 1001.
+        assert_eq!(receipts_bound("f", 10.005, true).unwrap(), 1000);
+        assert_eq!(receipts_bound("f", 10.005, false).unwrap(), 1001);
+        // Negative: -1.005·100 = -100.5, floor -101, ceiling -100.
+        assert_eq!(receipts_bound("f", -1.005, true).unwrap(), -101);
+        assert_eq!(receipts_bound("f", -1.005, false).unwrap(), -100);
+        assert_eq!(receipts_bound("f", 0.0, true).unwrap(), 0);
+        assert_eq!(receipts_bound("f", 1e300, true).unwrap(), tessera_core::money::MAX_BALANCE * 10);
+        assert_eq!(
+            receipts_bound("total-receipt-end", f64::NAN, false).unwrap_err().field(),
+            Some("total-receipt-end")
+        );
+        assert!(receipts_bound("f", f64::INFINITY, false).is_err());
+    }
+
+    #[test]
+    fn creation_bounds_are_exclusive_in_seconds() {
+        // After second 100: from 101.000; before second 200: up to 199.999.
+        assert_eq!(creation_bounds(Some(100), Some(200)), (Some(101_000), Some(200_000)));
+        assert_eq!(creation_bounds(None, Some(i64::MAX)), (None, Some(i64::MAX)));
+        assert_eq!(creation_bounds(Some(i64::MAX), None), (Some(i64::MAX), None));
     }
 
     #[test]

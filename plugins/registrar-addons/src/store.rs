@@ -112,26 +112,64 @@ pub async fn customer(pool: &AnyPool, under_path: &str, id: i64) -> CoreResult<O
         .await?)
 }
 
-/// Customers at or below `under_path`, optionally filtered by part of the username or name and by status: one page
-/// (limit and offset bound) and the number of all matches.
+/// The filters of a customer search, as the registrar's search takes them: ids (any of), parts of text fields
+/// (case-insensitive), a stored status, and exclusive bounds (creation time in milliseconds, total receipts in
+/// minor units).
+#[derive(Debug, Default)]
+pub struct CustomerFilter<'a> {
+    pub customer_ids: &'a [i64],
+    pub reseller_ids: &'a [i64],
+    pub username: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub company: Option<&'a str>,
+    pub city: Option<&'a str>,
+    pub state: Option<&'a str>,
+    pub status: Option<String>,
+    pub created_from: Option<i64>,
+    pub created_before: Option<i64>,
+    pub receipts_above: Option<i64>,
+    pub receipts_below: Option<i64>,
+}
+
+/// Customers at or below `under_path` that pass the filter: one page (limit and offset bound) and the number of all
+/// matches.
 #[instrument(skip_all)]
 pub async fn search_customers(
     reader: &Reader,
     under_path: &str,
-    text: Option<&str>,
-    status: Option<&str>,
+    f: &CustomerFilter<'_>,
     page: Paging,
 ) -> CoreResult<(Vec<CustomerRow>, i64)> {
-    // The filters: under a tenant path, optionally part of the username or name (a LIKE pattern) and a status.
+    // The filters: under a tenant path first (a reseller sees its subtree only, whatever ids it names), then each
+    // filter given.
     let filter = |mut q: Sql| -> Sql {
         let (start, end) = subtree(under_path);
         q.push(" WHERE t.path >= ").push_bind(start).push(" AND t.path < ").push_bind(end);
-        if let Some(text) = text.filter(|t| !t.is_empty()) {
-            let pattern = contains_pattern(text);
-            q.push(" AND (LOWER(c.username) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
-            q.push(" OR LOWER(c.name) LIKE ").push_bind(pattern).push(" ESCAPE '\\')");
+        for (column, ids) in [(" AND c.id IN (", f.customer_ids), (" AND c.tenant_id IN (", f.reseller_ids)] {
+            if let Some((first, rest)) = ids.split_first() {
+                q.push(column).push_bind(*first);
+                for id in rest {
+                    q.push(", ").push_bind(*id);
+                }
+                q.push(")");
+            }
         }
-        q.and("c.status = ", status);
+        for (column, text) in [
+            (" AND LOWER(c.username) LIKE ", f.username),
+            (" AND LOWER(c.name) LIKE ", f.name),
+            (" AND LOWER(c.company) LIKE ", f.company),
+            (" AND LOWER(c.city) LIKE ", f.city),
+            (" AND LOWER(c.state) LIKE ", f.state),
+        ] {
+            if let Some(text) = text.filter(|t| !t.trim().is_empty()) {
+                q.push(column).push_bind(contains_pattern(text)).push(" ESCAPE '\\'");
+            }
+        }
+        q.and("c.status = ", f.status.clone());
+        q.and("c.created_at >= ", f.created_from);
+        q.and("c.created_at < ", f.created_before);
+        q.and("c.total_receipts > ", f.receipts_above);
+        q.and("c.total_receipts < ", f.receipts_below);
         q
     };
     let mut rows = filter(Sql::new(select_customers!()));
@@ -251,6 +289,8 @@ pub struct OrderRow {
     pub end_at: i64,
     pub status: String,
     pub pending_plan_id: Option<i64>,
+    /// The tenant path of the customer's reseller.
+    pub path: String,
 }
 
 #[instrument(skip_all)]
@@ -290,7 +330,7 @@ pub async fn order(pool: &AnyPool, under_path: &str, product: Product, id: i64) 
     let (start, end) = subtree(under_path);
     Ok(sqlx::query_as(
         "SELECT o.id, o.tenant_id, o.customer_id, o.domain, o.plan_id, o.months, o.start_at, o.end_at, o.status, \
-         o.pending_plan_id FROM registrar_orders o JOIN tenants t ON t.id = o.tenant_id \
+         o.pending_plan_id, t.path FROM registrar_orders o JOIN tenants t ON t.id = o.tenant_id \
          WHERE o.id = $1 AND o.product = $2 AND t.path >= $3 AND t.path < $4",
     )
     .bind(id)
