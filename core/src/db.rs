@@ -74,7 +74,6 @@ impl Db {
             AnyConnectOptions::from_str(&url).map_err(|e| CoreError::invalid("database_url", e.to_string()))?;
         opts = opts.log_statements(tracing::log::LevelFilter::Trace);
         let pool = AnyPoolOptions::new()
-            // PostgreSQL needs two at least: start-up holds one for its lock while migrating on another.
             .max_connections(writes)
             .acquire_timeout(Duration::from_secs(10))
             // sqlx pings every connection on every acquire by default: a round trip to SQLite's worker thread or to
@@ -187,9 +186,9 @@ pub async fn begin(pool: &AnyPool) -> Result<sqlx::Transaction<'static, sqlx::An
 }
 
 /// The pool every listing reads through: the backend's own sqlx driver over read-only connections. The Any driver
-/// copies every value of every row once more into its own row type (with the column list built again per row), which
-/// was most of a listing's storage cost; a listing is a read, so it needs none of what the Any pool gives writes
-/// (one transaction type for both backends). Writes and single-row reads stay on `Db::pool`. Both pools see every
+/// copies every value of every row once more into its own row type, a fifth of a listing's storage instructions
+/// (bench/RESULTS.md, third round); a listing is a read, so it needs none of what the Any pool gives writes (one
+/// transaction type for both backends). Writes and single-row reads stay on `Db::pool`. Both pools see every
 /// committed write at once (SQLite in WAL mode starts each read at the latest commit; PostgreSQL reads committed).
 #[derive(Clone)]
 pub enum Reader {
