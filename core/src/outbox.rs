@@ -557,6 +557,23 @@ fn describe(e: &reqwest::Error) -> String {
 
 // ---- SQL ----
 
+/// The statements of an email listing, its page and its count: a range of the (kind, tenant_path, id) index, as
+/// every subtree filter (a test reads their plans).
+pub fn email_listing(path: &str, status: Option<&str>, page: crate::types::Paging) -> (crate::db::Sql, crate::db::Sql) {
+    use crate::db::Sql;
+    let filter = |mut stmt: Sql| {
+        let (start, end) = crate::tenancy::subtree(path);
+        stmt.push(" FROM core_outbox WHERE kind = 'email' AND tenant_path >= ").push_bind(start);
+        stmt.push(" AND tenant_path < ").push_bind(end).and("status = ", status);
+        stmt
+    };
+    let mut stmt = Sql::new("SELECT ");
+    stmt.push(sql::EMAIL_COLS);
+    let mut stmt = filter(stmt);
+    stmt.push(" ORDER BY id DESC").page(page);
+    (stmt, filter(Sql::new("SELECT COUNT(*)")))
+}
+
 pub(crate) mod sql {
     use sqlx::{AnyConnection, AnyPool};
     use tracing::instrument;
@@ -934,7 +951,7 @@ pub(crate) mod sql {
         pub done_at: Option<i64>,
     }
 
-    const EMAIL_COLS: &str = "id, tenant_id, plugin, template, email_to, subject, body, status, attempts, \
+    pub(super) const EMAIL_COLS: &str = "id, tenant_id, plugin, template, email_to, subject, body, status, attempts, \
                               retry_until, last_error, created_at, done_at";
 
     /// Without SMTP, pending emails are kept for admins to read.
@@ -1008,19 +1025,8 @@ pub(crate) mod sql {
         status: Option<&str>,
         page: Paging,
     ) -> CoreResult<(Vec<EmailRow>, i64)> {
-        // A range of the (kind, tenant_path, id) index, as every subtree filter.
-        let filter = |mut stmt: Sql| {
-            let (start, end) = crate::tenancy::subtree(path);
-            stmt.push(" FROM core_outbox WHERE kind = 'email' AND tenant_path >= ").push_bind(start);
-            stmt.push(" AND tenant_path < ").push_bind(end).and("status = ", status);
-            stmt
-        };
-        let mut stmt = Sql::new("SELECT ");
-        stmt.push(EMAIL_COLS);
-        let mut stmt = filter(stmt);
-        stmt.push(" ORDER BY id DESC").page(page);
+        let (stmt, count) = super::email_listing(path, status, page);
         let rows = stmt.fetch_all(reader).await?;
-        let count = filter(Sql::new("SELECT COUNT(*)"));
         Ok((rows, count.fetch_count(reader).await?))
     }
 }

@@ -29,8 +29,12 @@ const CREDENTIAL_FIELDS: [&str; 5] = ["api_key", "api-key", "access_token", "acc
 
 /// The names of an operation's parameters and of its request bodies' top-level properties.
 fn request_fields(doc: &Value, op: &Value) -> HashSet<String> {
-    let mut names: HashSet<String> =
-        op["parameters"].as_array().into_iter().flatten().filter_map(|p| p["name"].as_str().map(str::to_string)).collect();
+    let mut names: HashSet<String> = op["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["name"].as_str().map(str::to_string))
+        .collect();
     for content in op["requestBody"]["content"].as_object().into_iter().flatten().map(|(_, c)| c) {
         let schema = &content["schema"];
         let schema = match schema["$ref"].as_str() {
