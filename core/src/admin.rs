@@ -18,8 +18,8 @@ use crate::error::{CoreError, CoreResult, Failure};
 use crate::identity::{hash_password, Caller};
 use crate::plugin::{Manifest, PluginApi};
 use crate::store::{self, AuditRow, KeyRow, PrincipalRow};
-use crate::types::Paging;
 use crate::tenancy::{Tenant, TenantKind};
+use crate::types::Paging;
 use crate::wire::{Input, PathId};
 use crate::{audit, now_ms, validate_name, Core};
 
@@ -1109,7 +1109,8 @@ impl AdminApi {
             let crate::Paging { limit, offset } = crate::Paging::new(crate::PageRule::CORE, *limit, *offset)?;
             let tenant = self.visible(&caller, tenant_id.unwrap_or(caller.tenant_id())).await?;
             self.require(&caller, "core:audit", "read", &tenant).await?;
-            let (rows, total) = store::audit_under(&self.core.db.reader, &tenant.path, Paging { limit, offset }).await?;
+            let (rows, total) =
+                store::audit_under(&self.core.db.reader, &tenant.path, Paging { limit, offset }).await?;
             Ok(AuditPage { items: rows.into_iter().map(AuditOut::from).collect(), total, limit, offset })
         }
         .await

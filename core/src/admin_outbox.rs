@@ -492,7 +492,8 @@ impl OutboxApi {
             let tenant = self.core.visible_tenant(&caller, tenant_id.unwrap_or(caller.tenant_id()), "tenant").await?;
             self.require(&caller, "core:email", "read", &tenant).await?;
             let status = status.map(EmailStatus::as_str);
-            let (rows, total) = sql::emails_under(&self.core.db.reader, &tenant.path, status, Paging { limit, offset }).await?;
+            let (rows, total) =
+                sql::emails_under(&self.core.db.reader, &tenant.path, status, Paging { limit, offset }).await?;
             Ok(EmailPage { items: rows.into_iter().map(EmailOut::from).collect(), total, limit, offset })
         }
         .await

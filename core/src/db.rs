@@ -449,8 +449,10 @@ mod sqlite_build_tests {
     async fn statements_are_not_prepared_again_for_new_values() {
         use sqlx::Connection;
         let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:").await.expect("connect");
-        let options: Vec<String> =
-            sqlx::query_scalar("SELECT compile_options FROM pragma_compile_options").fetch_all(&mut conn).await.expect("options");
+        let options: Vec<String> = sqlx::query_scalar("SELECT compile_options FROM pragma_compile_options")
+            .fetch_all(&mut conn)
+            .await
+            .expect("options");
         assert!(options.iter().any(|o| o == "ENABLE_QPSG"), "{options:?}");
         assert!(options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"), "{options:?}");
     }

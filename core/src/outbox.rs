@@ -439,7 +439,7 @@ impl Outbox {
             .to_string();
             for hook in sql::endpoints_above(&mut tx, &event.tenant_path).await? {
                 let types: Vec<String> = serde_json::from_str(&hook.event_types).unwrap_or_default();
-                if types.iter().any(|t| *t == event.event_type) {
+                if types.contains(&event.event_type) {
                     let uid = uuid::Uuid::new_v4().to_string();
                     sql::insert_delivery(&mut tx, &uid, hook.id, event.id, &event.event_type, &body, now).await?;
                 }
@@ -581,8 +581,8 @@ pub(crate) mod sql {
     use super::{LEASE_MS, RETRY_FOR_MS};
     use crate::db::{Reader, Sql};
     use crate::error::CoreResult;
-    use crate::types::Paging;
     use crate::tenancy::Tenant;
+    use crate::types::Paging;
 
     #[instrument(skip_all)]
     pub async fn insert_event(
@@ -873,11 +873,7 @@ pub(crate) mod sql {
     }
 
     #[instrument(skip_all)]
-    pub async fn deliveries_of(
-        reader: &Reader,
-        webhook_id: i64,
-        page: Paging,
-    ) -> CoreResult<(Vec<DeliveryRow>, i64)> {
+    pub async fn deliveries_of(reader: &Reader, webhook_id: i64, page: Paging) -> CoreResult<(Vec<DeliveryRow>, i64)> {
         let mut stmt = Sql::new("SELECT ");
         stmt.push(DELIVERY_COLS).push(" FROM core_webhook_deliveries WHERE webhook_id = ").push_bind(webhook_id);
         stmt.push(" ORDER BY id DESC").page(page);

@@ -112,7 +112,11 @@ pub async fn slug_taken(pool: &AnyPool, slug: &str) -> CoreResult<bool> {
 #[instrument(skip_all)]
 pub async fn children(reader: &Reader, parent_id: i64, page: Paging) -> CoreResult<(Vec<Tenant>, i64)> {
     let mut stmt = Sql::new("SELECT ");
-    stmt.push(TENANT_COLS).push(" FROM tenants WHERE parent_id = ").push_bind(parent_id).push(" ORDER BY id").page(page);
+    stmt.push(TENANT_COLS)
+        .push(" FROM tenants WHERE parent_id = ")
+        .push_bind(parent_id)
+        .push(" ORDER BY id")
+        .page(page);
     let rows: Vec<TenantRow> = stmt.fetch_all(reader).await?;
     let rows = rows.into_iter().map(Tenant::try_from).collect::<CoreResult<_>>()?;
     let mut count = Sql::new("SELECT COUNT(*) FROM tenants WHERE parent_id = ");

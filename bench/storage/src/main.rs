@@ -216,11 +216,17 @@ async fn main() {
     run("any", Way::Any(any.clone()), &target, seconds, tasks).await;
     run("any-json", Way::AnyJson(any, json.clone()), &target, seconds, tasks).await;
     if postgres {
-        let pool = PgPoolOptions::new().max_connections(8).test_before_acquire(false).connect(&url).await.expect("connect");
+        let pool =
+            PgPoolOptions::new().max_connections(8).test_before_acquire(false).connect(&url).await.expect("connect");
         run("native", Way::Pg(pool.clone()), &target, seconds, tasks).await;
         run("native-json", Way::PgJson(pool, json), &target, seconds, tasks).await;
     } else {
-        let pool = SqlitePoolOptions::new().max_connections(8).test_before_acquire(false).connect(&url).await.expect("connect");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .test_before_acquire(false)
+            .connect(&url)
+            .await
+            .expect("connect");
         run("native", Way::Sqlite(pool.clone()), &target, seconds, tasks).await;
         run("native-json", Way::SqliteJson(pool, json), &target, seconds, tasks).await;
     }

@@ -441,7 +441,10 @@ impl ResellerApi {
         self.ctx.require(&caller, "reseller:reseller", "create", &parent).await?;
         let code = req.code.trim();
         if store::code_taken(self.ctx.pool(), parent.id, code, None).await? {
-            return Err(CoreError::conflict(format!("code: `{code}` is already used by a reseller of {}", parent.name)));
+            return Err(CoreError::conflict(format!(
+                "code: `{code}` is already used by a reseller of {}",
+                parent.name
+            )));
         }
         let suffix: String = tessera_core::identity::new_secret("").chars().take(6).collect();
         let slug = model::tenant_slug(&scope.isp.slug, code, &suffix);
