@@ -679,7 +679,7 @@ impl AdminApi {
             NewTenantKind::Reseller => TenantKind::Reseller,
             NewTenantKind::Organisation => TenantKind::Organisation,
         };
-        let mut tx = crate::db::begin(&self.core.db.pool).await?;
+        let mut tx = self.core.db.begin().await?;
         let tenant = self.core.create_tenant(&mut tx, &parent, kind, &body.name, &body.slug).await?;
         audit::record(
             &mut tx,
@@ -706,7 +706,7 @@ impl AdminApi {
         if status.is_some() && tenant.id == caller.tenant_id() {
             return Err(CoreError::forbidden("the status of your own tenant is changed by an admin above it"));
         }
-        let mut tx = crate::db::begin(&self.core.db.pool).await?;
+        let mut tx = self.core.db.begin().await?;
         if let Some(name) = &body.name {
             store::rename_tenant(&mut tx, id, name.trim(), now_ms()).await?;
         }
@@ -756,7 +756,7 @@ impl AdminApi {
             return Err(CoreError::conflict(format!("email: {email} is already a user of this tenant")));
         }
         let hash = hash_password(&body.password).await?;
-        let mut tx = crate::db::begin(&self.core.db.pool).await?;
+        let mut tx = self.core.db.begin().await?;
         let id = store::insert_principal(&mut tx, tenant.id, &email, body.name.trim(), Some(&hash), now_ms()).await?;
         audit::record(&mut tx, Some(caller.principal_id), &tenant, "core.user.create", &format!("user:{id}")).await?;
         tx.commit().await?;
@@ -784,7 +784,7 @@ impl AdminApi {
             return Err(CoreError::not_found(format!("user {user_id} does not hold role `{role}` here")));
         }
         if grant != held {
-            let mut tx = crate::db::begin(&self.core.db.pool).await?;
+            let mut tx = self.core.db.begin().await?;
             let action = if grant { "core.role.grant" } else { "core.role.revoke" };
             audit::record(&mut tx, Some(caller.principal_id), &tenant, action, &format!("user:{user_id}:{role}"))
                 .await?;
@@ -830,7 +830,7 @@ impl AdminApi {
             (t, _) => t,
         };
         let (id, key) = self.core.identity.create_key(user.id, tenant.id, body.name.trim(), expires_at, None).await?;
-        let mut conn = self.core.db.pool.acquire().await?;
+        let mut conn = self.core.db.writer.acquire().await?;
         audit::record(&mut conn, Some(caller.principal_id), &tenant, "core.api_key.create", &format!("api_key:{id}"))
             .await?;
         Ok(ApiKeyCreated {
@@ -849,7 +849,7 @@ impl AdminApi {
         if user.id != caller.principal_id {
             self.require(caller, "core:api_key", "delete", &tenant).await?;
         }
-        let mut tx = crate::db::begin(&self.core.db.pool).await?;
+        let mut tx = self.core.db.begin().await?;
         audit::record(&mut tx, Some(caller.principal_id), &tenant, "core.api_key.revoke", &format!("api_key:{key_id}"))
             .await?;
         tx.commit().await?;
@@ -898,7 +898,7 @@ impl AdminApi {
         if config_text.len() > 16 * 1024 {
             return Err(CoreError::invalid("config", "must be at most 16 KiB of JSON"));
         }
-        let mut tx = crate::db::begin(&self.core.db.pool).await?;
+        let mut tx = self.core.db.begin().await?;
         self.core.set_plugin(&mut tx, tenant.id, plugin, body.enabled, &config_text).await?;
         let action = if body.enabled { "core.plugin.enable" } else { "core.plugin.disable" };
         audit::record(&mut tx, Some(caller.principal_id), &tenant, action, &format!("plugin:{plugin}")).await?;

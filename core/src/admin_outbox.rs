@@ -382,7 +382,7 @@ impl OutboxApi {
         let secret = new_secret("whsec_");
         let types_text = serde_json::to_string(&types).map_err(CoreError::internal)?;
         let now = now_ms();
-        let mut tx = crate::db::begin(&self.core.db.pool).await?;
+        let mut tx = self.core.db.begin().await?;
         let id = sql::insert_webhook(&mut tx, &tenant, &url, &types_text, &description, &secret, now).await?;
         audit::record(&mut tx, Some(caller.principal_id), &tenant, "core.webhook.create", &format!("webhook:{id}"))
             .await?;
@@ -416,7 +416,7 @@ impl OutboxApi {
         let delivery = sql::delivery(pool, delivery_id).await?.ok_or_else(hidden)?;
         let (hook, tenant) = self.visible_webhook(caller, delivery.webhook_id).await.map_err(|_| hidden())?;
         self.require(caller, "core:webhook", "update", &tenant).await?;
-        let mut tx = crate::db::begin(pool).await?;
+        let mut tx = self.core.db.begin().await?;
         if !sql::replay(&mut tx, delivery.id, now_ms()).await? {
             return Err(CoreError::conflict("an attempt of this delivery is in progress; try again in a minute"));
         }
@@ -550,7 +550,7 @@ impl OutboxApi {
             let caller = self.caller(&auth).await?;
             let (hook, tenant) = self.visible_webhook(&caller, id.get("id")?).await?;
             self.require(&caller, "core:webhook", "delete", &tenant).await?;
-            let mut tx = crate::db::begin(&self.core.db.pool).await?;
+            let mut tx = self.core.db.begin().await?;
             sql::delete_webhook(&mut tx, hook.id, now_ms()).await?;
             let object = format!("webhook:{}", hook.id);
             audit::record(&mut tx, Some(caller.principal_id), &tenant, "core.webhook.delete", &object).await?;

@@ -14,6 +14,7 @@ use moka::future::Cache;
 use sqlx::AnyPool;
 use tokio::sync::RwLock;
 
+use crate::db::Db;
 use crate::error::{CoreError, CoreResult};
 use crate::events::{Change, Events};
 use crate::identity::Caller;
@@ -62,9 +63,10 @@ pub struct Authz {
 }
 
 impl Authz {
-    pub async fn load(pool: AnyPool, events: Events) -> CoreResult<Self> {
+    pub async fn load(db: Db, events: Events) -> CoreResult<Self> {
         let model = DefaultModel::from_str(MODEL).await.map_err(CoreError::internal)?;
-        let adapter = PoolAdapter { pool: pool.clone() };
+        let pool = db.pool.clone();
+        let adapter = PoolAdapter { db };
         let mut enforcer = Enforcer::new(model, adapter).await.map_err(CoreError::internal)?;
         enforcer.get_role_manager().write().matching_fn(None, Some(key_match));
         // Domain matching functions only apply to links added after they are set: load the grants again.
@@ -160,9 +162,9 @@ impl Authz {
     }
 }
 
-/// A casbin adapter storing rules in the core's `casbin_rules` table.
+/// A casbin adapter storing rules in the core's `casbin_rules` table, through the writer.
 struct PoolAdapter {
-    pool: AnyPool,
+    db: Db,
 }
 
 fn adapter_err(e: impl std::error::Error + Send + Sync + 'static) -> casbin::Error {
@@ -172,7 +174,7 @@ fn adapter_err(e: impl std::error::Error + Send + Sync + 'static) -> casbin::Err
 #[async_trait::async_trait]
 impl Adapter for PoolAdapter {
     async fn load_policy(&mut self, m: &mut dyn Model) -> casbin::Result<()> {
-        for (ptype, rule) in store::load_rules(&self.pool).await.map_err(adapter_err)? {
+        for (ptype, rule) in store::load_rules(&self.db.pool).await.map_err(adapter_err)? {
             let sec = if ptype.starts_with('g') { "g" } else { "p" };
             m.add_policy(sec, &ptype, rule);
         }
@@ -194,11 +196,11 @@ impl Adapter for PoolAdapter {
                 }
             }
         }
-        store::replace_rules(&self.pool, &rules).await.map_err(adapter_err)
+        store::replace_rules(&self.db, &rules).await.map_err(adapter_err)
     }
 
     async fn clear_policy(&mut self) -> casbin::Result<()> {
-        store::replace_rules(&self.pool, &[]).await.map_err(adapter_err)
+        store::replace_rules(&self.db, &[]).await.map_err(adapter_err)
     }
 
     fn is_filtered(&self) -> bool {
@@ -206,25 +208,25 @@ impl Adapter for PoolAdapter {
     }
 
     async fn add_policy(&mut self, _sec: &str, ptype: &str, rule: Vec<String>) -> casbin::Result<bool> {
-        store::add_rule(&self.pool, ptype, &rule).await.map_err(adapter_err)?;
+        store::add_rule(&self.db.writer, ptype, &rule).await.map_err(adapter_err)?;
         Ok(true)
     }
 
     async fn add_policies(&mut self, _sec: &str, ptype: &str, rules: Vec<Vec<String>>) -> casbin::Result<bool> {
         for rule in rules {
-            store::add_rule(&self.pool, ptype, &rule).await.map_err(adapter_err)?;
+            store::add_rule(&self.db.writer, ptype, &rule).await.map_err(adapter_err)?;
         }
         Ok(true)
     }
 
     async fn remove_policy(&mut self, _sec: &str, ptype: &str, rule: Vec<String>) -> casbin::Result<bool> {
-        store::remove_rule(&self.pool, ptype, &rule).await.map_err(adapter_err)
+        store::remove_rule(&self.db.writer, ptype, &rule).await.map_err(adapter_err)
     }
 
     async fn remove_policies(&mut self, _sec: &str, ptype: &str, rules: Vec<Vec<String>>) -> casbin::Result<bool> {
         let mut any = false;
         for rule in rules {
-            any |= store::remove_rule(&self.pool, ptype, &rule).await.map_err(adapter_err)?;
+            any |= store::remove_rule(&self.db.writer, ptype, &rule).await.map_err(adapter_err)?;
         }
         Ok(any)
     }
@@ -236,6 +238,6 @@ impl Adapter for PoolAdapter {
         field_index: usize,
         field_values: Vec<String>,
     ) -> casbin::Result<bool> {
-        store::remove_filtered_rules(&self.pool, ptype, field_index, &field_values).await.map_err(adapter_err)
+        store::remove_filtered_rules(&self.db.writer, ptype, field_index, &field_values).await.map_err(adapter_err)
     }
 }

@@ -1,10 +1,12 @@
-//! Storage plumbing: one `AnyPool` over SQLite or PostgreSQL, chosen by the URL, and the migration runner that applies
-//! the core's and every plugin's migration sets, each in its own migrations table.
+//! Storage plumbing: the pools over SQLite or PostgreSQL, chosen by the URL (the writer, single-row reads and the
+//! listings' `Reader`), and the migration runner that applies the core's and every plugin's migration sets, each in
+//! its own migrations table.
 //!
 //! SQL conventions (one text serves both backends): `$n` placeholders, one statement per query, BIGINT ids and epoch
 //! milliseconds, money as BIGINT minor units, booleans as INTEGER 0/1 read as i64, sums cast to BIGINT. A tenant
-//! subtree is `substr(path, 1, length($n)) = $n` with the ancestor's path bound, never `path LIKE $n`: SQLite
-//! prepares a statement again on every run when a LIKE pattern is a bound parameter (its LIKE optimisation).
+//! subtree is the path range `path >= $p AND path < $end` (`tenancy::subtree`; paths are `COLLATE "C"` on PostgreSQL), which
+//! searches the path index, never `path LIKE $n`: SQLite prepares a statement again on every run when a LIKE pattern
+//! is a bound parameter (its LIKE optimisation).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -44,8 +46,14 @@ const STALE_AFTER_IDLE: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct Db {
-    /// Writes, transactions and single-row reads: one SQL text and one connection type for both backends.
+    /// Single-row reads: one SQL text and one connection type for both backends. On SQLite its connections are
+    /// `query_only`, so a write that does not go through `writer` fails in every test instead of racing the writer.
     pub pool: AnyPool,
+    /// Every write: transactions (`Db::begin`) and single autocommit statements. On SQLite this is ONE connection,
+    /// and waiting for it is a queue served in arrival order (sqlx's pool is fair): SQLite lets one writer in at a
+    /// time, and writers queued here take turns without sleeping in SQLite's busy handler, which let a late writer in
+    /// before one that had slept longer (bench/RESULTS.md, fourth round). On PostgreSQL it is `pool` itself.
+    pub writer: AnyPool,
     /// Listings: see `Reader`.
     pub reader: Reader,
     pub backend: Backend,
@@ -60,61 +68,44 @@ impl Db {
             Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
             _ => url.to_string(),
         };
-        // `max_connections` bounds the instance's connections to PostgreSQL, a server's limited resource: half for
-        // writes (two at least: start-up holds one for its lock while migrating on another), the rest for listings.
-        // SQLite's connections are files of this process: up to 8 of each.
-        let (writes, reads) = match backend {
-            Backend::Sqlite => (max_connections.clamp(1, 8), 8),
-            Backend::Postgres => {
-                let writes = (max_connections / 2).max(2);
-                (writes, max_connections.saturating_sub(writes).max(1))
-            }
-        };
         let mut opts =
             AnyConnectOptions::from_str(&url).map_err(|e| CoreError::invalid("database_url", e.to_string()))?;
         opts = opts.log_statements(tracing::log::LevelFilter::Trace);
-        let pool = AnyPoolOptions::new()
-            .max_connections(writes)
-            .acquire_timeout(Duration::from_secs(10))
-            // sqlx pings every connection on every acquire by default: a round trip to SQLite's worker thread or to
-            // PostgreSQL before each query, a third of the hand-offs of a one-query request. Only a connection idle
-            // long enough to have been dropped by the server (or a proxy) is pinged now.
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= STALE_AFTER_IDLE {
-                        sqlx::Connection::ping(conn).await?;
-                    }
-                    Ok(true)
-                })
-            })
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        for pragma in [
-                            "PRAGMA journal_mode = WAL",
-                            "PRAGMA busy_timeout = 10000",
-                            "PRAGMA synchronous = FULL",
-                            "PRAGMA foreign_keys = ON",
-                        ] {
-                            sqlx::query(pragma).execute(&mut *conn).await?;
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(opts)
-            .await
-            .map_err(|e| CoreError::internal(format!("cannot connect to the database: {e}")))?;
-        // SQLite's read pool opens lazily: the file may not exist until the write pool has created it.
+        // `max_connections` bounds the instance's connections to PostgreSQL, a server's limited resource: half for
+        // writes and single-row reads (two at least: start-up holds one for its lock while migrating on another), the
+        // rest for listings. SQLite's connections are files of this process: one writer, up to 8 of each reader.
+        let (writer, pool, reads) = match backend {
+            Backend::Sqlite => {
+                // The writer first: it creates the file the others open.
+                let writer = any_pool(opts.clone(), backend, 1, false).await?;
+                (writer, any_pool(opts, backend, 8, true).await?, 8)
+            }
+            Backend::Postgres => {
+                let writes = (max_connections / 2).max(2);
+                let pool = any_pool(opts, backend, writes, false).await?;
+                (pool.clone(), pool, max_connections.saturating_sub(writes).max(1))
+            }
+        };
         let reader = Reader::connect(&url, backend, reads).await?;
-        Ok(Db { pool, reader, backend })
+        Ok(Db { pool, writer, reader, backend })
+    }
+
+    /// Begins a write transaction on the writer. On SQLite it takes the write lock at BEGIN (`BEGIN IMMEDIATE`): a
+    /// deferred transaction that reads first and writes later fails at once, without waiting (SQLITE_BUSY_SNAPSHOT),
+    /// when another writer — another process on the same file — committed in between. PostgreSQL begins as usual.
+    /// Every transaction of the core and the plugins begins here; none may begin another before it ends (on SQLite
+    /// the second would wait for the writer the first holds).
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.writer.begin().await,
+        }
     }
 
     /// Applies migration sets in order on ONE connection: on PostgreSQL the migrator's advisory lock is per session and
     /// re-entrant, and a failed run keeps it, so every set shares the session and the locks are dropped on error.
     pub async fn migrate(&self, sets: &[(&str, &Migrations)]) -> CoreResult<()> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer.acquire().await?;
         for (name, set) in sets {
             let base = match self.backend {
                 Backend::Sqlite => &set.sqlite,
@@ -173,22 +164,50 @@ pub fn advance_clock(ms: i64) {
     CLOCK_OFFSET_MS.fetch_add(ms.max(0), std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Begins a write transaction on the Any pool. On SQLite it takes the write lock at BEGIN (`BEGIN IMMEDIATE`): a
-/// deferred transaction that reads first and writes later fails at once, without waiting (SQLITE_BUSY_SNAPSHOT), when
-/// another writer — a request, the outbox, a job — committed in between; waiting for the lock is what the busy
-/// timeout then covers. PostgreSQL begins as usual. Every transaction of the core and the plugins begins here.
-pub async fn begin(pool: &AnyPool) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-    if pool.connect_options().database_url.scheme() == "sqlite" {
-        pool.begin_with("BEGIN IMMEDIATE").await
-    } else {
-        pool.begin().await
-    }
+/// An Any pool with Tessera's connection settings; `query_only` refuses writes on SQLite.
+async fn any_pool(opts: AnyConnectOptions, backend: Backend, max: u32, query_only: bool) -> CoreResult<AnyPool> {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(10))
+        // sqlx pings every connection on every acquire by default: a round trip to SQLite's worker thread or to
+        // PostgreSQL before each query, a third of the hand-offs of a one-query request. Only a connection idle long
+        // enough to have been dropped by the server (or a proxy) is pinged now.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= STALE_AFTER_IDLE {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    for pragma in [
+                        "PRAGMA journal_mode = WAL",
+                        "PRAGMA busy_timeout = 10000",
+                        "PRAGMA synchronous = FULL",
+                        "PRAGMA foreign_keys = ON",
+                    ] {
+                        sqlx::query(pragma).execute(&mut *conn).await?;
+                    }
+                    if query_only {
+                        sqlx::query("PRAGMA query_only = ON").execute(&mut *conn).await?;
+                    }
+                }
+                Ok(())
+            })
+        })
+        .connect_with(opts)
+        .await
+        .map_err(|e| CoreError::internal(format!("cannot connect to the database: {e}")))
 }
 
 /// The pool every listing reads through: the backend's own sqlx driver over read-only connections. The Any driver
 /// copies every value of every row once more into its own row type, a fifth of a listing's storage instructions
 /// (bench/RESULTS.md, third round); a listing is a read, so it needs none of what the Any pool gives writes (one
-/// transaction type for both backends). Writes and single-row reads stay on `Db::pool`. Both pools see every
+/// transaction type for both backends). Writes stay on `Db::writer`, single-row reads on `Db::pool`. Both pools see every
 /// committed write at once (SQLite in WAL mode starts each read at the latest commit; PostgreSQL reads committed).
 #[derive(Clone)]
 pub enum Reader {
@@ -409,24 +428,39 @@ mod sql_tests {
 
 #[cfg(test)]
 mod transaction_tests {
-    use super::{begin, Db};
+    use super::Db;
 
-    /// A transaction that reads, then writes, while another writer commits in between: on SQLite the second writer
-    /// waits for the first (its BEGIN takes the lock), where a deferred BEGIN made the first one fail at its write
-    /// (SQLITE_BUSY_SNAPSHOT: a 500 for a request racing the outbox or a job).
+    async fn scratch(name: &str) -> (Db, std::path::PathBuf) {
+        let file = std::env::temp_dir().join(format!("tessera-{name}-{}-{}.db", std::process::id(), super::now_ms()));
+        let db = Db::connect(&format!("sqlite://{}", file.display()), 4).await.expect("connect");
+        sqlx::query("CREATE TABLE t (v INTEGER NOT NULL)").execute(&db.writer).await.expect("create");
+        sqlx::query("INSERT INTO t (v) VALUES (0)").execute(&db.writer).await.expect("insert");
+        (db, file)
+    }
+
+    async fn remove(db: Db, file: std::path::PathBuf) {
+        db.writer.close().await;
+        db.pool.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+        }
+    }
+
+    /// A transaction that reads, then writes, while another writer waits: the second writer's transaction runs after
+    /// the first committed and sees its write (a deferred BEGIN on two connections made the first one fail at its
+    /// write, SQLITE_BUSY_SNAPSHOT: a 500 for a request racing the outbox or a job).
     #[tokio::test]
     async fn sqlite_writers_wait_for_each_other() {
-        let file = std::env::temp_dir().join(format!("tessera-tx-{}-{}.db", std::process::id(), super::now_ms()));
-        let db = Db::connect(&format!("sqlite://{}", file.display()), 4).await.expect("connect");
-        sqlx::query("CREATE TABLE t (v INTEGER NOT NULL)").execute(&db.pool).await.expect("create");
-        sqlx::query("INSERT INTO t (v) VALUES (0)").execute(&db.pool).await.expect("insert");
-        let mut first = begin(&db.pool).await.expect("begin");
+        let (db, file) = scratch("tx").await;
+        let mut first = db.begin().await.expect("begin");
         let v: i64 = sqlx::query_scalar("SELECT v FROM t").fetch_one(&mut *first).await.expect("read");
-        let pool = db.pool.clone();
-        let second = tokio::spawn(async move {
-            let mut tx = begin(&pool).await?;
-            sqlx::query("UPDATE t SET v = v + 10").execute(&mut *tx).await?;
-            tx.commit().await
+        let second = tokio::spawn({
+            let db = db.clone();
+            async move {
+                let mut tx = db.begin().await?;
+                sqlx::query("UPDATE t SET v = v + 10").execute(&mut *tx).await?;
+                tx.commit().await
+            }
         });
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         sqlx::query("UPDATE t SET v = $1").bind(v + 1).execute(&mut *first).await.expect("the first writer's write");
@@ -434,10 +468,54 @@ mod transaction_tests {
         second.await.expect("join").expect("the second writer");
         let v: i64 = sqlx::query_scalar("SELECT v FROM t").fetch_one(&db.pool).await.expect("read");
         assert_eq!(v, 11);
-        db.pool.close().await;
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+        remove(db, file).await;
+    }
+
+    /// Writers queued behind a long transaction take their turns in the order they arrived, each once, and a
+    /// single-row read is answered meanwhile. In SQLite's busy handler the waiters slept and retried, and whichever
+    /// woke first after the lock was free went next.
+    #[tokio::test]
+    async fn sqlite_writers_take_turns_in_arrival_order() {
+        let (db, file) = scratch("queue").await;
+        sqlx::query("CREATE TABLE turns (n INTEGER NOT NULL, seq INTEGER PRIMARY KEY AUTOINCREMENT)")
+            .execute(&db.writer)
+            .await
+            .expect("create");
+        let first = db.begin().await.expect("begin");
+        let mut waiting = Vec::new();
+        for n in 0..12_i64 {
+            let db = db.clone();
+            waiting.push(tokio::spawn(async move {
+                let mut tx = db.begin().await?;
+                sqlx::query("INSERT INTO turns (n) VALUES ($1)").bind(n).execute(&mut *tx).await?;
+                tx.commit().await
+            }));
+            // Long enough for the task to reach the queue before the next one starts.
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
         }
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            sqlx::query_scalar::<_, i64>("SELECT v FROM t").fetch_one(&db.pool),
+        )
+        .await;
+        assert_eq!(read.expect("a read while writers wait").expect("read"), 0);
+        first.commit().await.expect("commit");
+        for w in waiting {
+            w.await.expect("join").expect("a queued writer");
+        }
+        let order: Vec<i64> =
+            sqlx::query_scalar("SELECT n FROM turns ORDER BY seq").fetch_all(&db.pool).await.expect("read");
+        assert_eq!(order, (0..12).collect::<Vec<_>>());
+        remove(db, file).await;
+    }
+
+    /// A write that does not go through the writer is refused on SQLite, so no code path can race the queue.
+    #[tokio::test]
+    async fn sqlite_writes_outside_the_writer_are_refused() {
+        let (db, file) = scratch("ro").await;
+        let err = sqlx::query("UPDATE t SET v = 1").execute(&db.pool).await.expect_err("a write on the read pool");
+        assert!(err.to_string().contains("readonly"), "{err}");
+        remove(db, file).await;
     }
 }
 

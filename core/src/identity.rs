@@ -10,9 +10,8 @@ use argon2::Argon2;
 use moka::future::Cache;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use sqlx::AnyPool;
 
-use crate::db::now_ms;
+use crate::db::{now_ms, Db};
 use crate::error::{CoreError, CoreResult};
 use crate::events::{Change, Events};
 use crate::limits::Limits;
@@ -138,7 +137,7 @@ pub async fn verify_password(password: &str, hash: Option<&str>) -> CoreResult<b
 
 #[derive(Clone)]
 pub struct Identity {
-    pool: AnyPool,
+    db: Db,
     tenants: Tenants,
     events: Events,
     limits: Arc<Limits>,
@@ -147,8 +146,8 @@ pub struct Identity {
 }
 
 impl Identity {
-    pub fn new(pool: AnyPool, tenants: Tenants, events: Events, limits: Arc<Limits>) -> Self {
-        Identity { pool, tenants, events, limits, keys: Cache::builder().max_capacity(100_000).build() }
+    pub fn new(db: Db, tenants: Tenants, events: Events, limits: Arc<Limits>) -> Self {
+        Identity { db, tenants, events, limits, keys: Cache::builder().max_capacity(100_000).build() }
     }
 
     /// Resolves an API key to its caller, or says why not.
@@ -158,7 +157,7 @@ impl Identity {
             return Err(bad());
         }
         let hash = hash_secret(key);
-        let pool = self.pool.clone();
+        let pool = self.db.pool.clone();
         let lookup = hash.clone();
         let record = crate::cache::get_or_load(&self.keys, hash, async move {
             store::key_by_hash(&pool, &lookup).await.map(|k| k.map(Arc::new))
@@ -194,14 +193,15 @@ impl Identity {
     ) -> CoreResult<(i64, String)> {
         let key = key.unwrap_or_else(|| new_secret("tsk_"));
         let prefix: String = key.chars().take(8).collect();
-        let id = store::insert_key(&self.pool, principal_id, tenant_id, name, &prefix, &hash_secret(&key), expires_at)
-            .await?;
+        let id =
+            store::insert_key(&self.db.writer, principal_id, tenant_id, name, &prefix, &hash_secret(&key), expires_at)
+                .await?;
         Ok((id, key))
     }
 
     /// Revokes a key; the next request with it is refused.
     pub async fn revoke_key(&self, key_id: i64) -> CoreResult<()> {
-        if let Some(hash) = store::revoke_key(&self.pool, key_id, now_ms()).await? {
+        if let Some(hash) = store::revoke_key(&self.db.writer, key_id, now_ms()).await? {
             self.keys.invalidate(&hash).await;
             self.events.publish(Change::Key { hash }).await;
         }
@@ -217,7 +217,7 @@ impl Identity {
         let email = email.trim().to_lowercase();
         let account = format!("{tenant_id}:{email}");
         let attempt = self.limits.login_attempt(&account)?;
-        let found = store::principal_login(&self.pool, tenant_id, &email).await?;
+        let found = store::principal_login(&self.db.pool, tenant_id, &email).await?;
         let (id, hash) = match found {
             Some((id, hash)) => (Some(id), hash),
             None => (None, None),

@@ -22,7 +22,7 @@ use sqlx::{AnyConnection, AnyPool};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::db::{now_ms, Backend};
+use crate::db::{now_ms, Db};
 use crate::error::{CoreError, CoreResult};
 
 /// A job: periodic, or run when queued under its name. Plugins name theirs `<plugin>.<job>`.
@@ -41,10 +41,10 @@ pub enum Schedule {
     Queued,
 }
 
-/// What a run gets: the pool, its payload (None for a periodic run) and which attempt this is (1 first).
+/// What a run gets: the database, its payload (None for a periodic run) and which attempt this is (1 first).
 #[derive(Clone)]
 pub struct JobRun {
-    pub pool: AnyPool,
+    pub db: Db,
     pub job: String,
     pub payload: Option<Value>,
     pub attempt: u32,
@@ -165,28 +165,27 @@ enum Claimed {
 }
 
 struct Loop {
-    pool: AnyPool,
+    db: Db,
     owner: String,
     jobs: HashMap<String, Job>,
 }
 
 impl JobRunner {
     /// Registers the jobs (their rows are created once; a changed period is updated) and starts the loop.
-    pub async fn start(pool: AnyPool, backend: Backend, jobs: Vec<Job>) -> CoreResult<JobRunner> {
-        let _ = backend; // one SQL text serves both backends
+    pub async fn start(db: Db, jobs: Vec<Job>) -> CoreResult<JobRunner> {
         let mut by_name = HashMap::new();
         for job in jobs {
             let every = match job.schedule {
                 Schedule::Every(d) => Some((d.as_millis() as i64).max(1)),
                 Schedule::Queued => None,
             };
-            sql::register(&pool, &job.name, every, now_ms()).await?;
+            sql::register(&db.writer, &job.name, every, now_ms()).await?;
             if by_name.insert(job.name.clone(), job).is_some() {
                 return Err(CoreError::internal("two jobs have the same name"));
             }
         }
         let (stop, stopped) = watch::channel(false);
-        let state = Arc::new(Loop { pool, owner: uuid::Uuid::new_v4().simple().to_string(), jobs: by_name });
+        let state = Arc::new(Loop { db, owner: uuid::Uuid::new_v4().simple().to_string(), jobs: by_name });
         let task = tokio::spawn(state.run(stopped));
         Ok(JobRunner { stop, task })
     }
@@ -248,14 +247,14 @@ impl Loop {
     ) -> CoreResult<Vec<Claimed>> {
         let now = now_ms();
         let mut out = Vec::new();
-        for (name, next_run_at) in sql::due_periodic(&self.pool, now).await? {
+        for (name, next_run_at) in sql::due_periodic(&self.db.pool, now).await? {
             if free == 0 {
                 break;
             }
             if !self.jobs.contains_key(&name) || running.lock().unwrap_or_else(|e| e.into_inner()).contains(&name) {
                 continue;
             }
-            if sql::claim_periodic(&self.pool, &name, &self.owner, now).await? {
+            if sql::claim_periodic(&self.db.writer, &name, &self.owner, now).await? {
                 running.lock().unwrap_or_else(|e| e.into_inner()).insert(name.clone());
                 out.push(Claimed::Periodic { name, due_at: next_run_at });
                 free -= 1;
@@ -264,15 +263,15 @@ impl Loop {
         if free == 0 {
             return Ok(out);
         }
-        sql::fail_exhausted(&self.pool, now).await?;
-        for (id, job, run_at) in sql::due_queued(&self.pool, now, free as i64 * 2).await? {
+        sql::fail_exhausted(&self.db.writer, now).await?;
+        for (id, job, run_at) in sql::due_queued(&self.db.pool, now, free as i64 * 2).await? {
             if free == 0 {
                 break;
             }
             if !self.jobs.contains_key(&job) {
                 continue;
             }
-            if let Some((attempts, payload)) = sql::claim_queued(&self.pool, id, &self.owner, now).await? {
+            if let Some((attempts, payload)) = sql::claim_queued(&self.db.writer, id, &self.owner, now).await? {
                 let payload = serde_json::from_str(&payload).unwrap_or(Value::Null);
                 out.push(Claimed::Queued { id, job, payload, attempt: attempts as u32, due_at: run_at });
                 free -= 1;
@@ -285,11 +284,11 @@ impl Loop {
     async fn execute(&self, claimed: Claimed) {
         let (name, run, queued_id) = match claimed {
             Claimed::Periodic { name, due_at } => {
-                let run = JobRun { pool: self.pool.clone(), job: name.clone(), payload: None, attempt: 1, due_at };
+                let run = JobRun { db: self.db.clone(), job: name.clone(), payload: None, attempt: 1, due_at };
                 (name, run, None)
             }
             Claimed::Queued { id, job, payload, attempt, due_at } => {
-                let run = JobRun { pool: self.pool.clone(), job: job.clone(), payload: Some(payload), attempt, due_at };
+                let run = JobRun { db: self.db.clone(), job: job.clone(), payload: Some(payload), attempt, due_at };
                 (job, run, Some(id))
             }
         };
@@ -307,8 +306,8 @@ impl Loop {
                 _ = renew.tick() => {
                     let until = now_ms() + LEASE_MS;
                     let renewed = match queued_id {
-                        None => sql::renew_periodic(&self.pool, &name, &self.owner, until).await,
-                        Some(id) => sql::renew_queued(&self.pool, id, &self.owner, until).await,
+                        None => sql::renew_periodic(&self.db.writer, &name, &self.owner, until).await,
+                        Some(id) => sql::renew_queued(&self.db.writer, id, &self.owner, until).await,
                     };
                     if let Err(e) = renewed {
                         tracing::warn!(job = %name, "cannot renew a job lease: {}", cause(&e));
@@ -329,14 +328,14 @@ impl Loop {
                 Schedule::Queued => None,
             };
             if queued_id.is_none() {
-                sql::finish_periodic(&self.pool, &name, &self.owner, next_run_at, finished).await?;
+                sql::finish_periodic(&self.db.writer, &name, &self.owner, next_run_at, finished).await?;
             }
             if let Some(id) = queued_id {
                 let retry_at = (error.is_some() && (attempt as i64) < MAX_ATTEMPTS)
                     .then(|| finished + retry_delay_ms(attempt as i64));
-                sql::finish_queued(&self.pool, id, &self.owner, error.as_deref(), retry_at, finished).await?;
+                sql::finish_queued(&self.db.writer, id, &self.owner, error.as_deref(), retry_at, finished).await?;
             }
-            sql::record_outcome(&self.pool, &name, started, finished, duration_ms, error.as_deref()).await
+            sql::record_outcome(&self.db.writer, &name, started, finished, duration_ms, error.as_deref()).await
         };
         if let Err(e) = stored.await {
             tracing::warn!(job = %name, "cannot record a job run: {}", cause(&e));
@@ -373,16 +372,17 @@ pub async fn list(pool: &AnyPool) -> CoreResult<(Vec<JobRow>, HashMap<String, i6
 /// its first K attempts, or hangs in its first attempt (so the process can be killed during it), or takes T ms, and
 /// records each start and each success.
 pub fn test_probes() -> Vec<Job> {
-    let tick = handler(|run: JobRun| async move {
-        probe_audit(&run.pool, "core.test.tick", &format!("slot:{}", run.due_at)).await
-    });
+    let tick =
+        handler(
+            |run: JobRun| async move { probe_audit(&run.db, "core.test.tick", &format!("slot:{}", run.due_at)).await },
+        );
     let probe = handler(|run: JobRun| async move {
         let payload = run.payload.clone().unwrap_or(Value::Null);
         let n = payload["n"].as_i64().unwrap_or(0);
         let attempt = run.attempt;
-        probe_audit(&run.pool, "core.test.probe.start", &format!("probe:{n}:attempt:{attempt}")).await?;
+        probe_audit(&run.db, "core.test.probe.start", &format!("probe:{n}:attempt:{attempt}")).await?;
         if let Some(mail) = payload.get("email") {
-            probe_email(&run.pool, mail).await?;
+            probe_email(&run.db, mail).await?;
         }
         if let Some(ms) = payload["sleep_ms"].as_u64() {
             tokio::time::sleep(Duration::from_millis(ms.min(10_000))).await;
@@ -393,7 +393,7 @@ pub fn test_probes() -> Vec<Job> {
         if i64::from(attempt) <= payload["fail_first"].as_i64().unwrap_or(0) {
             return Err(CoreError::invalid("probe", format!("planned failure of probe {n} attempt {attempt}")));
         }
-        probe_audit(&run.pool, "core.test.probe", &format!("probe:{n}:attempt:{attempt}")).await
+        probe_audit(&run.db, "core.test.probe", &format!("probe:{n}:attempt:{attempt}")).await
     });
     vec![Job::every("core.test.tick", Duration::from_secs(1), tick), Job::queued("core.test.probe", probe)]
 }
@@ -405,10 +405,11 @@ pub const TEST_EMAIL: crate::outbox::EmailTemplate = crate::outbox::EmailTemplat
     text: "Dear {{name}},\n\nyour code is {{code}}.\n",
 };
 
-async fn probe_email(pool: &AnyPool, mail: &Value) -> CoreResult<()> {
+async fn probe_email(db: &Db, mail: &Value) -> CoreResult<()> {
     let tenant_id = mail["tenant_id"].as_i64().unwrap_or(1);
-    let tenant = crate::store::tenant(pool, tenant_id).await?.ok_or_else(|| CoreError::not_found("no such tenant"))?;
-    let mut tx = crate::db::begin(pool).await?;
+    let tenant =
+        crate::store::tenant(&db.pool, tenant_id).await?.ok_or_else(|| CoreError::not_found("no such tenant"))?;
+    let mut tx = db.begin().await?;
     let to = mail["to"].as_str().unwrap_or("");
     crate::outbox::email(&mut tx, &tenant, "core", to, &TEST_EMAIL, &mail["vars"]).await?;
     tx.commit().await?;
@@ -416,11 +417,11 @@ async fn probe_email(pool: &AnyPool, mail: &Value) -> CoreResult<()> {
     Ok(())
 }
 
-async fn probe_audit(pool: &AnyPool, action: &str, object: &str) -> CoreResult<()> {
-    let platform = crate::store::tenant_by_slug(pool, "platform")
+async fn probe_audit(db: &Db, action: &str, object: &str) -> CoreResult<()> {
+    let platform = crate::store::tenant_by_slug(&db.pool, "platform")
         .await?
         .ok_or_else(|| CoreError::internal("no platform tenant"))?;
-    let mut conn = pool.acquire().await?;
+    let mut conn = db.writer.acquire().await?;
     crate::audit::record(&mut conn, None, &platform, action, object).await
 }
 
@@ -437,7 +438,7 @@ pub async fn test_enqueue_endpoint(core: &crate::Core, req: poem::Request, body:
     let base = body["payload"].clone();
     let first = base["n"].as_i64().unwrap_or(1);
     let result = async {
-        let mut tx = crate::db::begin(&core.db.pool).await?;
+        let mut tx = core.db.begin().await?;
         let mut ids = Vec::new();
         for i in 0..count {
             let mut payload = if base.is_object() { base.clone() } else { serde_json::json!({}) };

@@ -75,8 +75,8 @@ impl Core {
         let events = events::Events::new(db.pool.clone(), db.backend);
         let tenants = Tenants::new(db.pool.clone(), events.clone());
         let limits = Arc::new(limits::Limits::new(limits));
-        let identity = Identity::new(db.pool.clone(), tenants.clone(), events.clone(), limits);
-        let authz = Authz::load(db.pool.clone(), events.clone()).await?;
+        let identity = Identity::new(db.clone(), tenants.clone(), events.clone(), limits);
+        let authz = Authz::load(db.clone(), events.clone()).await?;
         Ok(Core {
             db,
             tenants,

@@ -23,11 +23,11 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use sqlx::{AnyConnection, AnyPool};
+use sqlx::AnyConnection;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::config::Secret;
-use crate::db::now_ms;
+use crate::db::{now_ms, Db};
 use crate::error::{CoreError, CoreResult};
 use crate::jobs::{self, Job};
 use crate::tenancy::Tenant;
@@ -293,7 +293,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
 }
 
 pub struct Outbox {
-    pool: AnyPool,
+    db: Db,
     catalogue: Vec<EventType>,
     smtp: Option<(AsyncSmtpTransport<Tokio1Executor>, Mailbox)>,
     targets: WebhookTargets,
@@ -303,7 +303,7 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    pub fn new(pool: AnyPool, catalogue: Vec<EventType>, settings: &OutboxSettings) -> CoreResult<Arc<Outbox>> {
+    pub fn new(db: Db, catalogue: Vec<EventType>, settings: &OutboxSettings) -> CoreResult<Arc<Outbox>> {
         let smtp = match &settings.smtp {
             None => None,
             Some(s) => {
@@ -340,7 +340,7 @@ impl Outbox {
             }
         }
         Ok(Arc::new(Outbox {
-            pool,
+            db,
             catalogue,
             smtp,
             targets: settings.webhook_targets,
@@ -387,13 +387,13 @@ impl Outbox {
         self.fan_out().await?;
         let now = now_ms();
         if self.smtp.is_none() {
-            sql::keep_emails(&self.pool, now).await?;
+            sql::keep_emails(&self.db.writer, now).await?;
         }
         let mut work = tokio::task::JoinSet::new();
         if self.smtp.is_some() {
-            for id in sql::due_emails(&self.pool, now).await? {
+            for id in sql::due_emails(&self.db.pool, now).await? {
                 let permit = self.slots.clone().acquire_owned().await.map_err(CoreError::internal)?;
-                if let Some(row) = sql::claim_email(&self.pool, id, &self.owner, now_ms()).await? {
+                if let Some(row) = sql::claim_email(&self.db.writer, id, &self.owner, now_ms()).await? {
                     let me = self.clone();
                     work.spawn(async move {
                         let _permit = permit;
@@ -404,9 +404,9 @@ impl Outbox {
                 }
             }
         }
-        for id in sql::due_deliveries(&self.pool, now).await? {
+        for id in sql::due_deliveries(&self.db.pool, now).await? {
             let permit = self.slots.clone().acquire_owned().await.map_err(CoreError::internal)?;
-            if let Some(row) = sql::claim_delivery(&self.pool, id, &self.owner, now_ms()).await? {
+            if let Some(row) = sql::claim_delivery(&self.db.writer, id, &self.owner, now_ms()).await? {
                 let me = self.clone();
                 work.spawn(async move {
                     let _permit = permit;
@@ -423,9 +423,9 @@ impl Outbox {
     /// Each pending event becomes one delivery per endpoint (of its tenant and ancestors) that chose its type, in
     /// one transaction with the event marked dispatched: whoever wins the event's row does it, once.
     async fn fan_out(&self) -> CoreResult<()> {
-        for event in sql::pending_events(&self.pool).await? {
+        for event in sql::pending_events(&self.db.pool).await? {
             let now = now_ms();
-            let mut tx = crate::db::begin(&self.pool).await?;
+            let mut tx = self.db.begin().await?;
             if !sql::dispatch_event(&mut tx, event.id, now).await? {
                 continue;
             }
@@ -472,14 +472,14 @@ impl Outbox {
         };
         let now = now_ms();
         match outcome {
-            Ok(()) => sql::finish_email(&self.pool, row.id, &self.owner, "sent", None, None, now).await,
+            Ok(()) => sql::finish_email(&self.db.writer, row.id, &self.owner, "sent", None, None, now).await,
             Err((e, permanent)) => {
                 tracing::warn!(email = row.id, attempt = row.attempts, "email not sent: {e}");
                 let next = now + retry_delay_ms(row.attempts);
                 if permanent || next > row.retry_until {
-                    sql::finish_email(&self.pool, row.id, &self.owner, "failed", Some(&e), None, now).await
+                    sql::finish_email(&self.db.writer, row.id, &self.owner, "failed", Some(&e), None, now).await
                 } else {
-                    sql::finish_email(&self.pool, row.id, &self.owner, "pending", Some(&e), Some(next), now).await
+                    sql::finish_email(&self.db.writer, row.id, &self.owner, "pending", Some(&e), Some(next), now).await
                 }
             }
         }
@@ -487,11 +487,11 @@ impl Outbox {
 
     /// One attempt of one delivery: POST the stored body, signed now, and record what happened.
     async fn send_delivery(&self, row: sql::DeliveryRow) -> CoreResult<()> {
-        let Some(hook) = sql::webhook(&self.pool, row.webhook_id).await? else {
-            return sql::finish_delivery(&self.pool, row.id, &self.owner, "cancelled", None, now_ms()).await;
+        let Some(hook) = sql::webhook(&self.db.pool, row.webhook_id).await? else {
+            return sql::finish_delivery(&self.db.writer, row.id, &self.owner, "cancelled", None, now_ms()).await;
         };
         if hook.deleted_at.is_some() {
-            return sql::finish_delivery(&self.pool, row.id, &self.owner, "cancelled", None, now_ms()).await;
+            return sql::finish_delivery(&self.db.writer, row.id, &self.owner, "cancelled", None, now_ms()).await;
         }
         let started = std::time::Instant::now();
         let outcome = self.post(&hook, &row).await;
@@ -501,16 +501,16 @@ impl Outbox {
             Ok(s) => (Some(*s as i64), (!(200..300).contains(s)).then(|| format!("HTTP {s}"))),
             Err(e) => (None, Some(e.clone())),
         };
-        sql::insert_attempt(&self.pool, row.id, now, status, error.as_deref(), latency_ms).await?;
+        sql::insert_attempt(&self.db.writer, row.id, now, status, error.as_deref(), latency_ms).await?;
         match error {
-            None => sql::finish_delivery(&self.pool, row.id, &self.owner, "delivered", None, now).await,
+            None => sql::finish_delivery(&self.db.writer, row.id, &self.owner, "delivered", None, now).await,
             Some(_) => {
                 let next = now + retry_delay_ms(row.attempts);
                 if next > row.retry_until {
                     tracing::warn!(delivery = %row.uid, "webhook delivery failed for good after {} attempts", row.attempts);
-                    sql::finish_delivery(&self.pool, row.id, &self.owner, "failed", None, now).await
+                    sql::finish_delivery(&self.db.writer, row.id, &self.owner, "failed", None, now).await
                 } else {
-                    sql::finish_delivery(&self.pool, row.id, &self.owner, "pending", Some(next), now).await
+                    sql::finish_delivery(&self.db.writer, row.id, &self.owner, "pending", Some(next), now).await
                 }
             }
         }

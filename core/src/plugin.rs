@@ -181,9 +181,16 @@ impl PluginContext {
         self.plugin
     }
 
-    /// The shared pool, for the plugin's store functions.
+    /// The pool of single-row reads, for the plugin's store functions. It refuses writes on SQLite: a write is a
+    /// statement in a transaction (`begin`), or a single statement on `writer`.
     pub fn pool(&self) -> &AnyPool {
         &self.core.db.pool
+    }
+
+    /// The writer, for a single statement that writes outside a transaction (it commits on its own). Never use it
+    /// while holding a `Tx`: on SQLite the writer is one connection, and the transaction holds it.
+    pub fn writer(&self) -> &AnyPool {
+        &self.core.db.writer
     }
 
     /// The read pool every listing runs on (`Sql::fetch_all`); see `Reader`.
@@ -193,12 +200,7 @@ impl PluginContext {
 
     /// A transaction; see `Tx`.
     pub async fn begin(&self) -> CoreResult<Tx> {
-        Ok(Tx {
-            inner: crate::db::begin(&self.core.db.pool).await?,
-            core: self.core.clone(),
-            after_commit: Vec::new(),
-            outbox: false,
-        })
+        Ok(Tx { inner: self.core.db.begin().await?, core: self.core.clone(), after_commit: Vec::new(), outbox: false })
     }
 
     /// The plugin's settings (`[plugins.<name>]` in tessera.toml) as `T`; missing settings take `T::default()`'s

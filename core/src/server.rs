@@ -108,7 +108,7 @@ pub async fn start(config: &Config, plugins: Vec<Arc<dyn Plugin>>) -> CoreResult
 
     let max_body = config.max_body_bytes;
     let outbox_settings = outbox::OutboxSettings { smtp: config.smtp.clone(), webhook_targets: config.webhook_targets };
-    let outbox = outbox::Outbox::new(core.db.pool.clone(), event_catalogue(&plugins)?, &outbox_settings)?;
+    let outbox = outbox::Outbox::new(core.db.clone(), event_catalogue(&plugins)?, &outbox_settings)?;
     let mut jobs = outbox.jobs();
     if config.test_jobs {
         tracing::warn!("test_jobs is on: probe jobs run and the platform admin can queue them (tests only)");
@@ -378,7 +378,7 @@ async fn bootstrap(core: &Core, config: &Config) -> CoreResult<Option<String>> {
     if store::platform_exists(&core.db.pool).await? {
         return Ok(None);
     }
-    let mut tx = crate::db::begin(&core.db.pool).await?;
+    let mut tx = core.db.begin().await?;
     let now = crate::now_ms();
     let platform =
         store::insert_tenant(&mut tx, None, crate::TenantKind::Platform, "Platform", "platform", now).await?;
@@ -396,8 +396,7 @@ async fn bootstrap(core: &Core, config: &Config) -> CoreResult<Option<String>> {
 /// Serves (and runs the jobs) until SIGINT/SIGTERM, then finishes the requests and job runs in flight (up to 10 s
 /// each).
 pub async fn serve(tessera: Tessera, listen: &str, on_bound: impl FnOnce(&str)) -> std::io::Result<()> {
-    let db = tessera.core.db.clone();
-    let runner = crate::jobs::JobRunner::start(db.pool, db.backend, tessera.jobs)
+    let runner = crate::jobs::JobRunner::start(tessera.core.db.clone(), tessera.jobs)
         .await
         .map_err(|e| std::io::Error::other(format!("cannot start the jobs: {e:?}")))?;
     let acceptor = TcpListener::bind(listen.to_string()).into_acceptor().await?;

@@ -499,8 +499,8 @@ pub async fn remove_filtered_rules(
 }
 
 #[instrument(skip_all)]
-pub async fn replace_rules(pool: &AnyPool, rules: &[(String, Vec<String>)]) -> Result<(), sqlx::Error> {
-    let mut tx = crate::db::begin(pool).await?;
+pub async fn replace_rules(db: &crate::Db, rules: &[(String, Vec<String>)]) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
     sqlx::query("DELETE FROM casbin_rules").execute(&mut *tx).await?;
     for (ptype, rule) in rules {
         let v = padded(rule);

@@ -540,7 +540,7 @@ impl ChatApi {
 
     /// A spent refresh token came back: someone holds a copy. Every token of that login is revoked.
     async fn reuse_detected(&self, t: &TokenRow) -> CoreError {
-        match store::revoke_family(self.ctx.pool(), &t.family).await {
+        match store::revoke_family(self.ctx.writer(), &t.family).await {
             Ok(hashes) => self.forget_tokens(&hashes).await,
             Err(e) => return e,
         }

@@ -863,7 +863,7 @@ impl RegistrarApi {
         }
         let token = new_secret("");
         let expires = now_ms() + LOGIN_TOKEN_MS;
-        store::insert_login_token(self.ctx.pool(), &hash_secret(&token), customer.tenant_id, customer.id, expires)
+        store::insert_login_token(self.ctx.writer(), &hash_secret(&token), customer.tenant_id, customer.id, expires)
             .await?;
         Ok(token)
     }
@@ -876,7 +876,7 @@ impl RegistrarApi {
     ) -> CoreResult<TokenCustomer> {
         let (caller, reseller) = self.reseller(auth_userid, api_key).await?;
         self.ctx.require(&caller, "registrar:customer", "read", &reseller).await?;
-        let id = store::consume_login_token(self.ctx.pool(), &hash_secret(token), &reseller.path, now_ms())
+        let id = store::consume_login_token(self.ctx.writer(), &hash_secret(token), &reseller.path, now_ms())
             .await?
             .ok_or_else(|| CoreError::Unauthenticated("token: unknown, expired or already used".into()))?;
         let customer = self.customer(&reseller, id).await?;
