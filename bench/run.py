@@ -11,6 +11,9 @@ grow with other tenants' data).
 
     bench/run.py [--backend sqlite|postgres|both] [--duration 8] [--connections 64] [--resellers 10000] [--grow 10]
 
+With TESSERA_BENCH_PERF=<part of a scenario's name>, `perf record -g` samples the server during that scenario (the
+report's path is printed).
+
 Needs: the release binaries (cargo build --release --workspace), wrk (apt-get install wrk), python3, and for
 PostgreSQL a server at TESSERA_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test), psql and pgbench.
 """
@@ -281,7 +284,17 @@ def run_backend(backend, args, floor):
     def scenario(name, url, script, min_ratio=None, max_cpu=None, max_p99=None, expect_status=None, min_rps=None):
         """Runs one wrk load; targets: req/s as a share of the floor's, server CPU per request as a multiple of the
         floor's, p99 latency, req/s against a reference measured in this run."""
+        profile = os.environ.get("TESSERA_BENCH_PERF")
+        recorder = None
+        if profile and profile in name:
+            out = os.path.join(tempfile.gettempdir(), f"tessera-{backend}-{re.sub(r'[^a-z]+', '-', name.lower())}.perf")
+            recorder = subprocess.Popen(["perf", "record", "-g", "-o", out, "-p", str(server.proc.pid)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         r = wrk(url, args.duration, args.connections, script, server.proc.pid)
+        if recorder:
+            recorder.send_signal(2)
+            recorder.wait()
+            print(f"  [{backend}] profile of {name}: perf report -i {out}", file=sys.stderr)
         r["ratio"] = r["rps"] / floor["rps"]
         r["cpu_x"] = r["cpu_us"] / floor["cpu_us"] if floor["cpu_us"] else 0
         ok, target = True, []

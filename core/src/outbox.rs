@@ -420,32 +420,34 @@ impl Outbox {
         Ok(())
     }
 
-    /// Each pending event becomes one delivery per endpoint (of its tenant and ancestors) that chose its type, in
-    /// one transaction with the event marked dispatched: whoever wins the event's row does it, once.
+    /// Each pending event becomes one delivery per endpoint (of its tenant and ancestors) that chose its type, with
+    /// the event marked dispatched: whoever wins the event's row does it, once. The pending events of a pass share one
+    /// transaction (one commit, one turn of SQLite's writer, instead of one per event), each in its own savepoint, so
+    /// an event that fails stays pending without holding back the others.
     async fn fan_out(&self) -> CoreResult<()> {
-        for event in sql::pending_events(&self.db.pool).await? {
-            let now = now_ms();
-            let mut tx = self.db.begin().await?;
-            if !sql::dispatch_event(&mut tx, event.id, now).await? {
-                continue;
+        let events = sql::pending_events(&self.db.pool).await?;
+        if events.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut tx = self.db.begin().await?;
+        // Events of one tenant share its endpoints: read once per pass and tenant.
+        let mut endpoints = std::collections::HashMap::new();
+        for event in events {
+            if !endpoints.contains_key(&event.tenant_path) {
+                let found = sql::endpoints_above(&mut tx, &event.tenant_path).await?;
+                endpoints.insert(event.tenant_path.clone(), found);
             }
-            let body = json!({
-                "event_id": event.id,
-                "type": event.event_type,
-                "tenant_id": event.tenant_id,
-                "occurred_at": crate::admin::rfc3339(event.created_at),
-                "data": serde_json::from_str::<Value>(&event.payload).unwrap_or(Value::Null),
-            })
-            .to_string();
-            for hook in sql::endpoints_above(&mut tx, &event.tenant_path).await? {
-                let types: Vec<String> = serde_json::from_str(&hook.event_types).unwrap_or_default();
-                if types.contains(&event.event_type) {
-                    let uid = uuid::Uuid::new_v4().to_string();
-                    sql::insert_delivery(&mut tx, &uid, hook.id, event.id, &event.event_type, &body, now).await?;
+            let mut one = sqlx::Connection::begin(&mut *tx).await?;
+            match fan_out_one(&mut one, &event, &endpoints[&event.tenant_path], now).await {
+                Ok(()) => one.commit().await?,
+                Err(e) => {
+                    tracing::warn!(event = event.id, "cannot fan an event out, it stays pending: {e:?}");
+                    one.rollback().await?;
                 }
             }
-            tx.commit().await?;
         }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -572,6 +574,34 @@ pub fn email_listing(path: &str, status: Option<&str>, page: crate::types::Pagin
     let mut stmt = filter(stmt);
     stmt.push(" ORDER BY id DESC").page(page);
     (stmt, filter(Sql::new("SELECT COUNT(*)")))
+}
+
+/// One event's deliveries, to those of `endpoints` (its tenant's and its ancestors') that chose its type.
+async fn fan_out_one(
+    conn: &mut AnyConnection,
+    event: &sql::EventRow,
+    endpoints: &[sql::WebhookRow],
+    now: i64,
+) -> CoreResult<()> {
+    if !sql::dispatch_event(conn, event.id, now).await? {
+        return Ok(());
+    }
+    let body = json!({
+        "event_id": event.id,
+        "type": event.event_type,
+        "tenant_id": event.tenant_id,
+        "occurred_at": crate::admin::rfc3339(event.created_at),
+        "data": serde_json::from_str::<Value>(&event.payload).unwrap_or(Value::Null),
+    })
+    .to_string();
+    for hook in endpoints {
+        let types: Vec<String> = serde_json::from_str(&hook.event_types).unwrap_or_default();
+        if types.contains(&event.event_type) {
+            let uid = uuid::Uuid::new_v4().to_string();
+            sql::insert_delivery(conn, &uid, hook.id, event.id, &event.event_type, &body, now).await?;
+        }
+    }
+    Ok(())
 }
 
 pub(crate) mod sql {
