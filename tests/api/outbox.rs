@@ -573,7 +573,59 @@ async fn plugin_events_reach_webhooks(b: Backend) {
     assert_eq!((event["tenant_id"].as_i64(), event["data"]["addon_unique_name"].as_str()), (Some(org), Some("s")));
 }
 
+/// Two instances fan the same outbox out: every event reaches the endpoint exactly once, whichever instance's pass
+/// took it, while wallet moves keep adding events on both.
+async fn two_instances_deliver_each_event_once(b: Backend) {
+    let one = Server::start(b).await;
+    let isp = one.isp("acme").await;
+    one.enable(&one.admin_key, isp.tenant, "reseller", true).await;
+    let receiver = Receiver::start().await;
+    let body = json!({"tenant_id": isp.tenant, "url": receiver.url, "event_types": ["reseller.wallet.moved"]});
+    assert_eq!(one.json("POST", "/core/v1/webhooks", &isp.key, body).await.status, 201);
+    let created = crm(
+        &one,
+        &isp,
+        "create",
+        &[
+            ("name", "North"),
+            ("code", "N1"),
+            ("mobile", "12345678"),
+            ("email", "north@acme.example"),
+            ("invoice_by", "ISP"),
+            ("payment_by", "ISP"),
+            ("type", "Reseller"),
+        ],
+    )
+    .await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    let id = created.body["result"].as_i64().unwrap().to_string();
+    // Started after the set-up: SQLite instances do not tell each other about new grants.
+    let two = one.join();
+    let moves = (0..40).map(|n| {
+        let (srv, isp, id) = (if n % 2 == 0 { &one } else { &two }, &isp, id.clone());
+        async move { crm(srv, isp, "wallet_update", &[("resellerid", &id), ("action", "TopUp"), ("amt", "1")]).await }
+    });
+    for r in futures::future::join_all(moves).await {
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    receiver.wait_for(40, WITHIN).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut ids: Vec<i64> = receiver
+        .received()
+        .iter()
+        .map(|r| serde_json::from_str::<Value>(&r.body).unwrap()["event_id"].as_i64().unwrap())
+        .collect();
+    ids.sort();
+    let total = ids.len();
+    ids.dedup();
+    assert_eq!((total, ids.len()), (40, 40), "every event once: {ids:?}");
+    for srv in [&one, &two] {
+        assert!(!srv.log().contains("ERROR"), "{}", srv.log());
+    }
+}
+
 both!(
+    two_instances_deliver_each_event_once,
     plugin_events_reach_webhooks,
     webhooks_are_signed_retried_and_replayed,
     a_delivery_survives_a_crash_mid_request,
