@@ -164,23 +164,29 @@ pub fn advance_clock(ms: i64) {
     CLOCK_OFFSET_MS.fetch_add(ms.max(0), std::sync::atomic::Ordering::Relaxed);
 }
 
+/// The check of a pooled connection before it is handed out. sqlx pings every connection on every acquire by default
+/// (`test_before_acquire`): a round trip to SQLite's worker thread or to PostgreSQL before each query, a third of the
+/// hand-offs of a one-query request. Only a connection idle long enough to have been dropped by the server (or a
+/// proxy) is pinged.
+fn ping_if_stale<C: sqlx::Connection>(
+    conn: &mut C,
+    meta: sqlx::pool::PoolConnectionMetadata,
+) -> futures::future::BoxFuture<'_, Result<bool, sqlx::Error>> {
+    Box::pin(async move {
+        if meta.idle_for >= STALE_AFTER_IDLE {
+            conn.ping().await?;
+        }
+        Ok(true)
+    })
+}
+
 /// An Any pool with Tessera's connection settings; `query_only` refuses writes on SQLite.
 async fn any_pool(opts: AnyConnectOptions, backend: Backend, max: u32, query_only: bool) -> CoreResult<AnyPool> {
     AnyPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(10))
-        // sqlx pings every connection on every acquire by default: a round trip to SQLite's worker thread or to
-        // PostgreSQL before each query, a third of the hand-offs of a one-query request. Only a connection idle long
-        // enough to have been dropped by the server (or a proxy) is pinged now.
         .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
-            Box::pin(async move {
-                if meta.idle_for >= STALE_AFTER_IDLE {
-                    sqlx::Connection::ping(conn).await?;
-                }
-                Ok(true)
-            })
-        })
+        .before_acquire(ping_if_stale)
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if backend == Backend::Sqlite {
@@ -244,14 +250,7 @@ impl Reader {
                     .max_connections(max_connections)
                     .acquire_timeout(Duration::from_secs(10))
                     .test_before_acquire(false)
-                    .before_acquire(|conn, meta| {
-                        Box::pin(async move {
-                            if meta.idle_for >= STALE_AFTER_IDLE {
-                                sqlx::Connection::ping(conn).await?;
-                            }
-                            Ok(true)
-                        })
-                    })
+                    .before_acquire(ping_if_stale)
                     .connect_with(opts)
                     .await
                     .map_err(cannot)?;

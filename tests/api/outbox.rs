@@ -496,6 +496,27 @@ pub async fn crm(
     srv.form(&format!("/reseller/api/reseller/{op}"), &fields).await
 }
 
+/// Creates the reseller "North" under the ISP; its id.
+async fn north(srv: &Server, isp: &crate::support::Tenancy) -> i64 {
+    let created = crm(
+        srv,
+        isp,
+        "create",
+        &[
+            ("name", "North"),
+            ("code", "N1"),
+            ("mobile", "12345678"),
+            ("email", "north@acme.example"),
+            ("invoice_by", "ISP"),
+            ("payment_by", "ISP"),
+            ("type", "Reseller"),
+        ],
+    )
+    .await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    created.body["result"].as_i64().unwrap()
+}
+
 /// Events plugins emit through their context reach the webhooks above the tenant, signed, written in the same
 /// transaction as the change: a reseller's wallet move, the reseller's deletion (its tenant is suspended), and a
 /// chat addon disabled.
@@ -511,23 +532,7 @@ async fn plugin_events_reach_webhooks(b: Backend) {
     assert_eq!(r.status, 201, "{}", r.text);
     let secret = r.body["secret"].as_str().unwrap().to_string();
 
-    let created = crm(
-        &srv,
-        &isp,
-        "create",
-        &[
-            ("name", "North"),
-            ("code", "N1"),
-            ("mobile", "12345678"),
-            ("email", "north@acme.example"),
-            ("invoice_by", "ISP"),
-            ("payment_by", "ISP"),
-            ("type", "Reseller"),
-        ],
-    )
-    .await;
-    assert_eq!(created.status, 200, "{}", created.text);
-    let reseller = created.body["result"].as_i64().unwrap();
+    let reseller = north(&srv, &isp).await;
     let id = reseller.to_string();
     let wallet = |action: &'static str, amt: &'static str| {
         let (srv, isp, id) = (&srv, &isp, id.clone());
@@ -582,23 +587,7 @@ async fn two_instances_deliver_each_event_once(b: Backend) {
     let receiver = Receiver::start().await;
     let body = json!({"tenant_id": isp.tenant, "url": receiver.url, "event_types": ["reseller.wallet.moved"]});
     assert_eq!(one.json("POST", "/core/v1/webhooks", &isp.key, body).await.status, 201);
-    let created = crm(
-        &one,
-        &isp,
-        "create",
-        &[
-            ("name", "North"),
-            ("code", "N1"),
-            ("mobile", "12345678"),
-            ("email", "north@acme.example"),
-            ("invoice_by", "ISP"),
-            ("payment_by", "ISP"),
-            ("type", "Reseller"),
-        ],
-    )
-    .await;
-    assert_eq!(created.status, 200, "{}", created.text);
-    let id = created.body["result"].as_i64().unwrap().to_string();
+    let id = north(&one, &isp).await.to_string();
     // Started after the set-up: SQLite instances do not tell each other about new grants.
     let two = one.join();
     let moves = (0..40).map(|n| {
