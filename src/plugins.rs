@@ -21,6 +21,8 @@ pub fn linked() -> Vec<Arc<dyn Plugin>> {
     plugins.push(Arc::new(tessera_chat::ChatPlugin::default()));
     #[cfg(feature = "registrar-addons")]
     plugins.push(Arc::new(tessera_registrar_addons::RegistrarPlugin));
+    #[cfg(feature = "mlm")]
+    plugins.push(Arc::new(tessera_mlm::MlmPlugin));
     plugins
 }
 

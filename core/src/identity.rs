@@ -218,6 +218,38 @@ impl Identity {
         let account = format!("{tenant_id}:{email}");
         let attempt = self.limits.login_attempt(&account)?;
         let found = store::principal_login(&self.db.pool, tenant_id, &email).await?;
+        self.check_password(&account, attempt, found, password).await.map_err(|e| match e {
+            CoreError::Unauthenticated(_) => CoreError::Unauthenticated("wrong email or password".into()),
+            e => e,
+        })
+    }
+
+    /// Checks the password of a principal of the tenant that a plugin found by its own login name (`account`, e.g.
+    /// a member's username; None when the name is unknown), counted toward the same lock-out as `login` under
+    /// `tenant:account`. Every failure reads the same.
+    pub async fn login_principal(
+        &self,
+        tenant_id: i64,
+        account: &str,
+        principal_id: Option<i64>,
+        password: &str,
+    ) -> CoreResult<i64> {
+        let account = format!("{tenant_id}:{}", account.trim().to_lowercase());
+        let attempt = self.limits.login_attempt(&account)?;
+        let found = match principal_id {
+            Some(id) => store::principal_password(&self.db.pool, tenant_id, id).await?.map(|hash| (id, hash)),
+            None => None,
+        };
+        self.check_password(&account, attempt, found, password).await
+    }
+
+    async fn check_password(
+        &self,
+        account: &str,
+        attempt: crate::limits::LoginAttempt,
+        found: Option<(i64, Option<String>)>,
+        password: &str,
+    ) -> CoreResult<i64> {
         let (id, hash) = match found {
             Some((id, hash)) => (Some(id), hash),
             None => (None, None),
@@ -226,11 +258,27 @@ impl Identity {
         let matches = verify_password(password, hash.as_deref()).await.inspect_err(|_| attempt.refund())?;
         match id {
             Some(id) if matches => {
-                self.limits.login_succeeded(&account);
+                self.limits.login_succeeded(account);
                 Ok(id)
             }
-            _ => Err(CoreError::Unauthenticated("wrong email or password".into())),
+            _ => Err(CoreError::Unauthenticated("wrong login name or password".into())),
         }
+    }
+
+    /// A new person of the tenant with a password (`hash` from `hash_password`, computed before the transaction
+    /// began); an email the tenant already has is a conflict naming `email`.
+    pub async fn create_person(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        tenant_id: i64,
+        email: &crate::types::Email,
+        name: &str,
+        hash: &str,
+    ) -> CoreResult<i64> {
+        if store::principal_id_by_email(&mut *conn, tenant_id, email.as_str()).await?.is_some() {
+            return Err(CoreError::invalid("email", "is already registered"));
+        }
+        store::insert_principal(conn, tenant_id, email.as_str(), name.trim(), Some(hash), now_ms()).await
     }
 
     /// The principal of the tenant with this email, created (without a password) when there is none yet.

@@ -260,7 +260,24 @@ impl PluginContext {
         Ok(caller)
     }
 
-    // ---- authorization ----
+    /// A person of `tenant` that this plugin finds by its own login name (a member's username): `principal` is
+    /// what the plugin found for `account` (None when the name is unknown, which is checked all the same, so the
+    /// answer does not tell). Argon2id, counted toward the lock-out like `login`; the tenant and the plugin are
+    /// checked first.
+    pub async fn login_principal(
+        &self,
+        tenant: &Tenant,
+        account: &str,
+        principal: Option<i64>,
+        password: &str,
+    ) -> CoreResult<Caller> {
+        self.core.tenants.ensure_usable(tenant).await?;
+        self.core.ensure_enabled(self.plugin, tenant).await?;
+        let principal = self.core.identity.login_principal(tenant.id, account, principal, password).await?;
+        self.core.identity.admit(principal, tenant.id, None).await
+    }
+
+    // ---- authorization ----    // ---- authorization ----
 
     /// The one authorization check of an operation on `target`.
     pub async fn require(&self, caller: &Caller, object: &str, action: &str, target: &Tenant) -> CoreResult<Granted> {
@@ -351,7 +368,41 @@ impl PluginContext {
         self.core.identity.ensure_principal(tx, tenant.id, email, name).await
     }
 
-    // ---- audit ----
+    /// A new person of `tenant` who logs in with a password: `hash` comes from `identity::hash_password`, computed
+    /// before the transaction began (a hash takes tens of milliseconds; the writer is not held for it). An email the
+    /// tenant already has is refused, naming `email`.
+    pub async fn create_person(
+        &self,
+        tx: &mut Tx,
+        tenant: &Tenant,
+        email: &Email,
+        name: &str,
+        hash: &str,
+    ) -> CoreResult<i64> {
+        self.core.identity.create_person(tx, tenant.id, email, name, hash).await
+    }
+
+    /// Replaces the password of a person of `tenant` (`hash` from `identity::hash_password`).
+    pub async fn set_password(&self, tx: &mut Tx, tenant: &Tenant, principal: i64, hash: &str) -> CoreResult<()> {
+        match crate::store::set_principal_password(tx, tenant.id, principal, hash).await? {
+            true => Ok(()),
+            false => Err(CoreError::not_found("no such person")),
+        }
+    }
+
+    /// Changes the email of a person of `tenant`; one another person of the tenant has is refused, naming `email`.
+    pub async fn set_email(&self, tx: &mut Tx, tenant: &Tenant, principal: i64, email: &Email) -> CoreResult<()> {
+        let taken = crate::store::principal_id_by_email(tx, tenant.id, email.as_str()).await?;
+        if taken.is_some_and(|id| id != principal) {
+            return Err(CoreError::invalid("email", "is already registered"));
+        }
+        match crate::store::set_principal_email(tx, tenant.id, principal, email.as_str()).await? {
+            true => Ok(()),
+            false => Err(CoreError::not_found("no such person")),
+        }
+    }
+
+    // ---- audit ----    // ---- audit ----
 
     /// Records a write in the audit log, inside the plugin's transaction, as `<plugin>.<action>`.
     pub async fn audit(

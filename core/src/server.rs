@@ -258,6 +258,9 @@ fn guard(api: PluginApi, max: usize) -> BoxEndpoint<'static> {
                     return Ok(render(CoreError::invalid(field, "must not contain control characters")));
                 }
                 req.set_data(crate::wire::BodyLimit(max));
+                if let Some(uri) = without_trailing_slash(req.uri()) {
+                    *req.uri_mut() = uri;
+                }
                 let method = req.method().to_string();
                 let (path, inner) = (req.original_uri().path().to_string(), req.uri().path().to_string());
                 let answer = match AssertUnwindSafe(next.call(req)).catch_unwind().await {
@@ -282,6 +285,22 @@ fn guard(api: PluginApi, max: usize) -> BoxEndpoint<'static> {
             }
         })
         .boxed()
+}
+
+/// The same URI without the slash that ends its path, if it has one. Seeds write paths with one (`auth/access/`),
+/// poem-openapi routes and documents them without: under a mount both spellings reach the same operation.
+fn without_trailing_slash(uri: &poem::http::Uri) -> Option<poem::http::Uri> {
+    let trimmed = uri.path().trim_end_matches('/');
+    if trimmed.is_empty() || trimmed.len() == uri.path().len() {
+        return None;
+    }
+    let path_and_query = match uri.query() {
+        Some(q) => format!("{trimmed}?{q}"),
+        None => trimmed.to_string(),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(path_and_query.parse().ok()?);
+    poem::http::Uri::from_parts(parts).ok()
 }
 
 /// A poem endpoint from an async closure without arguments.
@@ -535,6 +554,15 @@ mod tests {
             (status, message.as_str()),
             (StatusCode::PAYLOAD_TOO_LARGE, "the request body is larger than 64 bytes")
         );
+
+        // A seed's trailing slash reaches the same operation; the root of a mount stays a path no operation serves.
+        let (status, _, message) = call(Method::GET, "/test/things/7/", None, "").await;
+        assert_eq!((status, message.as_str()), (StatusCode::OK, ""));
+        let (status, _, _) =
+            call(Method::POST, "/test/things/?x=1", Some("application/json"), "{\"name\":\"x\"}").await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _, message) = call(Method::GET, "/test/", None, "").await;
+        assert_eq!((status, message.as_str()), (StatusCode::NOT_FOUND, "no operation at GET /test/"));
 
         let (status, _, message) = call(Method::GET, "/test/things/7?panic=true", None, "").await;
         assert_eq!((status, message.as_str()), (StatusCode::INTERNAL_SERVER_ERROR, "internal error"));

@@ -257,6 +257,41 @@ pub async fn principal_login(pool: &AnyPool, tenant_id: i64, email: &str) -> Cor
     .await?)
 }
 
+/// The password hash of an active principal of the tenant: None when there is no such principal, Some(None) when it
+/// has no password.
+#[instrument(skip_all)]
+pub async fn principal_password(pool: &AnyPool, tenant_id: i64, id: i64) -> CoreResult<Option<Option<String>>> {
+    Ok(sqlx::query_scalar(
+        "SELECT password_hash FROM principals WHERE tenant_id = $1 AND id = $2 AND status = 'active'",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+#[instrument(skip_all)]
+pub async fn set_principal_password(conn: &mut AnyConnection, tenant_id: i64, id: i64, hash: &str) -> CoreResult<bool> {
+    let done = sqlx::query("UPDATE principals SET password_hash = $3 WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant_id)
+        .bind(id)
+        .bind(hash)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[instrument(skip_all)]
+pub async fn set_principal_email(conn: &mut AnyConnection, tenant_id: i64, id: i64, email: &str) -> CoreResult<bool> {
+    let done = sqlx::query("UPDATE principals SET email = $3 WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant_id)
+        .bind(id)
+        .bind(email)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 #[instrument(skip_all)]
 pub async fn principal_id_by_email(conn: &mut AnyConnection, tenant_id: i64, email: &str) -> CoreResult<Option<i64>> {
     Ok(sqlx::query_scalar("SELECT id FROM principals WHERE tenant_id = $1 AND email = $2")

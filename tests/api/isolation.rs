@@ -30,6 +30,13 @@ struct Tree {
     /// A webhook endpoint of the ISP and one delivery to it.
     webhook: i64,
     delivery: i64,
+    /// An MLM business below the ISP: its app's key, a member (username and token), a package and an e-pin.
+    mlm_org: i64,
+    mlm_app: String,
+    mlm_member: String,
+    mlm_token: String,
+    mlm_package: i64,
+    mlm_epin: String,
 }
 
 const PASSWORD: &str = "correct horse battery";
@@ -156,7 +163,44 @@ async fn tree(srv: &Server, slug: &str) -> Tree {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    srv.enable(&srv.admin_key, isp.tenant, "mlm", true).await;
+    let mlm_org = srv.tenant(&isp.key, isp.tenant, "organisation", &format!("{slug}-mlm")).await;
+    srv.enable(&isp.key, mlm_org, "mlm", true).await;
+    let app_user = srv.user(&isp.key, mlm_org, &format!("app@{slug}-mlm.example"), &["mlm_app"]).await;
+    let (_, mlm_app) = srv.api_key(&isp.key, app_user).await;
+    let admin = |path: &str, body: Value| {
+        let url = format!("/mlm/admin/{path}?business_id={mlm_org}");
+        let key = isp.key.clone();
+        async move { srv.json("POST", &url, &key, body).await }
+    };
+    let r =
+        admin("packages", json!({"kind": "membership", "package_id": "P", "name": "P", "amount": 10, "pv": 5})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let mlm_package = r.body["data"]["id"].as_i64().expect("package");
+    let mlm_member = format!("mem-{slug}");
+    let top = json!({"username": mlm_member, "password": PASSWORD, "firstname": "T", "lastname": "T",
+                     "email": format!("top@{slug}-mlm.example"), "mobile": "1"});
+    assert_eq!(admin("members/top", top).await.status, 201);
+    let adjust = json!({"username": mlm_member, "amount": 50, "reason": "start"});
+    assert_eq!(admin("ewallet/adjust", adjust).await.status, 200);
+    let r = admin("epins", json!({"count": 1, "amount": 10})).await;
+    let mlm_epin = r.body["data"]["codes"][0].as_str().expect("e-pin").to_string();
+    let r = srv
+        .send(
+            srv.client
+                .post(format!("{}/mlm/auth/access/", srv.base))
+                .header("api_key", &mlm_app)
+                .form(&[("username", mlm_member.as_str()), ("password", PASSWORD)]),
+        )
+        .await;
+    let mlm_token = r.body["data"]["access_token"].as_str().expect("mlm token").to_string();
     Tree {
+        mlm_org,
+        mlm_app,
+        mlm_member,
+        mlm_token,
+        mlm_package,
+        mlm_epin,
         webhook,
         delivery: delivery.expect("a delivery to the webhook"),
         isp,
@@ -210,6 +254,10 @@ async fn snapshot(srv: &Server, t: &Tree) -> Vec<String> {
         let url = format!("{}/registrar/api/{path}&auth-userid={rid}&api-key={rkey}", srv.base);
         out.push(srv.send(srv.client.get(url)).await.text);
     }
+    for path in ["members", &format!("ewallet/ledger?username={}", t.mlm_member)] {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        out.push(srv.get(&format!("/mlm/admin/{path}{sep}business_id={}", t.mlm_org), k).await.text);
+    }
     for op in ["list", "wallet_txn"] {
         out.push(srv.form(&format!("/reseller/api/reseller/{op}"), &[("userid", &user), ("api_key", k)]).await.text);
     }
@@ -229,6 +277,10 @@ enum Attack {
     Reseller(&'static str, Vec<(&'static str, String)>),
     /// The operation acts on the caller's own identity or on no tenant's objects: nothing to aim at another tree.
     NotTenantScoped,
+    /// An mlm member call with the attacker's business key and this tree's member token.
+    MlmToken(&'static str, &'static str, Vec<(&'static str, &'static str)>),
+    /// An mlm member call with the attacker's own key and token, naming this tree's objects in the fields.
+    MlmNaming(&'static str, String, Vec<(&'static str, String)>),
     /// One operation aimed several ways (a registrar operation once per product).
     Each(Vec<Attack>),
 }
@@ -394,6 +446,127 @@ fn attack(operation_id: &str, a: &Tree, z: &Tree) -> Option<Attack> {
             }
             Each(each)
         }
+        // The mlm admin operations, aimed at the other business.
+        id if id.starts_with("mlm_admin_") => {
+            let org = a.mlm_org;
+            let m = &a.mlm_member;
+            match &id["mlm_admin_".len()..] {
+                "settings_get" => Core("GET", format!("/mlm/admin/settings?business_id={org}"), Value::Null),
+                "settings_put" => Core(
+                    "PUT",
+                    format!("/mlm/admin/settings?business_id={org}"),
+                    json!({"registration_blocked": true, "username_min": 4, "username_max": 20, "signup_fee": 0,
+                           "currency": "USD"}),
+                ),
+                "package_create" => Core(
+                    "POST",
+                    format!("/mlm/admin/packages?business_id={org}"),
+                    json!({"kind": "cart", "package_id": "EVIL", "name": "x", "amount": 1, "pv": 1}),
+                ),
+                "member_top_create" => Core(
+                    "POST",
+                    format!("/mlm/admin/members/top?business_id={org}"),
+                    json!({"username": "evil", "password": PASSWORD, "firstname": "e", "lastname": "e",
+                           "email": "e@x.example", "mobile": "1"}),
+                ),
+                "members_list" => Core("GET", format!("/mlm/admin/members?business_id={org}"), Value::Null),
+                "ewallet_adjust" => Core(
+                    "POST",
+                    format!("/mlm/admin/ewallet/adjust?business_id={org}"),
+                    json!({"username": m, "amount": -50, "reason": "theft"}),
+                ),
+                "ewallet_ledger" => {
+                    Core("GET", format!("/mlm/admin/ewallet/ledger?business_id={org}&username={m}"), Value::Null)
+                }
+                "epins_create" => {
+                    Core("POST", format!("/mlm/admin/epins?business_id={org}"), json!({"count": 1, "amount": 1}))
+                }
+                _ => return None,
+            }
+        }
+        // Answers for the key's own business only: another business's usernames are not looked at.
+        "mlm_username_check" => NotTenantScoped,
+        "mlm_access_create" => MlmNaming(
+            "POST",
+            "auth/access/".into(),
+            vec![("username", a.mlm_member.clone()), ("password", PASSWORD.into())],
+        ),
+        "mlm_member_register" => MlmNaming(
+            "POST",
+            "register/".into(),
+            vec![
+                ("sponsor_username", a.mlm_member.clone()),
+                ("placement_username", a.mlm_member.clone()),
+                ("position", "L".into()),
+                ("product_id", a.mlm_package.to_string()),
+                ("Firstname", "e".into()),
+                ("lastname", "e".into()),
+                ("date_of_birth", "1990-01-01".into()),
+                ("email", "evil@x.example".into()),
+                ("mobile", "1".into()),
+                ("username", "evil".into()),
+                ("password", PASSWORD.into()),
+                ("password_confirmation", PASSWORD.into()),
+                ("agree_terms", "true".into()),
+                ("payment_method", "free_join".into()),
+            ],
+        ),
+        "mlm_ewallet_payment" => MlmNaming(
+            "POST",
+            "ewallet/payment/".into(),
+            vec![
+                ("payment_amount", "1".into()),
+                ("purpose", "purchase".into()),
+                ("ewallet_username", a.mlm_member.clone()),
+                ("transaction_password", PASSWORD.into()),
+            ],
+        ),
+        "mlm_epin_payment" => MlmNaming(
+            "POST",
+            "epin/payment/".into(),
+            vec![("payment_amount", "10".into()), ("epin_code", a.mlm_epin.clone())],
+        ),
+        "mlm_package_get" => MlmNaming("GET", format!("package/{}/", a.mlm_package), vec![]),
+        // The rest act on the token's member: the attacker's key with this tree's token.
+        "mlm_profile_get" => MlmToken("GET", "profile/", vec![]),
+        "mlm_profile_personal_update" => MlmToken(
+            "PUT",
+            "profile/personal/",
+            vec![("firstname", "e"), ("gender", "M"), ("date_of_birth", "1990-01-01")],
+        ),
+        "mlm_profile_contact_update" => MlmToken(
+            "PUT",
+            "profile/contact/",
+            vec![("address_line1", "x"), ("country", "1"), ("city", "x"), ("email", "e@x.example"), ("mobile", "1")],
+        ),
+        "mlm_profile_bank_update" => MlmToken("PUT", "profile/bank/", vec![("bank_name", "evil")]),
+        "mlm_password_change" => MlmToken(
+            "PUT",
+            "profile/password/",
+            vec![
+                ("current_password", PASSWORD),
+                ("new_password", "another passphrase"),
+                ("password_confirmation", "another passphrase"),
+            ],
+        ),
+        "mlm_ewallet_password_change" => MlmToken(
+            "PUT",
+            "ewallet/password/",
+            vec![
+                ("current_password", PASSWORD),
+                ("new_password", "another passphrase"),
+                ("password_confirmation", "another passphrase"),
+            ],
+        ),
+        "mlm_ewallet_balance" => MlmToken("POST", "ewallet/balance/", vec![]),
+        "mlm_order_complete" => MlmToken(
+            "POST",
+            "order/complete/",
+            vec![("order_id", "EVIL"), ("total_amount", "1"), ("total_quantity", "1"), ("total_pv", "1")],
+        ),
+        "mlm_packages_membership" => MlmToken("GET", "package/membership/", vec![]),
+        "mlm_packages_cart" => MlmToken("POST", "package/cart/", vec![]),
+        "mlm_signup_fee" => MlmToken("POST", "signup/fee/", vec![]),
         "reseller_resellers_list" => Reseller("list", vec![("ispid", isp)]),
         "reseller_resellers_create" => Reseller(
             "create",
@@ -419,7 +592,7 @@ fn attack(operation_id: &str, a: &Tree, z: &Tree) -> Option<Attack> {
     })
 }
 
-async fn run(srv: &Server, z: &Tree, attack: Attack) -> Option<Resp> {
+async fn run(srv: &Server, a: &Tree, z: &Tree, attack: Attack) -> Option<Resp> {
     let attacker = &z.isp;
     let request = |method: &str, url: String| {
         srv.client.request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), format!("{}{url}", srv.base))
@@ -437,6 +610,21 @@ async fn run(srv: &Server, z: &Tree, attack: Attack) -> Option<Resp> {
         Attack::Open(method, path, body) => {
             let req = request(method, path);
             Some(srv.send(if body.is_null() { req } else { req.json(&body) }).await)
+        }
+        Attack::MlmToken(method, path, fields) => {
+            // A body that passes validation, so that only the credentials decide.
+            let req = request(method, format!("/mlm/{path}")).header("api_key", &z.mlm_app);
+            let req = req.header("access_token", &a.mlm_token);
+            Some(srv.send(if fields.is_empty() { req } else { req.form(&fields) }).await)
+        }
+        Attack::MlmNaming(method, path, fields) => {
+            let req = request(method, format!("/mlm/{path}")).header("api_key", &z.mlm_app);
+            let req = if path.starts_with("auth/") || path.starts_with("register/") {
+                req
+            } else {
+                req.header("access_token", &z.mlm_token)
+            };
+            Some(srv.send(if fields.is_empty() { req } else { req.form(&fields) }).await)
         }
         Attack::NotTenantScoped => None,
         Attack::Each(_) => unreachable!("flattened by the caller"),
@@ -469,7 +657,10 @@ fn refused_or_empty(op: &str, r: &Resp) -> bool {
         .unwrap_or("");
     let names_target = TARGET_FIELDS.iter().any(|f| message.starts_with(&format!("{f}:")))
         && ["not found", "does not exist", "not yours"].iter().any(|m| message.contains(m));
-    let refused = matches!(r.status, 401 | 403 | 404) || (r.status == 400 && names_target);
+    // mlm: the seed's codes for "no such sponsor, placement, member, product or e-pin" in the caller's business.
+    let mlm_unknown = r.status == 422
+        && ["1007", "1009", "1011", "1012", "1016"].contains(&r.body["error"]["code"].as_str().unwrap_or(""));
+    let refused = matches!(r.status, 401 | 403 | 404) || (r.status == 400 && names_target) || mlm_unknown;
     let empty = r.status == 200 && (r.body["result"] == json!([]) || r.body["result"] == json!(0));
     assert!(refused || empty, "{op}: the other tree was let in, or the attack was malformed: {} {}", r.status, r.text);
     true
@@ -495,7 +686,7 @@ async fn other_trees_are_refused_everywhere(b: Backend) {
                         one => vec![one],
                     };
                     for attack in attacks {
-                        if let Some(r) = run(&srv, &z, attack).await {
+                        if let Some(r) = run(&srv, &a, &z, attack).await {
                             assert!(refused_or_empty(id, &r));
                             checked += 1;
                         }

@@ -10,6 +10,7 @@ mod document;
 mod instances;
 mod isolation;
 mod loadable;
+mod mlm;
 mod outbox;
 mod registrar_addons;
 mod reliability;

@@ -2,7 +2,9 @@
 
 The core API takes the bearer key from the command line (-H). Plugin operations carry their credentials in the body
 (reseller: userid + api_key, and ispid for the platform admin); chat admin operations take the access_token
-header of an organisation's addon (and access-token, its alias, the same); registrar operations take auth-userid + api-key; the values come from the environment set by run.sh.
+header of an organisation's addon (and access-token, its alias, the same); registrar operations take auth-userid + api-key;
+mlm member operations take the api_key and access_token headers of a business and its top member, mlm admin operations
+the business's id; the values come from the environment set by run.sh.
 """
 import os
 
@@ -14,6 +16,9 @@ ISP = int(os.environ["FUZZ_ISP_ID"])
 CHAT_TOKEN = os.environ["FUZZ_CHAT_TOKEN"]
 REG_ID = int(os.environ["FUZZ_REGISTRAR_ID"])
 REG_KEY = os.environ["FUZZ_REGISTRAR_KEY"]
+MLM_ID = int(os.environ["FUZZ_MLM_ID"])
+MLM_KEY = os.environ["FUZZ_MLM_KEY"]
+MLM_TOKEN = os.environ["FUZZ_MLM_TOKEN"]
 
 
 @schemathesis.hook
@@ -22,6 +27,9 @@ def map_query(ctx, query):
         query = dict(query or {})
         query["auth-userid"] = REG_ID
         query["api-key"] = REG_KEY
+    if ctx.operation.path.startswith("/mlm/admin/"):
+        query = dict(query or {})
+        query["business_id"] = MLM_ID
     return query
 
 
@@ -35,6 +43,14 @@ def map_headers(ctx, headers):
         # the same token (two different values are refused with 400 before the operation runs).
         if "access-token" in headers:
             headers["access-token"] = CHAT_TOKEN
+    if path.startswith("/mlm/") and not path.startswith("/mlm/admin/"):
+        headers = dict(headers or {})
+        headers["api_key"] = MLM_KEY
+        if "api-key" in headers:
+            headers["api-key"] = MLM_KEY
+        headers["access_token"] = MLM_TOKEN
+        if "access-token" in headers:
+            headers["access-token"] = MLM_TOKEN
     return headers
 
 

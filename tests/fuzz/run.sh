@@ -55,6 +55,23 @@ for p in codeguard sitelock; do
   curl -sf -X POST "$BASE/registrar/api/$p/add-plan.json?$R&name=Basic&tier=1&pricing=1:1.00,12:1.00" >/dev/null
 done
 
+# An MLM business under the ISP: its app's key (api_key), its top member and that member's access_token.
+MLM=$(curl -sf -X POST "$BASE/core/v1/tenants" -H "$A" -H "$J" -d "{\"parent_id\":$ISP,\"kind\":\"organisation\",\"name\":\"Grow\",\"slug\":\"grow\"}" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+curl -sf -X PUT "$BASE/core/v1/tenants/$MLM/plugins/mlm" -H "$A" -H "$J" -d '{"enabled":true}' >/dev/null
+MLM_USER=$(curl -sf -X POST "$BASE/core/v1/tenants/$MLM/users" -H "$A" -H "$J" \
+  -d '{"email":"app@grow.example","password":"correct horse battery","name":"App","roles":["mlm_app"]}' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+MLM_KEY=$(curl -sf -X POST "$BASE/core/v1/users/$MLM_USER/api-keys" -H "$A" -H "$J" -d '{"name":"fuzz"}' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+curl -sf -X POST "$BASE/mlm/admin/packages?business_id=$MLM" -H "$A" -H "$J" \
+  -d '{"kind":"membership","package_id":"GOLD","name":"Gold","amount":100,"pv":50}' >/dev/null
+curl -sf -X POST "$BASE/mlm/admin/members/top?business_id=$MLM" -H "$A" -H "$J" \
+  -d '{"username":"company","password":"correct horse battery","firstname":"T","lastname":"T","email":"top@grow.example","mobile":"1"}' >/dev/null
+MLM_TOKEN=$(curl -sf -X POST "$BASE/mlm/auth/access/" -H "api_key: $MLM_KEY" -d username=company -d 'password=correct horse battery' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["access_token"])')
+
+export FUZZ_MLM_ID=$MLM FUZZ_MLM_KEY=$MLM_KEY FUZZ_MLM_TOKEN=$MLM_TOKEN
 export FUZZ_REGISTRAR_ID=$REG FUZZ_REGISTRAR_KEY=$REG_KEY
 export FUZZ_CHAT_TOKEN=$CHAT_TOKEN FUZZ_USER_ID=1 FUZZ_API_KEY=$KEY FUZZ_ISP_ID=$ISP SCHEMATHESIS_HOOKS=tests.fuzz.hooks
 export PYTHONPATH=$PWD

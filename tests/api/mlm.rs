@@ -1,0 +1,598 @@
+//! The mlm plugin through HTTP: the seed's member operations with its field names and headers, the error codes, the
+//! binary genealogy (placement, positions, leg counts and volumes), the e-wallet and e-pins under concurrency, and
+//! isolation between businesses and members.
+
+use serde_json::{json, Value};
+
+use crate::both;
+use crate::support::{Resp, Server};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// An MLM business: an organisation under an ISP with the plugin enabled on both, its app's key (the seed's
+/// `api_key`), its admin's key, and the top member `company`.
+struct Biz {
+    id: i64,
+    app: String,
+    admin: String,
+    membership: i64,
+    cart: i64,
+}
+
+async fn business(srv: &Server, slug: &str) -> Biz {
+    let isp = srv.isp(&format!("isp-{slug}")).await;
+    srv.enable(&srv.admin_key, isp.tenant, "mlm", true).await;
+    let id = srv.tenant(&isp.key, isp.tenant, "organisation", slug).await;
+    srv.enable(&isp.key, id, "mlm", true).await;
+    let app_user = srv.user(&isp.key, id, &format!("app@{slug}.example"), &["mlm_app"]).await;
+    let (_, app) = srv.api_key(&isp.key, app_user).await;
+    let admin_user = srv.user(&isp.key, id, &format!("admin@{slug}.example"), &["mlm_admin"]).await;
+    let (_, admin) = srv.api_key(&isp.key, admin_user).await;
+    let package = |kind: &str, code: &str, name: &str, amount: f64, pv: i64| {
+        json!({"kind": kind, "package_id": code, "name": name, "amount": amount, "pv": pv, "category": "health",
+               "image": "https://cdn.example/p.png", "description": "A package."})
+    };
+    let r = srv.json("POST", "/mlm/admin/packages", &admin, package("membership", "GOLD", "Gold", 100.0, 50)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let membership = r.body["data"]["id"].as_i64().unwrap();
+    let r = srv.json("POST", "/mlm/admin/packages", &admin, package("cart", "VITA", "Vitamins", 25.5, 10)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let cart = r.body["data"]["id"].as_i64().unwrap();
+    let top = json!({"username": "company", "password": PASSWORD, "firstname": "The", "lastname": "Company",
+                     "email": format!("top@{slug}.example"), "mobile": "5550100"});
+    let r = srv.json("POST", "/mlm/admin/members/top", &admin, top).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    Biz { id, app, admin, membership, cart }
+}
+
+/// A call of the member API with the seed's headers; `body` as a form (the seed's content type).
+async fn call(srv: &Server, method: &str, path: &str, b: &Biz, token: Option<&str>, form: &[(&str, &str)]) -> Resp {
+    let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = srv.client.request(m, format!("{}/mlm/{path}", srv.base)).header("api_key", &b.app);
+    if let Some(t) = token {
+        req = req.header("access_token", t);
+    }
+    if !form.is_empty() {
+        req = req.form(form);
+    }
+    srv.send(req).await
+}
+
+async fn token(srv: &Server, b: &Biz, username: &str, password: &str) -> String {
+    let r = call(srv, "POST", "auth/access/", b, None, &[("username", username), ("password", password)]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], true);
+    r.body["data"]["access_token"].as_str().unwrap().to_string()
+}
+
+/// The seed's registration fields, free join, for `username` under `placement` at `position`.
+fn registration<'a>(
+    username: &'a str,
+    sponsor: &'a str,
+    placement: &'a str,
+    position: &'a str,
+    product: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("sponsor_username", sponsor),
+        ("placement_username", placement),
+        ("position", position),
+        ("product_id", product),
+        ("Firstname", "Anna"),
+        ("lastname", "Lind"),
+        ("date_of_birth", "1990-04-01"),
+        ("email", ""),
+        ("mobile", "5550101"),
+        ("username", username),
+        ("password", PASSWORD),
+        ("password_confirmation", PASSWORD),
+        ("agree_terms", "true"),
+        ("payment_method", "free_join"),
+    ]
+}
+
+async fn register(srv: &Server, b: &Biz, fields: &[(&str, &str)]) -> Resp {
+    let username = fields.iter().find(|(k, _)| *k == "username").map(|(_, v)| *v).unwrap_or("x");
+    let email = format!("{username}@members.example");
+    let mut fields: Vec<(&str, &str)> = fields.iter().filter(|(k, _)| *k != "email").copied().collect();
+    fields.push(("email", &email));
+    call(srv, "POST", "register/", b, None, &fields).await
+}
+
+fn failed(r: &Resp, status: u16, code: &str, field: Option<&str>) {
+    assert_eq!(r.status, status, "{}", r.text);
+    assert_eq!(r.body["status"], false, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], code, "{}", r.text);
+    assert!(r.body["error"]["description"].as_str().is_some_and(|d| !d.is_empty()), "{}", r.text);
+    if let Some(f) = field {
+        assert!(r.body["error"]["fields"][f].is_string(), "fields should name {f}: {}", r.text);
+    }
+}
+
+fn data(r: &Resp) -> &Value {
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], true, "{}", r.text);
+    &r.body["data"]
+}
+
+async fn seed_operations_work(b: crate::support::Backend) {
+    let srv = Server::start(b).await;
+    let biz = business(&srv, "grow").await;
+    let gold = biz.membership.to_string();
+    let r = register(&srv, &biz, &registration("Anna", "company", "company", "L", &gold)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body, json!({"status": true, "data": {"username": "anna"}}));
+    // JSON bodies work as well as forms.
+    let body = json!({"sponsor_username": "company", "placement_username": "anna", "position": "R",
+        "product_id": biz.membership, "firstname": "Bo", "lastname": "Berg", "date_of_birth": "1985-12-31",
+        "email": "bo@members.example", "mobile": "5550102", "username": "bodil", "password": PASSWORD,
+        "password_confirmation": PASSWORD, "agree_terms": true, "payment_method": "free_join"});
+    let r =
+        srv.send(srv.client.post(format!("{}/mlm/register/", srv.base)).header("api_key", &biz.app).json(&body)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    // The top member sees both below its left leg, with their packages' PV.
+    let top = token(&srv, &biz, "company", PASSWORD).await;
+    let p = call(&srv, "GET", "profile/", &biz, Some(&top), &[]).await;
+    let p = data(&p);
+    assert_eq!((p["left_count"].as_i64(), p["right_count"].as_i64()), (Some(2), Some(0)), "{p}");
+    assert_eq!((p["left_pv"].as_i64(), p["right_pv"].as_i64()), (Some(100), Some(0)), "{p}");
+    let anna = token(&srv, &biz, "anna", PASSWORD).await;
+    let r = call(&srv, "GET", "profile/", &biz, Some(&anna), &[]).await;
+    let p = data(&r);
+    assert_eq!(p["username"], "anna");
+    assert_eq!(p["sponsor_user"], "company");
+    assert_eq!(p["placement_user"], "company");
+    assert_eq!(p["position"], "L");
+    assert_eq!(p["membership_package"], "Gold");
+    assert_eq!(p["firstname"], "Anna");
+    assert_eq!((p["right_count"].as_i64(), p["right_pv"].as_i64()), (Some(1), Some(50)), "{p}");
+    assert!(p.get("password").is_none() && p.get("txn_password_hash").is_none(), "{p}");
+
+    // Profile updates, each answered 204 with no body and visible in the profile.
+    let r = call(
+        &srv,
+        "PUT",
+        "profile/personal/",
+        &biz,
+        Some(&anna),
+        &[("firstname", "Annie"), ("gender", "F"), ("date_of_birth", "1991-05-06")],
+    )
+    .await;
+    assert_eq!((r.status, r.text.as_str()), (204, ""));
+    let r = call(
+        &srv,
+        "PUT",
+        "profile/contact/",
+        &biz,
+        Some(&anna),
+        &[
+            ("address_line1", "1 Main St"),
+            ("country", "46"),
+            ("city", "Lund"),
+            ("email", "annie@members.example"),
+            ("mobile", "5550199"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = call(
+        &srv,
+        "PUT",
+        "profile/bank/",
+        &biz,
+        Some(&anna),
+        &[("bank_name", "Nordbank"), ("account_number", "12345678"), ("ifsc", "NB0001")],
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = call(&srv, "GET", "profile/", &biz, Some(&anna), &[]).await;
+    let p = data(&r);
+    assert_eq!((&p["firstname"], &p["lastname"], &p["gender"]), (&json!("Annie"), &json!("Lind"), &json!("F")));
+    assert_eq!((&p["date_of_birth"], &p["city"], &p["country"]), (&json!("1991-05-06"), &json!("Lund"), &json!("46")));
+    assert_eq!(
+        (&p["email"], &p["bank_name"], &p["ifsc"]),
+        (&json!("annie@members.example"), &json!("Nordbank"), &json!("NB0001"))
+    );
+
+    // Packages and the fee, in the seed's shapes.
+    let r = call(&srv, "GET", "package/membership/", &biz, Some(&anna), &[]).await;
+    assert_eq!(data(&r)["products"], json!([{"id": biz.membership, "name": "Gold", "amount": 100.0}]));
+    let r = call(&srv, "POST", "package/cart/", &biz, Some(&anna), &[]).await;
+    assert_eq!(
+        data(&r)["products"],
+        json!([{"id": biz.cart, "name": "Vitamins", "amount": 25.5, "pv": 10.0,
+        "category": "health", "image": "https://cdn.example/p.png"}])
+    );
+    let r = call(&srv, "GET", &format!("package/{}/", biz.cart), &biz, Some(&anna), &[]).await;
+    let d = data(&r);
+    assert_eq!((&d["package_id"], &d["description"]), (&json!("VITA"), &json!("A package.")));
+    let r = call(&srv, "GET", "package/999999/", &biz, Some(&anna), &[]).await;
+    failed(&r, 404, "1012", None);
+    let settings = json!({"registration_blocked": false, "username_min": 4, "username_max": 20, "signup_fee": 12.5,
+                          "currency": "EUR"});
+    let r = srv.json("PUT", "/mlm/admin/settings", &biz.admin, settings).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = call(&srv, "POST", "signup/fee/", &biz, Some(&anna), &[]).await;
+    assert_eq!(data(&r)["fee"], 12.5);
+    let r = call(&srv, "POST", "ewallet/balance/", &biz, Some(&anna), &[]).await;
+    assert_eq!(data(&r)["balance"], 0.0);
+
+    // Username availability.
+    let r = call(&srv, "GET", "register/username/?username=newbie", &biz, None, &[]).await;
+    assert_eq!(data(&r)["available"], true);
+    let r = call(&srv, "GET", "register/username/?username=ANNA", &biz, None, &[]).await;
+    failed(&r, 422, "1010", Some("username"));
+
+    // An order's PV counts for the member and every upline's leg, once.
+    let order = [("order_id", "SHOP-1"), ("total_amount", "51.00"), ("total_quantity", "2"), ("total_pv", "20")];
+    let bo = token(&srv, &biz, "bodil", PASSWORD).await;
+    let r = call(&srv, "POST", "order/complete/", &biz, Some(&bo), &order).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = call(&srv, "POST", "order/complete/", &biz, Some(&bo), &order).await;
+    failed(&r, 409, "409", None);
+    let r = call(&srv, "GET", "profile/", &biz, Some(&anna), &[]).await;
+    assert_eq!(data(&r)["right_pv"], 70);
+    let r = call(&srv, "GET", "profile/", &biz, Some(&top), &[]).await;
+    assert_eq!(data(&r)["left_pv"], 120);
+    let r = call(&srv, "GET", "profile/", &biz, Some(&bo), &[]).await;
+    assert_eq!(data(&r)["personal_pv"], 70);
+
+    // The admin finds members by name.
+    let r = srv.get("/mlm/admin/members?search=berg", &biz.admin).await;
+    let d = data(&r);
+    assert_eq!(d["total"], 1);
+    assert_eq!(d["items"][0]["username"], "bodil");
+    assert_eq!(d["items"][0]["depth"], 2);
+}
+
+async fn error_codes_are_the_seeds(b: crate::support::Backend) {
+    let srv = Server::start(b).await;
+    let biz = business(&srv, "codes").await;
+    let gold = biz.membership.to_string();
+    assert_eq!(register(&srv, &biz, &registration("anna", "company", "company", "L", &gold)).await.status, 201);
+    assert_eq!(register(&srv, &biz, &registration("cara", "company", "company", "R", &gold)).await.status, 201);
+
+    // 1001: no key, a wrong key, a key of a business without the plugin's app role.
+    let r = srv.send(srv.client.post(format!("{}/mlm/auth/access/", srv.base)).form(&[("username", "anna")])).await;
+    failed(&r, 401, "1001", None);
+    let wrong = Biz { app: "tsk_wrong".into(), ..biz_clone(&biz) };
+    failed(
+        &call(&srv, "POST", "auth/access/", &wrong, None, &[("username", "anna"), ("password", PASSWORD)]).await,
+        401,
+        "1001",
+        None,
+    );
+    let admin_as_app = Biz { app: biz.admin.clone(), ..biz_clone(&biz) };
+    failed(
+        &call(&srv, "POST", "auth/access/", &admin_as_app, None, &[("username", "anna"), ("password", PASSWORD)]).await,
+        403,
+        "1001",
+        None,
+    );
+    // 1002: a wrong token, none at all.
+    failed(&call(&srv, "GET", "profile/", &biz, Some("mat_nope"), &[]).await, 401, "1002", None);
+    failed(&call(&srv, "GET", "profile/", &biz, None, &[]).await, 401, "1002", None);
+    // 1003: wrong password, unknown username (the same answer).
+    let wrong_pw =
+        call(&srv, "POST", "auth/access/", &biz, None, &[("username", "anna"), ("password", "not it at all")]).await;
+    failed(&wrong_pw, 401, "1003", None);
+    let unknown =
+        call(&srv, "POST", "auth/access/", &biz, None, &[("username", "nobody"), ("password", "not it at all")]).await;
+    failed(&unknown, 401, "1003", None);
+    assert_eq!(wrong_pw.body["error"]["description"], unknown.body["error"]["description"]);
+    // 1004: a missing field, with the field named.
+    let mut fields = registration("dana", "company", "anna", "L", &gold);
+    fields.retain(|(k, _)| *k != "lastname");
+    failed(&register(&srv, &biz, &fields).await, 422, "1004", Some("lastname"));
+    let mut fields = registration("dana", "company", "anna", "L", &gold);
+    fields.retain(|(k, _)| *k != "password_confirmation");
+    fields.push(("password_confirmation", "something else"));
+    failed(&register(&srv, &biz, &fields).await, 422, "1004", Some("password_confirmation"));
+    failed(
+        &register(&srv, &biz, &registration("dana", "company", "anna", "X", &gold)).await,
+        422,
+        "1004",
+        Some("position"),
+    );
+    // 1007 sponsor, 1008 position taken, 1009 placement outside the sponsor's downline, 1010 username, 1012 product,
+    // 1013 date.
+    failed(
+        &register(&srv, &biz, &registration("dana", "ghost", "anna", "L", &gold)).await,
+        422,
+        "1007",
+        Some("sponsor_username"),
+    );
+    failed(
+        &register(&srv, &biz, &registration("dana", "company", "company", "L", &gold)).await,
+        422,
+        "1008",
+        Some("position"),
+    );
+    failed(
+        &register(&srv, &biz, &registration("dana", "anna", "cara", "L", &gold)).await,
+        422,
+        "1009",
+        Some("placement_username"),
+    );
+    failed(
+        &register(&srv, &biz, &registration("cara", "company", "anna", "L", &gold)).await,
+        422,
+        "1010",
+        Some("username"),
+    );
+    let cart = biz.cart.to_string();
+    failed(
+        &register(&srv, &biz, &registration("dana", "company", "anna", "L", &cart)).await,
+        422,
+        "1012",
+        Some("product_id"),
+    );
+    let mut fields = registration("dana", "company", "anna", "L", &gold);
+    fields.retain(|(k, _)| *k != "date_of_birth");
+    fields.push(("date_of_birth", "01/04/1990"));
+    failed(&register(&srv, &biz, &fields).await, 422, "1013", Some("date_of_birth"));
+    // 1006: registration blocked by the business.
+    let blocked = json!({"registration_blocked": true, "username_min": 4, "username_max": 20, "signup_fee": 0,
+                         "currency": "USD"});
+    assert_eq!(srv.json("PUT", "/mlm/admin/settings", &biz.admin, blocked).await.status, 200);
+    failed(&register(&srv, &biz, &registration("dana", "company", "anna", "L", &gold)).await, 403, "1006", None);
+    // 1005: the login is blocked after repeated failures, even for the right password.
+    for _ in 0..5 {
+        call(&srv, "POST", "auth/access/", &biz, None, &[("username", "cara"), ("password", "wrong wrong")]).await;
+    }
+    let r = call(&srv, "POST", "auth/access/", &biz, None, &[("username", "cara"), ("password", PASSWORD)]).await;
+    failed(&r, 429, "1005", None);
+    assert!(r.header("retry-after").is_some());
+}
+
+fn biz_clone(b: &Biz) -> Biz {
+    Biz { id: b.id, app: b.app.clone(), admin: b.admin.clone(), membership: b.membership, cart: b.cart }
+}
+
+async fn ewallet_and_epins(b: crate::support::Backend) {
+    let srv = Server::start(b).await;
+    let biz = business(&srv, "wallet").await;
+    let gold = biz.membership.to_string();
+    assert_eq!(register(&srv, &biz, &registration("anna", "company", "company", "L", &gold)).await.status, 201);
+    let credit = |amount: f64, key: &str| json!({"username": "anna", "amount": amount, "reason": "bonus by hand", "idempotency_key": key});
+    let r = srv.json("POST", "/mlm/admin/ewallet/adjust", &biz.admin, credit(100.0, "c1")).await;
+    assert_eq!(data(&r)["balance"], 100.0);
+    // The same key again moves nothing.
+    let r = srv.json("POST", "/mlm/admin/ewallet/adjust", &biz.admin, credit(100.0, "c1")).await;
+    assert_eq!(data(&r)["balance"], 100.0);
+    let anna = token(&srv, &biz, "anna", PASSWORD).await;
+    let pay = |amount: &'static str, password: &'static str, key: &'static str| {
+        vec![
+            ("payment_amount", amount),
+            ("purpose", "purchase"),
+            ("ewallet_username", "anna"),
+            ("transaction_password", password),
+            ("idempotency_key", key),
+        ]
+    };
+    failed(
+        &call(&srv, "POST", "ewallet/payment/", &biz, Some(&anna), &pay("30", "wrong one!", "p1")).await,
+        422,
+        "1015",
+        Some("transaction_password"),
+    );
+    let r = call(&srv, "POST", "ewallet/payment/", &biz, Some(&anna), &pay("30", PASSWORD, "p1")).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = call(&srv, "POST", "ewallet/payment/", &biz, Some(&anna), &pay("30", PASSWORD, "p1")).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    failed(
+        &call(&srv, "POST", "ewallet/payment/", &biz, Some(&anna), &pay("70.01", PASSWORD, "p2")).await,
+        422,
+        "1014",
+        Some("payment_amount"),
+    );
+    let r = call(&srv, "POST", "ewallet/balance/", &biz, Some(&anna), &[]).await;
+    assert_eq!(data(&r)["balance"], 70.0);
+
+    // A registration paid from anna's e-wallet: package 100 is more than her 70.
+    let mut fields = registration("bodil", "anna", "anna", "L", &gold);
+    fields.retain(|(k, _)| *k != "payment_method");
+    fields.extend([("payment_method", "ewallet"), ("ewallet_username", "anna"), ("transaction_password", PASSWORD)]);
+    failed(&register(&srv, &biz, &fields).await, 422, "1014", None);
+    srv.json("POST", "/mlm/admin/ewallet/adjust", &biz.admin, credit(30.0, "c2")).await;
+    let r = register(&srv, &biz, &fields).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = call(&srv, "POST", "ewallet/balance/", &biz, Some(&anna), &[]).await;
+    assert_eq!(data(&r)["balance"], 0.0);
+
+    // E-pins: generated in a batch, shown once, each spent once.
+    let r = srv.json("POST", "/mlm/admin/epins", &biz.admin, json!({"count": 2, "amount": 100})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let codes: Vec<String> =
+        r.body["data"]["codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
+    assert_eq!(codes.len(), 2);
+    let mut fields = registration("cara", "anna", "anna", "R", &gold);
+    fields.retain(|(k, _)| *k != "payment_method");
+    fields.extend([("payment_method", "epin"), ("epin_code", codes[0].as_str())]);
+    assert_eq!(register(&srv, &biz, &fields).await.status, 201);
+    let r =
+        call(&srv, "POST", "epin/payment/", &biz, Some(&anna), &[("payment_amount", "10"), ("epin_code", &codes[0])])
+            .await;
+    failed(&r, 422, "1016", Some("epin_code"));
+    let r = call(
+        &srv,
+        "POST",
+        "epin/payment/",
+        &biz,
+        Some(&anna),
+        &[("payment_amount", "100.01"), ("epin_code", &codes[1])],
+    )
+    .await;
+    failed(&r, 422, "1016", Some("epin_code"));
+    let r =
+        call(&srv, "POST", "epin/payment/", &biz, Some(&anna), &[("payment_amount", "100"), ("epin_code", &codes[1])])
+            .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+
+    // The transaction password changes apart from the login password.
+    let change = [
+        ("current_password", PASSWORD),
+        ("new_password", "a new wallet secret"),
+        ("password_confirmation", "a new wallet secret"),
+    ];
+    assert_eq!(call(&srv, "PUT", "ewallet/password/", &biz, Some(&anna), &change).await.status, 204);
+    srv.json("POST", "/mlm/admin/ewallet/adjust", &biz.admin, credit(5.0, "c3")).await;
+    failed(
+        &call(&srv, "POST", "ewallet/payment/", &biz, Some(&anna), &pay("1", PASSWORD, "p3")).await,
+        422,
+        "1015",
+        None,
+    );
+    let p = [
+        ("payment_amount", "1"),
+        ("purpose", "purchase"),
+        ("ewallet_username", "anna"),
+        ("transaction_password", "a new wallet secret"),
+    ];
+    assert_eq!(call(&srv, "POST", "ewallet/payment/", &biz, Some(&anna), &p).await.status, 204);
+}
+
+async fn one_registration_takes_a_position(b: crate::support::Backend) {
+    let srv = Server::start(b).await;
+    let biz = business(&srv, "race").await;
+    let gold = biz.membership.to_string();
+    let names: Vec<String> = (0..6).map(|i| format!("racer{i}")).collect();
+    let tries = names.iter().map(|n| {
+        let fields = registration(n, "company", "company", "R", &gold);
+        let (srv, biz) = (&srv, &biz);
+        async move { register(srv, biz, &fields).await }
+    });
+    let answers = futures::future::join_all(tries).await;
+    let won = answers.iter().filter(|r| r.status == 201).count();
+    assert_eq!(won, 1, "{:?}", answers.iter().map(|r| &r.text).collect::<Vec<_>>());
+    for r in answers.iter().filter(|r| r.status != 201) {
+        failed(r, 422, "1008", Some("position"));
+    }
+    let top = token(&srv, &biz, "company", PASSWORD).await;
+    let r = call(&srv, "GET", "profile/", &biz, Some(&top), &[]).await;
+    assert_eq!((data(&r)["right_count"].as_i64(), data(&r)["right_pv"].as_i64()), (Some(1), Some(50)));
+}
+
+async fn an_epin_is_spent_once(b: crate::support::Backend) {
+    let srv = Server::start(b).await;
+    let biz = business(&srv, "pins").await;
+    let gold = biz.membership.to_string();
+    assert_eq!(register(&srv, &biz, &registration("anna", "company", "company", "L", &gold)).await.status, 201);
+    let anna = token(&srv, &biz, "anna", PASSWORD).await;
+    let r = srv.json("POST", "/mlm/admin/epins", &biz.admin, json!({"count": 1, "amount": 50})).await;
+    let code = r.body["data"]["codes"][0].as_str().unwrap().to_string();
+    let tries = (0..8).map(|_| {
+        let (srv, biz, anna, code) = (&srv, &biz, &anna, &code);
+        async move {
+            call(srv, "POST", "epin/payment/", biz, Some(anna), &[("payment_amount", "50"), ("epin_code", code)]).await
+        }
+    });
+    let answers = futures::future::join_all(tries).await;
+    assert_eq!(answers.iter().filter(|r| r.status == 204).count(), 1);
+    for r in answers.iter().filter(|r| r.status != 204) {
+        failed(r, 422, "1016", Some("epin_code"));
+    }
+}
+
+async fn concurrent_debits_never_overdraw(b: crate::support::Backend) {
+    let srv = Server::start(b).await;
+    let biz = business(&srv, "debits").await;
+    let gold = biz.membership.to_string();
+    assert_eq!(register(&srv, &biz, &registration("anna", "company", "company", "L", &gold)).await.status, 201);
+    let r = srv
+        .json(
+            "POST",
+            "/mlm/admin/ewallet/adjust",
+            &biz.admin,
+            json!({"username": "anna", "amount": 100, "reason": "start"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let anna = token(&srv, &biz, "anna", PASSWORD).await;
+    let keys: Vec<String> = (0..16).map(|i| format!("k{i}")).collect();
+    let tries = keys.iter().map(|k| {
+        let (srv, biz, anna) = (&srv, &biz, &anna);
+        async move {
+            let p = [
+                ("payment_amount", "10"),
+                ("purpose", "purchase"),
+                ("ewallet_username", "anna"),
+                ("transaction_password", PASSWORD),
+                ("idempotency_key", k.as_str()),
+            ];
+            call(srv, "POST", "ewallet/payment/", biz, Some(anna), &p).await
+        }
+    });
+    let answers = futures::future::join_all(tries).await;
+    assert_eq!(answers.iter().filter(|r| r.status == 204).count(), 10);
+    for r in answers.iter().filter(|r| r.status != 204) {
+        failed(r, 422, "1014", None);
+    }
+    let r = call(&srv, "POST", "ewallet/balance/", &biz, Some(&anna), &[]).await;
+    assert_eq!(data(&r)["balance"], 0.0);
+    // The ledger sums to the balance: the credit and the ten debits, each with its source.
+    let r = srv.get("/mlm/admin/ewallet/ledger?username=anna&limit=100", &biz.admin).await;
+    let items = data(&r)["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 11, "{}", r.text);
+    let sum: f64 = items.iter().map(|e| e["amount"].as_f64().unwrap()).sum();
+    assert_eq!(sum, 0.0);
+    assert_eq!(items.iter().filter(|e| e["source"] == "purchase").count(), 10);
+    assert_eq!(items[0]["balance_after"], 0.0);
+}
+
+async fn businesses_and_members_are_apart(b: crate::support::Backend) {
+    let srv = Server::start(b).await;
+    let one = business(&srv, "one").await;
+    let two = business(&srv, "two").await;
+    let gold = one.membership.to_string();
+    assert_eq!(register(&srv, &one, &registration("anna", "company", "company", "L", &gold)).await.status, 201);
+    let anna = token(&srv, &one, "anna", PASSWORD).await;
+    // Anna's token with the other business's key is no token at all there.
+    failed(&call(&srv, "GET", "profile/", &two, Some(&anna), &[]).await, 401, "1002", None);
+    // The other business has no anna, and its packages are not this one's.
+    failed(
+        &call(&srv, "POST", "auth/access/", &two, None, &[("username", "anna"), ("password", PASSWORD)]).await,
+        401,
+        "1003",
+        None,
+    );
+    let r = call(&srv, "GET", &format!("package/{}/", two.membership), &one, Some(&anna), &[]).await;
+    failed(&r, 404, "1012", None);
+    failed(
+        &register(&srv, &two, &registration("bodil", "anna", "anna", "L", &two.membership.to_string())).await,
+        422,
+        "1007",
+        None,
+    );
+    // An admin of one business cannot reach the other's members.
+    let r = srv.get(&format!("/mlm/admin/members?business_id={}", two.id), &one.admin).await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    let r = srv.get("/mlm/admin/members", &two.admin).await;
+    assert_eq!(data(&r)["total"], 1, "only two's top member");
+    // A changed password revokes the member's tokens.
+    let change = [
+        ("current_password", PASSWORD),
+        ("new_password", "another passphrase"),
+        ("password_confirmation", "another passphrase"),
+    ];
+    assert_eq!(call(&srv, "PUT", "profile/password/", &one, Some(&anna), &change).await.status, 204);
+    failed(&call(&srv, "GET", "profile/", &one, Some(&anna), &[]).await, 401, "1002", None);
+    failed(
+        &call(&srv, "POST", "auth/access/", &one, None, &[("username", "anna"), ("password", PASSWORD)]).await,
+        401,
+        "1003",
+        None,
+    );
+    token(&srv, &one, "anna", "another passphrase").await;
+}
+
+both!(
+    seed_operations_work,
+    error_codes_are_the_seeds,
+    ewallet_and_epins,
+    one_registration_takes_a_position,
+    an_epin_is_spent_once,
+    concurrent_debits_never_overdraw,
+    businesses_and_members_are_apart,
+);
