@@ -725,7 +725,8 @@ pub struct EpinBatch {
     /// The codes, shown once: only their hashes are stored.
     pub codes: Vec<String>,
     pub amount: f64,
-    /// Epoch milliseconds, or absent.
+    /// Epoch milliseconds; absent when the pins never expire.
+    #[oai(skip_serializing_if_is_none)]
     pub expires_at: Option<i64>,
 }
 
