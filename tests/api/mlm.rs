@@ -124,7 +124,7 @@ async fn seed_operations_work(b: crate::support::Backend) {
     assert_eq!(r.body, json!({"status": true, "data": {"username": "anna"}}));
     // JSON bodies work as well as forms.
     let body = json!({"sponsor_username": "company", "placement_username": "anna", "position": "R",
-        "product_id": biz.membership, "firstname": "Bo", "lastname": "Berg", "date_of_birth": "1985-12-31",
+        "product_id": biz.membership, "Firstname": "Bo", "lastname": "Berg", "date_of_birth": "1985-12-31",
         "email": "bo@members.example", "mobile": "5550102", "username": "bodil", "password": PASSWORD,
         "password_confirmation": PASSWORD, "agree_terms": true, "payment_method": "free_join"});
     let r =

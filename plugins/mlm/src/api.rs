@@ -317,11 +317,9 @@ pub struct RegisterRequest {
     pub position: String,
     /// The membership package.
     pub product_id: i64,
-    /// The seed spells it `Firstname`; `firstname` is accepted too.
+    /// The seed's spelling, with a capital F.
     #[oai(rename = "Firstname", validator(max_length = 100))]
-    pub firstname_seed: Option<String>,
-    #[oai(validator(max_length = 100))]
-    pub firstname: Option<String>,
+    pub firstname: String,
     #[oai(validator(max_length = 100))]
     pub lastname: String,
     /// yyyy-mm-dd.
@@ -936,10 +934,7 @@ impl MlmApi {
             return Err(coded("1006", CoreError::forbidden("registration is blocked by the business")));
         }
         // The input, field by field, before anything is looked up.
-        let firstname = match (&req.firstname_seed, &req.firstname) {
-            (Some(f), _) | (None, Some(f)) => text("Firstname", f)?,
-            (None, None) => return Err(CoreError::invalid("Firstname", "is required").into()),
-        };
+        let firstname = text("Firstname", &req.firstname)?;
         let lastname = text("lastname", &req.lastname)?;
         let dob = date_of_birth(&req.date_of_birth)?;
         let email = Email::parse("email", &req.email)?;
