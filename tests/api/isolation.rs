@@ -567,6 +567,23 @@ fn attack(operation_id: &str, a: &Tree, z: &Tree) -> Option<Attack> {
         "mlm_packages_membership" => MlmToken("GET", "package/membership/", vec![]),
         "mlm_packages_cart" => MlmToken("POST", "package/cart/", vec![]),
         "mlm_signup_fee" => MlmToken("POST", "signup/fee/", vec![]),
+        "mlm_cart_add" => MlmNaming(
+            "POST",
+            "cart/products/".into(),
+            vec![("product_id", a.mlm_package.to_string()), ("quantity", "1".into())],
+        ),
+        "mlm_cart_remove" => MlmToken("DELETE", "cart/products/", vec![("product_id", "1")]),
+        "mlm_cart_list" => MlmToken("GET", "cart/products/", vec![]),
+        "mlm_cart_clear" => MlmToken("POST", "cart/products/all/", vec![]),
+        "mlm_cart_checkout" => MlmToken("POST", "cart/checkout/", vec![("payment_method", "epin"), ("epin_code", "X")]),
+        "mlm_address_add" => MlmToken(
+            "POST",
+            "cart/shipping_address/",
+            vec![("name", "e"), ("address", "e"), ("zip_code", "1"), ("city", "e"), ("phone", "1")],
+        ),
+        "mlm_address_remove" => MlmToken("DELETE", "cart/shipping_address/", vec![("address_id", "1")]),
+        "mlm_address_list" => MlmToken("GET", "cart/shipping_address/", vec![]),
+        "mlm_address_default" => MlmToken("POST", "cart/shipping_address/default", vec![("address_id", "1")]),
         "reseller_resellers_list" => Reseller("list", vec![("ispid", isp)]),
         "reseller_resellers_create" => Reseller(
             "create",

@@ -587,6 +587,94 @@ async fn businesses_and_members_are_apart(b: crate::support::Backend) {
     token(&srv, &one, "anna", "another passphrase").await;
 }
 
+async fn cart_and_checkout(b: crate::support::Backend) {
+    let srv = Server::start(b).await;
+    let biz = business(&srv, "cart").await;
+    let gold = biz.membership.to_string();
+    assert_eq!(register(&srv, &biz, &registration("anna", "company", "company", "L", &gold)).await.status, 201);
+    let anna = token(&srv, &biz, "anna", PASSWORD).await;
+    let vita = biz.cart.to_string();
+    assert_eq!(
+        call(&srv, "POST", "cart/products/", &biz, Some(&anna), &[("product_id", vita.as_str()), ("quantity", "2")])
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        call(&srv, "POST", "cart/products/", &biz, Some(&anna), &[("product_id", vita.as_str()), ("quantity", "1")])
+            .await
+            .status,
+        204
+    );
+    let r = call(&srv, "GET", "cart/products/", &biz, Some(&anna), &[]).await;
+    assert_eq!(
+        data(&r)["cart_items"],
+        json!([{"product_id": biz.cart, "product_name": "Vitamins",
+        "product_amount": 25.5, "quantity": 3.0}])
+    );
+    // A membership package is not for the cart; a product not in the cart cannot be removed.
+    let r = call(&srv, "POST", "cart/products/", &biz, Some(&anna), &[("product_id", &gold), ("quantity", "1")]).await;
+    failed(&r, 422, "1012", Some("product_id"));
+    failed(
+        &call(&srv, "DELETE", "cart/products/", &biz, Some(&anna), &[("product_id", &gold)]).await,
+        404,
+        "1012",
+        None,
+    );
+    assert_eq!(call(&srv, "DELETE", "cart/products/", &biz, Some(&anna), &[("product_id", &vita)]).await.status, 204);
+    let r = call(&srv, "GET", "cart/products/", &biz, Some(&anna), &[]).await;
+    assert_eq!(data(&r)["cart_items"], json!([]));
+    call(&srv, "POST", "cart/products/", &biz, Some(&anna), &[("product_id", vita.as_str()), ("quantity", "5")]).await;
+    assert_eq!(call(&srv, "POST", "cart/products/all/", &biz, Some(&anna), &[]).await.status, 204);
+    let r = call(&srv, "GET", "cart/products/", &biz, Some(&anna), &[]).await;
+    assert_eq!(data(&r)["cart_items"], json!([]));
+    call(&srv, "POST", "cart/products/", &biz, Some(&anna), &[("product_id", vita.as_str()), ("quantity", "2")]).await;
+
+    // Shipping addresses: the first is the default until another is chosen.
+    let pay = [("payment_method", "ewallet"), ("transaction_password", PASSWORD)];
+    failed(&call(&srv, "POST", "cart/checkout/", &biz, Some(&anna), &pay).await, 422, "1004", Some("address_id"));
+    for city in ["Lund", "Malmo"] {
+        let a = [("name", "Anna"), ("address", "1 Main St"), ("zip_code", "22100"), ("city", city), ("phone", "555")];
+        assert_eq!(call(&srv, "POST", "cart/shipping_address/", &biz, Some(&anna), &a).await.status, 204);
+    }
+    let r = call(&srv, "GET", "cart/shipping_address/", &biz, Some(&anna), &[]).await;
+    let list = data(&r)["address_list"].as_array().unwrap().clone();
+    assert_eq!(
+        list.iter().map(|a| (a["city"].as_str().unwrap(), a["default"].as_bool().unwrap())).collect::<Vec<_>>(),
+        vec![("Lund", true), ("Malmo", false)]
+    );
+    let (lund, malmo) = (list[0]["address_id"].to_string(), list[1]["address_id"].to_string());
+    let r = call(&srv, "POST", "cart/shipping_address/default", &biz, Some(&anna), &[("address_id", &malmo)]).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(
+        call(&srv, "DELETE", "cart/shipping_address/", &biz, Some(&anna), &[("address_id", &lund)]).await.status,
+        204
+    );
+    let r = call(&srv, "DELETE", "cart/shipping_address/", &biz, Some(&anna), &[("address_id", &lund)]).await;
+    failed(&r, 404, "404", None);
+    let r = call(&srv, "GET", "cart/shipping_address/", &biz, Some(&anna), &[]).await;
+    assert_eq!(data(&r)["address_list"][0]["default"], true);
+
+    // Checkout by e-wallet: refused without the money or with a wrong password, then paid once.
+    failed(&call(&srv, "POST", "cart/checkout/", &biz, Some(&anna), &pay).await, 422, "1014", None);
+    let credit = json!({"username": "anna", "amount": 60, "reason": "start"});
+    assert_eq!(srv.json("POST", "/mlm/admin/ewallet/adjust", &biz.admin, credit).await.status, 200);
+    let wrong = [("payment_method", "ewallet"), ("transaction_password", "not the one")];
+    failed(&call(&srv, "POST", "cart/checkout/", &biz, Some(&anna), &wrong).await, 422, "1015", None);
+    assert_eq!(call(&srv, "POST", "cart/checkout/", &biz, Some(&anna), &pay).await.status, 204);
+    let r = call(&srv, "POST", "ewallet/balance/", &biz, Some(&anna), &[]).await;
+    assert_eq!(data(&r)["balance"], 9.0);
+    let r = call(&srv, "GET", "cart/products/", &biz, Some(&anna), &[]).await;
+    assert_eq!(data(&r)["cart_items"], json!([]));
+    failed(&call(&srv, "POST", "cart/checkout/", &biz, Some(&anna), &pay).await, 409, "409", None);
+    // The cart's PV counts for anna and her upline.
+    let r = call(&srv, "GET", "profile/", &biz, Some(&anna), &[]).await;
+    assert_eq!(data(&r)["personal_pv"], 70);
+    let top = token(&srv, &biz, "company", PASSWORD).await;
+    let r = call(&srv, "GET", "profile/", &biz, Some(&top), &[]).await;
+    assert_eq!(data(&r)["left_pv"], 70);
+}
+
 both!(
     seed_operations_work,
     error_codes_are_the_seeds,
@@ -595,4 +683,5 @@ both!(
     an_epin_is_spent_once,
     concurrent_debits_never_overdraw,
     businesses_and_members_are_apart,
+    cart_and_checkout,
 );

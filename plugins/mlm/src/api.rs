@@ -565,6 +565,92 @@ pub struct SignupFee {
     pub fee: f64,
 }
 
+#[derive(Object)]
+#[oai(rename = "MlmCartAddRequest")]
+pub struct CartAdd {
+    /// A cart package.
+    pub product_id: i64,
+    #[oai(validator(minimum(value = "1"), maximum(value = "999")))]
+    pub quantity: i64,
+}
+
+#[derive(Object)]
+#[oai(rename = "MlmCartRemoveRequest")]
+pub struct CartRemove {
+    pub product_id: i64,
+}
+
+#[derive(Object)]
+#[oai(rename = "MlmCartItem")]
+pub struct CartItem {
+    pub product_id: i64,
+    pub product_name: String,
+    /// The price of one, today.
+    pub product_amount: f64,
+    pub quantity: f64,
+}
+
+#[derive(Object)]
+#[oai(rename = "MlmCart")]
+pub struct CartOut {
+    pub cart_items: Vec<CartItem>,
+}
+
+#[derive(Object)]
+#[oai(rename = "MlmAddressRequest")]
+pub struct AddressAdd {
+    #[oai(validator(max_length = 200))]
+    pub name: String,
+    #[oai(validator(max_length = 500))]
+    pub address: String,
+    #[oai(validator(max_length = 20))]
+    pub zip_code: String,
+    #[oai(validator(max_length = 100))]
+    pub city: String,
+    #[oai(validator(max_length = 20))]
+    pub phone: String,
+}
+
+#[derive(Object)]
+#[oai(rename = "MlmAddressIdRequest")]
+pub struct AddressId {
+    pub address_id: i64,
+}
+
+#[derive(Object)]
+#[oai(rename = "MlmAddress")]
+pub struct AddressOut {
+    pub address_id: i64,
+    pub name: String,
+    pub address: String,
+    pub zip_code: String,
+    pub city: String,
+    pub phone: String,
+    /// The address a checkout ships to unless it names another.
+    pub default: bool,
+}
+
+#[derive(Object)]
+#[oai(rename = "MlmAddresses")]
+pub struct AddressList {
+    pub address_list: Vec<AddressOut>,
+}
+
+#[derive(Object)]
+#[oai(rename = "MlmCheckoutRequest")]
+pub struct Checkout {
+    /// ewallet or epin (free_join is not a way to pay for goods).
+    pub payment_method: PaymentMethod,
+    /// For ewallet: the member's transaction password.
+    #[oai(validator(max_length = 256))]
+    pub transaction_password: Option<String>,
+    /// For epin.
+    #[oai(validator(max_length = 64))]
+    pub epin_code: Option<String>,
+    /// Where to ship; the default address when absent.
+    pub address_id: Option<i64>,
+}
+
 // ---- wire types: admin ----
 
 #[derive(Object)]
@@ -1333,6 +1419,192 @@ impl MlmApi {
         Ok(SignupFee { fee: number(s.signup_fee) })
     }
 
+    // ---- cart and shipping ----
+
+    async fn cart_add(&self, key: &ApiKey, token: &AccessToken, req: &CartAdd) -> Result<()> {
+        let m = self.member(key, token).await?;
+        match store::package(self.ctx.pool(), m.business.id, req.product_id).await? {
+            Some(p) if p.active.0 && p.kind == PackageKind::Cart.stored() => {}
+            _ => return Err(coded("1012", CoreError::invalid("product_id", "no such cart package"))),
+        }
+        let mut tx = self.ctx.begin().await?;
+        store::cart_add(&mut tx, m.business.id, m.row.id, req.product_id, req.quantity, now_ms()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn cart_remove(&self, key: &ApiKey, token: &AccessToken, product: Option<i64>) -> Result<()> {
+        let m = self.member(key, token).await?;
+        let mut tx = self.ctx.begin().await?;
+        let removed = store::cart_remove(&mut tx, m.business.id, m.row.id, product).await?;
+        tx.commit().await?;
+        if product.is_some() && removed == 0 {
+            return Err(coded("1012", CoreError::not_found("product_id: not in the cart")));
+        }
+        Ok(())
+    }
+
+    async fn cart_list(&self, key: &ApiKey, token: &AccessToken) -> Result<CartOut> {
+        let m = self.member(key, token).await?;
+        let rows = store::cart(self.ctx.reader(), m.business.id, m.row.id).await?;
+        let cart_items = rows
+            .into_iter()
+            .map(|r| CartItem {
+                product_id: r.package_id,
+                product_name: r.name,
+                product_amount: number(r.amount),
+                quantity: r.quantity as f64,
+            })
+            .collect();
+        Ok(CartOut { cart_items })
+    }
+
+    async fn address_add(&self, key: &ApiKey, token: &AccessToken, req: &AddressAdd) -> Result<()> {
+        let m = self.member(key, token).await?;
+        let address = store::NewAddress {
+            tenant_id: m.business.id,
+            member_id: m.row.id,
+            name: text("name", &req.name)?,
+            address: text("address", &req.address)?,
+            zip_code: text("zip_code", &req.zip_code)?,
+            city: text("city", &req.city)?,
+            phone: text("phone", &req.phone)?,
+        };
+        let mut tx = self.ctx.begin().await?;
+        store::insert_address(&mut tx, &address, now_ms()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn address_remove(&self, key: &ApiKey, token: &AccessToken, id: i64) -> Result<()> {
+        let m = self.member(key, token).await?;
+        let mut tx = self.ctx.begin().await?;
+        let removed = store::delete_address(&mut tx, m.business.id, m.row.id, id).await?;
+        tx.commit().await?;
+        if !removed {
+            return Err(CoreError::not_found("address_id: no such address of yours").into());
+        }
+        Ok(())
+    }
+
+    async fn address_default(&self, key: &ApiKey, token: &AccessToken, id: i64) -> Result<()> {
+        let m = self.member(key, token).await?;
+        let mut tx = self.ctx.begin().await?;
+        let set = store::set_default_address(&mut tx, m.business.id, m.row.id, id).await?;
+        tx.commit().await?;
+        if !set {
+            return Err(CoreError::not_found("address_id: no such address of yours").into());
+        }
+        Ok(())
+    }
+
+    async fn address_list(&self, key: &ApiKey, token: &AccessToken) -> Result<AddressList> {
+        let m = self.member(key, token).await?;
+        let rows = store::addresses(self.ctx.reader(), m.business.id, m.row.id).await?;
+        let address_list = rows
+            .into_iter()
+            .map(|r| AddressOut {
+                address_id: r.id,
+                name: r.name,
+                address: r.address,
+                zip_code: r.zip_code,
+                city: r.city,
+                phone: r.phone,
+                default: r.is_default.0,
+            })
+            .collect();
+        Ok(AddressList { address_list })
+    }
+
+    /// Pays the cart in one transaction: the e-wallet debit (never below zero) or the e-pin (once), the order with
+    /// its PV for the member and every upline, and the cart emptied. A cart that changed meanwhile is paid as it
+    /// was read.
+    async fn checkout(&self, key: &ApiKey, token: &AccessToken, req: &Checkout) -> Result<()> {
+        let m = self.member(key, token).await?;
+        let items = store::cart(self.ctx.reader(), m.business.id, m.row.id).await?;
+        if items.is_empty() {
+            return Err(CoreError::conflict("the cart is empty").into());
+        }
+        let total: i64 = items.iter().map(|i| i.amount * i.quantity).sum();
+        let pv: i64 = items.iter().map(|i| i.pv * i.quantity).sum();
+        let quantity: i64 = items.iter().map(|i| i.quantity).sum();
+        let address = store::shipping_address(self.ctx.pool(), m.business.id, m.row.id, req.address_id)
+            .await?
+            .ok_or_else(|| match req.address_id {
+                Some(_) => CoreError::not_found("address_id: no such address of yours"),
+                None => CoreError::invalid("address_id", "is required: there is no default shipping address"),
+            })?;
+        if req.payment_method == PaymentMethod::Ewallet {
+            let password = required("transaction_password", &req.transaction_password)?;
+            if !verify_password(password, Some(&m.row.txn_password_hash)).await? {
+                return Err(coded("1015", CoreError::invalid("transaction_password", "is wrong")));
+            }
+        }
+        let order_ref = format!("CART-{}", new_secret(""));
+        let now = now_ms();
+        let mut tx = self.ctx.begin().await?;
+        let paid_by = match req.payment_method {
+            PaymentMethod::FreeJoin => {
+                return Err(CoreError::invalid("payment_method", "must be ewallet or epin").into());
+            }
+            PaymentMethod::Ewallet => {
+                let debit = WalletMove {
+                    tenant_id: m.business.id,
+                    member_id: m.row.id,
+                    delta: -total,
+                    kind: "debit",
+                    source: &format!("checkout {order_ref}"),
+                    idempotency_key: None,
+                };
+                if store::apply_wallet(&mut tx, &debit, now).await?.is_none() {
+                    return Err(coded(
+                        "1014",
+                        CoreError::invalid("payment_method", "the e-wallet balance is less than the cart"),
+                    ));
+                }
+                "ewallet"
+            }
+            PaymentMethod::Epin => {
+                let code = required("epin_code", &req.epin_code)?;
+                let used_for = format!("checkout {order_ref}");
+                let spent = store::spend_epin(
+                    &mut tx,
+                    m.business.id,
+                    &hash_secret(code),
+                    total,
+                    Some(m.row.id),
+                    &used_for,
+                    now,
+                )
+                .await?;
+                if spent.is_none() {
+                    return Err(coded(
+                        "1016",
+                        CoreError::invalid(
+                            "epin_code",
+                            "unknown, used, expired, not yours, or worth less than the cart",
+                        ),
+                    ));
+                }
+                "epin"
+            }
+        };
+        let order = store::NewOrder {
+            tenant_id: m.business.id,
+            member_id: m.row.id,
+            order_ref: &order_ref,
+            total_amount: total,
+            total_quantity: quantity,
+            total_pv: pv,
+        };
+        store::insert_checkout(&mut tx, &order, address, paid_by, now).await?;
+        store::add_personal_pv(&mut tx, m.business.id, m.row.id, pv).await?;
+        store::add_to_uplines(&mut tx, m.business.id, &m.row.path, pv, 0).await?;
+        store::cart_remove(&mut tx, m.business.id, m.row.id, None).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     // ---- admin ----
 
     async fn settings_get(&self, key: &BearerKey, business_id: Option<i64>) -> Result<Settings> {
@@ -1741,6 +2013,61 @@ impl MlmApi {
     #[oai(path = "/package/:id/", method = "get", operation_id = "mlm_package_get")]
     async fn package_get(&self, api_key: ApiKey, access_token: AccessToken, id: Path<String>) -> Reply<PackageDetails> {
         reply(self.package(&api_key, &access_token, &id).await)
+    }
+
+    /// Add product to cart (more of it when it is there already).
+    #[oai(path = "/cart/products/", method = "post", operation_id = "mlm_cart_add")]
+    async fn cart_add_op(&self, api_key: ApiKey, access_token: AccessToken, body: Input<CartAdd>) -> Done {
+        done(self.cart_add(&api_key, &access_token, &body).await)
+    }
+
+    /// Remove product from cart.
+    #[oai(path = "/cart/products/", method = "delete", operation_id = "mlm_cart_remove")]
+    async fn cart_remove_op(&self, api_key: ApiKey, access_token: AccessToken, body: Input<CartRemove>) -> Done {
+        done(self.cart_remove(&api_key, &access_token, Some(body.product_id)).await)
+    }
+
+    /// Get products in cart (the seed says POST, which adding a product uses).
+    #[oai(path = "/cart/products/", method = "get", operation_id = "mlm_cart_list")]
+    async fn cart_list_op(&self, api_key: ApiKey, access_token: AccessToken) -> Reply<CartOut> {
+        reply(self.cart_list(&api_key, &access_token).await)
+    }
+
+    /// Clear cart products.
+    #[oai(path = "/cart/products/all/", method = "post", operation_id = "mlm_cart_clear")]
+    async fn cart_clear_op(&self, api_key: ApiKey, access_token: AccessToken) -> Done {
+        done(self.cart_remove(&api_key, &access_token, None).await)
+    }
+
+    /// Add shipping address; the first one is the default.
+    #[oai(path = "/cart/shipping_address/", method = "post", operation_id = "mlm_address_add")]
+    async fn address_add_op(&self, api_key: ApiKey, access_token: AccessToken, body: Input<AddressAdd>) -> Done {
+        done(self.address_add(&api_key, &access_token, &body).await)
+    }
+
+    /// Remove shipping address.
+    #[oai(path = "/cart/shipping_address/", method = "delete", operation_id = "mlm_address_remove")]
+    async fn address_remove_op(&self, api_key: ApiKey, access_token: AccessToken, body: Input<AddressId>) -> Done {
+        done(self.address_remove(&api_key, &access_token, body.address_id).await)
+    }
+
+    /// Get list of shipping addresses.
+    #[oai(path = "/cart/shipping_address/", method = "get", operation_id = "mlm_address_list")]
+    async fn address_list_op(&self, api_key: ApiKey, access_token: AccessToken) -> Reply<AddressList> {
+        reply(self.address_list(&api_key, &access_token).await)
+    }
+
+    /// Set default shipping address.
+    #[oai(path = "/cart/shipping_address/default", method = "post", operation_id = "mlm_address_default")]
+    async fn address_default_op(&self, api_key: ApiKey, access_token: AccessToken, body: Input<AddressId>) -> Done {
+        done(self.address_default(&api_key, &access_token, body.address_id).await)
+    }
+
+    /// Cart checkout: pays the cart by e-wallet or e-pin, ships to the default address (or `address_id`), counts its
+    /// PV, empties the cart.
+    #[oai(path = "/cart/checkout/", method = "post", operation_id = "mlm_cart_checkout")]
+    async fn cart_checkout_op(&self, api_key: ApiKey, access_token: AccessToken, body: Input<Checkout>) -> Done {
+        done(self.checkout(&api_key, &access_token, &body).await)
     }
 
     // ---- admin ----

@@ -711,3 +711,194 @@ pub async fn order_exists(pool: &AnyPool, tenant_id: i64, order_ref: &str) -> Co
         .await?;
     Ok(found.is_some())
 }
+
+// ---- cart and shipping ----
+
+/// Adds `quantity` of a package to the member's cart (more of it when it is there already).
+#[instrument(skip_all)]
+pub async fn cart_add(
+    conn: &mut AnyConnection,
+    tenant_id: i64,
+    member_id: i64,
+    package_id: i64,
+    quantity: i64,
+    now: i64,
+) -> CoreResult<()> {
+    sqlx::query(
+        "INSERT INTO mlm_cart (tenant_id, member_id, package_id, quantity, added_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (member_id, package_id) DO UPDATE SET quantity = mlm_cart.quantity + $4",
+    )
+    .bind(tenant_id)
+    .bind(member_id)
+    .bind(package_id)
+    .bind(quantity)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Removes a package from the cart, or every package when `package_id` is None; returns how many rows went.
+#[instrument(skip_all)]
+pub async fn cart_remove(
+    conn: &mut AnyConnection,
+    tenant_id: i64,
+    member_id: i64,
+    package_id: Option<i64>,
+) -> CoreResult<u64> {
+    let done =
+        sqlx::query("DELETE FROM mlm_cart WHERE tenant_id = $1 AND member_id = $2 AND ($3 IS NULL OR package_id = $3)")
+            .bind(tenant_id)
+            .bind(member_id)
+            .bind(package_id)
+            .execute(&mut *conn)
+            .await?;
+    Ok(done.rows_affected())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CartRow {
+    pub package_id: i64,
+    pub name: String,
+    pub amount: i64,
+    pub pv: i64,
+    pub quantity: i64,
+}
+
+/// The member's cart with each package's current price and PV, in the order the packages were added.
+#[instrument(skip_all)]
+pub async fn cart(reader: &Reader, tenant_id: i64, member_id: i64) -> CoreResult<Vec<CartRow>> {
+    let mut q = Sql::new(
+        "SELECT c.package_id, p.name, p.amount, p.pv, c.quantity FROM mlm_cart c \
+         JOIN mlm_packages p ON p.id = c.package_id AND p.tenant_id = c.tenant_id WHERE c.tenant_id = ",
+    );
+    q.push_bind(tenant_id).push(" AND c.member_id = ").push_bind(member_id);
+    q.push(" ORDER BY c.added_at, c.package_id LIMIT 500");
+    q.fetch_all(reader).await
+}
+
+pub struct NewAddress<'a> {
+    pub tenant_id: i64,
+    pub member_id: i64,
+    pub name: &'a str,
+    pub address: &'a str,
+    pub zip_code: &'a str,
+    pub city: &'a str,
+    pub phone: &'a str,
+}
+
+/// Adds an address; the member's first becomes the default.
+#[instrument(skip_all)]
+pub async fn insert_address(conn: &mut AnyConnection, a: &NewAddress<'_>, now: i64) -> CoreResult<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO mlm_addresses (tenant_id, member_id, name, address, zip_code, city, phone, is_default, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+         CASE WHEN EXISTS (SELECT 1 FROM mlm_addresses WHERE member_id = $2) THEN 0 ELSE 1 END, $8) RETURNING id",
+    )
+    .bind(a.tenant_id)
+    .bind(a.member_id)
+    .bind(a.name)
+    .bind(a.address)
+    .bind(a.zip_code)
+    .bind(a.city)
+    .bind(a.phone)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+#[instrument(skip_all)]
+pub async fn delete_address(conn: &mut AnyConnection, tenant_id: i64, member_id: i64, id: i64) -> CoreResult<bool> {
+    let done = sqlx::query("DELETE FROM mlm_addresses WHERE tenant_id = $1 AND member_id = $2 AND id = $3")
+        .bind(tenant_id)
+        .bind(member_id)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Makes one of the member's addresses the default (and no other); false when it is not theirs.
+#[instrument(skip_all)]
+pub async fn set_default_address(
+    conn: &mut AnyConnection,
+    tenant_id: i64,
+    member_id: i64,
+    id: i64,
+) -> CoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE mlm_addresses SET is_default = CASE WHEN id = $3 THEN 1 ELSE 0 END \
+         WHERE tenant_id = $1 AND member_id = $2 AND EXISTS \
+         (SELECT 1 FROM mlm_addresses WHERE tenant_id = $1 AND member_id = $2 AND id = $3)",
+    )
+    .bind(tenant_id)
+    .bind(member_id)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AddressRow {
+    pub id: i64,
+    pub name: String,
+    pub address: String,
+    pub zip_code: String,
+    pub city: String,
+    pub phone: String,
+    pub is_default: Flag,
+}
+
+#[instrument(skip_all)]
+pub async fn addresses(reader: &Reader, tenant_id: i64, member_id: i64) -> CoreResult<Vec<AddressRow>> {
+    let mut q =
+        Sql::new("SELECT id, name, address, zip_code, city, phone, is_default FROM mlm_addresses WHERE tenant_id = ");
+    q.push_bind(tenant_id).push(" AND member_id = ").push_bind(member_id).push(" ORDER BY id LIMIT 100");
+    q.fetch_all(reader).await
+}
+
+/// The address a checkout ships to: the one named, or the default.
+#[instrument(skip_all)]
+pub async fn shipping_address(
+    pool: &AnyPool,
+    tenant_id: i64,
+    member_id: i64,
+    id: Option<i64>,
+) -> CoreResult<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM mlm_addresses WHERE tenant_id = $1 AND member_id = $2 \
+         AND (($3 IS NULL AND is_default = 1) OR id = $3)",
+    )
+    .bind(tenant_id)
+    .bind(member_id)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Records a checkout's order with where it ships and how it was paid.
+#[instrument(skip_all)]
+pub async fn insert_checkout(
+    conn: &mut AnyConnection,
+    o: &NewOrder<'_>,
+    address_id: i64,
+    paid_by: &str,
+    now: i64,
+) -> CoreResult<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO mlm_orders (tenant_id, member_id, order_ref, total_amount, total_quantity, total_pv, created_at, \
+         address_id, paid_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+    )
+    .bind(o.tenant_id)
+    .bind(o.member_id)
+    .bind(o.order_ref)
+    .bind(o.total_amount)
+    .bind(o.total_quantity)
+    .bind(o.total_pv)
+    .bind(now)
+    .bind(address_id)
+    .bind(paid_by)
+    .fetch_one(&mut *conn)
+    .await?)
+}
