@@ -99,7 +99,7 @@ pub struct EmailOut {
     pub template: String,
     pub to: String,
     pub subject: String,
-    /// The plain-text body, exactly as sent.
+    /// The plain-text body, exactly as sent; withheld for an email that carries a secret (a reset link).
     pub text: String,
     pub status: EmailStatus,
     pub attempts: i64,
@@ -109,6 +109,9 @@ pub struct EmailOut {
     #[oai(nullable)]
     pub sent_at: Option<String>,
 }
+
+/// The text of an email that carries a secret, as the admin API shows it.
+const WITHHELD: &str = "(withheld: this email carries a secret for its recipient only)";
 
 impl From<sql::EmailRow> for EmailOut {
     fn from(r: sql::EmailRow) -> Self {
@@ -120,7 +123,7 @@ impl From<sql::EmailRow> for EmailOut {
             template: r.template,
             to: r.email_to,
             subject: r.subject,
-            text: r.body,
+            text: if r.secret.0 { WITHHELD.to_string() } else { r.body },
             status,
             attempts: r.attempts,
             last_error: r.last_error,

@@ -403,6 +403,7 @@ pub const TEST_EMAIL: crate::outbox::EmailTemplate = crate::outbox::EmailTemplat
     name: "core.test",
     subject: "Hello {{name}}",
     text: "Dear {{name}},\n\nyour code is {{code}}.\n",
+    secret: false,
 };
 
 async fn probe_email(db: &Db, mail: &Value) -> CoreResult<()> {

@@ -45,6 +45,8 @@ pub struct EmailTemplate {
     pub name: &'static str,
     pub subject: &'static str,
     pub text: &'static str,
+    /// The text carries a secret (a reset link): it is sent, and withheld wherever emails are listed.
+    pub secret: bool,
 }
 
 /// The event types of the core itself; plugins declare theirs (`Plugin::events`).
@@ -137,7 +139,7 @@ pub async fn email(
         return Err(CoreError::invalid("vars", format!("template `{}`: the subject must be one line", template.name)));
     }
     let text = render(template.text, vars).map_err(bad)?;
-    sql::insert_email(conn, tenant, plugin, template.name, to, &subject, &text, now_ms()).await
+    sql::insert_email(conn, tenant, plugin, template, to, &subject, &text, now_ms()).await
 }
 
 // ---- settings ----
@@ -634,7 +636,7 @@ pub(crate) mod sql {
         conn: &mut AnyConnection,
         tenant: &Tenant,
         plugin: &str,
-        template: &str,
+        template: &super::EmailTemplate,
         to: &str,
         subject: &str,
         body: &str,
@@ -642,18 +644,19 @@ pub(crate) mod sql {
     ) -> CoreResult<i64> {
         Ok(sqlx::query_scalar(
             "INSERT INTO core_outbox (kind, tenant_id, tenant_path, plugin, template, email_to, subject, body, status, \
-             next_attempt_at, retry_until, created_at) \
-             VALUES ('email', $1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $8) RETURNING id",
+             next_attempt_at, retry_until, created_at, secret) \
+             VALUES ('email', $1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $8, $10) RETURNING id",
         )
         .bind(tenant.id)
         .bind(&tenant.path)
         .bind(plugin)
-        .bind(template)
+        .bind(template.name)
         .bind(to)
         .bind(subject)
         .bind(body)
         .bind(now)
         .bind(now + RETRY_FOR_MS)
+        .bind(template.secret as i64)
         .fetch_one(&mut *conn)
         .await?)
     }
@@ -970,10 +973,11 @@ pub(crate) mod sql {
         pub last_error: Option<String>,
         pub created_at: i64,
         pub done_at: Option<i64>,
+        pub secret: crate::types::Flag,
     }
 
     pub(super) const EMAIL_COLS: &str = "id, tenant_id, plugin, template, email_to, subject, body, status, attempts, \
-                              retry_until, last_error, created_at, done_at";
+                              retry_until, last_error, created_at, done_at, secret";
 
     /// Without SMTP, pending emails are kept for admins to read.
     #[instrument(skip_all)]

@@ -573,6 +573,12 @@ fn attack(operation_id: &str, a: &Tree, z: &Tree) -> Option<Attack> {
             vec![("product_id", a.mlm_package.to_string()), ("quantity", "1".into())],
         ),
         "mlm_cart_remove" => MlmToken("DELETE", "cart/products/", vec![("product_id", "1")]),
+        // Answered the same for any username; a username of another business is not looked at.
+        "mlm_password_forgot" => NotTenantScoped,
+        // The token names its business and member; one used with another business's key is unknown there
+        // (mlm::forgotten_passwords_are_reset_by_email uses a real one so).
+        "mlm_password_reset" | "mlm_ewallet_password_reset" => NotTenantScoped,
+        "mlm_ewallet_password_forgot" => MlmToken("POST", "ewallet/password/forget/", vec![]),
         "mlm_cart_list" => MlmToken("GET", "cart/products/", vec![]),
         "mlm_cart_clear" => MlmToken("POST", "cart/products/all/", vec![]),
         "mlm_cart_checkout" => MlmToken("POST", "cart/checkout/", vec![("payment_method", "epin"), ("epin_code", "X")]),

@@ -675,6 +675,75 @@ async fn cart_and_checkout(b: crate::support::Backend) {
     assert_eq!(data(&r)["left_pv"], 70);
 }
 
+async fn forgotten_passwords_are_reset_by_email(b: crate::support::Backend) {
+    let sink = crate::sinks::SmtpSink::start().await;
+    let port = sink.port.to_string();
+    let env = [
+        ("TESSERA_SMTP_HOST", "127.0.0.1"),
+        ("TESSERA_SMTP_PORT", port.as_str()),
+        ("TESSERA_SMTP_FROM", "Grow <noreply@grow.example>"),
+        ("TESSERA_SMTP_TLS", "none"),
+    ];
+    let srv = Server::start_with(b, &env).await;
+    let biz = business(&srv, "reset").await;
+    let gold = biz.membership.to_string();
+    assert_eq!(register(&srv, &biz, &registration("anna", "company", "company", "L", &gold)).await.status, 201);
+    let anna = token(&srv, &biz, "anna", PASSWORD).await;
+    // An unknown username is answered the same, and nothing is sent for it.
+    let r = call(&srv, "POST", "profile/password/forgot/", &biz, None, &[("username", "nobody")]).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = call(&srv, "POST", "profile/password/forgot/", &biz, None, &[("username", "Anna")]).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let mails = sink.wait_for(1, std::time::Duration::from_secs(20)).await;
+    assert_eq!(mails[0].to, vec!["anna@members.example".to_string()]);
+    let code = |data: &str| {
+        // As a mail client reads it: quoted-printable soft line breaks joined.
+        let data = data.replace("=\r\n", "");
+        let start = data.find("mrt_").expect("a reset code in the email");
+        data[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>()
+    };
+    let reset_token = code(&mails[0].data);
+    // The admin API lists the email without the secret it carries.
+    let r = srv.get(&format!("/core/v1/emails?tenant_id={}", biz.id), &srv.admin_key).await;
+    let listed = r.body["items"][0]["text"].as_str().unwrap_or_default().to_string();
+    assert!(!listed.contains(&reset_token) && listed.contains("withheld"), "{listed}");
+    let reset = |token: &str, password: &str| {
+        vec![
+            ("token", token.to_string()),
+            ("new_password", password.to_string()),
+            ("password_confirmation", password.to_string()),
+        ]
+    };
+    let fields = reset(&reset_token, "a brand new passphrase");
+    let form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // The token is of this business only, and for the login password, not the transaction password.
+    let other = business(&srv, "other").await;
+    failed(&call(&srv, "POST", "profile/password/reset/", &other, None, &form).await, 422, "1004", Some("token"));
+    failed(&call(&srv, "POST", "ewallet/password/reset/", &biz, None, &form).await, 422, "1004", Some("token"));
+    assert_eq!(call(&srv, "POST", "profile/password/reset/", &biz, None, &form).await.status, 204);
+    failed(&call(&srv, "POST", "profile/password/reset/", &biz, None, &form).await, 422, "1004", Some("token"));
+    failed(&call(&srv, "GET", "profile/", &biz, Some(&anna), &[]).await, 401, "1002", None);
+    let anna = token(&srv, &biz, "anna", "a brand new passphrase").await;
+
+    // The transaction password, for the signed-in member.
+    let r = call(&srv, "POST", "ewallet/password/forget/", &biz, Some(&anna), &[]).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let mails = sink.wait_for(2, std::time::Duration::from_secs(20)).await;
+    assert!(mails[1].data.contains("transaction password"), "{}", mails[1].data);
+    let fields = reset(&code(&mails[1].data), "a new wallet secret");
+    let form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(call(&srv, "POST", "ewallet/password/reset/", &biz, None, &form).await.status, 204);
+    let credit = json!({"username": "anna", "amount": 5, "reason": "start"});
+    assert_eq!(srv.json("POST", "/mlm/admin/ewallet/adjust", &biz.admin, credit).await.status, 200);
+    let pay = [
+        ("payment_amount", "1"),
+        ("purpose", "purchase"),
+        ("ewallet_username", "anna"),
+        ("transaction_password", "a new wallet secret"),
+    ];
+    assert_eq!(call(&srv, "POST", "ewallet/payment/", &biz, Some(&anna), &pay).await.status, 204);
+}
+
 both!(
     seed_operations_work,
     error_codes_are_the_seeds,
@@ -684,4 +753,5 @@ both!(
     concurrent_debits_never_overdraw,
     businesses_and_members_are_apart,
     cart_and_checkout,
+    forgotten_passwords_are_reset_by_email,
 );

@@ -17,6 +17,7 @@ use poem_openapi::types::{ParseFromJSON, ToJSON};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use tessera_core::identity::{hash_password, hash_secret, new_secret, verify_password};
 use tessera_core::money::{format_money, parse_money};
+use tessera_core::outbox::EmailTemplate;
 use tessera_core::{
     now_ms, BearerKey, Caller, CoreError, CoreResult, Email, ErrorEnvelope, Flag, HeaderKey, HeaderNames, Input,
     PageRule, Paging, PluginContext, StoredEnum, Tenant, TenantKind, TokenGrant, TokenLookup,
@@ -33,6 +34,28 @@ enum MlmTag {
 
 /// How long a member's access token is valid.
 const TOKEN_TTL_MS: i64 = 24 * 3600 * 1000;
+
+/// How long a password-reset link is valid.
+const RESET_TTL_MS: i64 = 3600 * 1000;
+
+/// The plugin's settings (`[plugins.mlm]`).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct MlmConfig {
+    /// The page of the business's app that resets a password; the email links to it with `?token=…&kind=…`.
+    /// Without it, the email gives the token to paste into the app.
+    pub reset_url: String,
+}
+
+/// The email of a password reset: a single-use link, valid for an hour.
+const RESET_EMAIL: EmailTemplate = EmailTemplate {
+    name: "mlm.password_reset",
+    subject: "Reset your {{what}}",
+    text: "Dear {{name}},\n\nsomeone asked to reset the {{what}} of your account {{username}}. To choose a new one, \
+           open\n\n{{link}}\n\nwithin an hour. The link works once. If it was not you, ignore this email: \
+           nothing has changed.\n",
+    secret: true,
+};
 
 // ---- credentials ----
 
@@ -651,6 +674,26 @@ pub struct Checkout {
     pub address_id: Option<i64>,
 }
 
+#[derive(Object)]
+#[oai(rename = "MlmForgotPasswordRequest")]
+pub struct ForgotPassword {
+    /// The member's username (the seed's parameter name is garbled; this is what it identifies).
+    #[oai(validator(max_length = 64))]
+    pub username: String,
+}
+
+#[derive(Object)]
+#[oai(rename = "MlmPasswordResetRequest")]
+pub struct PasswordReset {
+    /// The token from the reset email.
+    #[oai(validator(max_length = 256))]
+    pub token: String,
+    #[oai(validator(min_length = 8, max_length = 256))]
+    pub new_password: String,
+    #[oai(validator(max_length = 256))]
+    pub password_confirmation: String,
+}
+
 // ---- wire types: admin ----
 
 #[derive(Object)]
@@ -918,11 +961,36 @@ struct Member {
 
 pub struct MlmApi {
     ctx: PluginContext,
+    config: MlmConfig,
+}
+
+/// Which password a reset is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Secret {
+    Login,
+    Transaction,
+}
+
+impl Secret {
+    fn kind(self) -> &'static str {
+        match self {
+            Secret::Login => "login",
+            Secret::Transaction => "transaction",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Secret::Login => "login password",
+            Secret::Transaction => "e-wallet transaction password",
+        }
+    }
 }
 
 impl MlmApi {
-    pub fn new(ctx: PluginContext) -> Self {
-        MlmApi { ctx }
+    pub fn new(ctx: PluginContext) -> CoreResult<Self> {
+        let config: MlmConfig = ctx.config()?;
+        Ok(MlmApi { ctx, config })
     }
 
     /// The business behind an `api_key`: an organisation whose key may use the member API.
@@ -1605,6 +1673,77 @@ impl MlmApi {
         Ok(())
     }
 
+    // ---- forgotten passwords ----
+
+    /// Sends the member a single-use reset link through the outbox, in the transaction that stores its hash.
+    async fn send_reset(&self, business: &Tenant, member: &MemberRow, secret: Secret) -> Result<()> {
+        let token = new_secret("mrt_");
+        let link = match self.config.reset_url.trim() {
+            "" => format!("the code {token} (in your app's password reset)"),
+            url => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}token={token}&kind={}", secret.kind())
+            }
+        };
+        let email = Email::parse("email", &member.email)?;
+        let vars = serde_json::json!({"name": member.firstname, "username": member.username, "what": secret.what(),
+                                      "link": link});
+        let now = now_ms();
+        let mut tx = self.ctx.begin().await?;
+        store::insert_reset(
+            &mut tx,
+            &hash_secret(&token),
+            business.id,
+            member.id,
+            secret.kind(),
+            now + RESET_TTL_MS,
+            now,
+        )
+        .await?;
+        self.ctx.email(&mut tx, business, &email, &RESET_EMAIL, &vars).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forgot password: answered the same whether the username exists or not, so it does not tell.
+    async fn forgot_password(&self, key: &ApiKey, req: &ForgotPassword) -> Result<()> {
+        let app = self.business(key).await?;
+        let name = req.username.trim().to_lowercase();
+        if let Some(member) = store::member_by_username(self.ctx.pool(), app.tenant_id(), &name).await? {
+            self.send_reset(app.tenant(), &member, Secret::Login).await?;
+        }
+        Ok(())
+    }
+
+    async fn forgot_txn_password(&self, key: &ApiKey, token: &AccessToken) -> Result<()> {
+        let m = self.member(key, token).await?;
+        self.send_reset(&m.business, &m.row, Secret::Transaction).await
+    }
+
+    /// Sets a new password with a reset token; a new login password also ends every session of the member.
+    async fn reset(&self, key: &ApiKey, req: &PasswordReset, secret: Secret) -> Result<()> {
+        let app = self.business(key).await?;
+        let business = app.tenant();
+        same_password(&req.new_password, &req.password_confirmation)?;
+        let hash = hash_password(&req.new_password).await?;
+        let bad = || CoreError::invalid("token", "is unknown, used or expired; ask for a new reset email");
+        let mut tx = self.ctx.begin().await?;
+        let member_id =
+            store::spend_reset(&mut tx, &hash_secret(req.token.trim()), business.id, secret.kind(), now_ms())
+                .await?
+                .ok_or_else(bad)?;
+        match secret {
+            Secret::Login => {
+                let member = store::member(self.ctx.pool(), business.id, member_id).await?.ok_or_else(bad)?;
+                self.ctx.set_password(&mut tx, business, member.principal_id, &hash).await?;
+                store::revoke_tokens(&mut tx, business.id, member_id).await?;
+            }
+            Secret::Transaction => store::set_txn_password(&mut tx, business.id, member_id, &hash).await?,
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     // ---- admin ----
 
     async fn settings_get(&self, key: &BearerKey, business_id: Option<i64>) -> Result<Settings> {
@@ -1939,6 +2078,30 @@ impl MlmApi {
         body: Input<PasswordChange>,
     ) -> Done {
         done(self.change_txn_password(&api_key, &access_token, &body).await)
+    }
+
+    /// Forgot password: emails the member a single-use reset link (204 whether or not the username exists).
+    #[oai(path = "/profile/password/forgot/", method = "post", operation_id = "mlm_password_forgot")]
+    async fn password_forgot(&self, api_key: ApiKey, body: Input<ForgotPassword>) -> Done {
+        done(self.forgot_password(&api_key, &body).await)
+    }
+
+    /// A new login password with the token of a reset email; every access token of the member is revoked.
+    #[oai(path = "/profile/password/reset/", method = "post", operation_id = "mlm_password_reset")]
+    async fn password_reset(&self, api_key: ApiKey, body: Input<PasswordReset>) -> Done {
+        done(self.reset(&api_key, &body, Secret::Login).await)
+    }
+
+    /// Forgot transaction password: emails the signed-in member a single-use reset link.
+    #[oai(path = "/ewallet/password/forget/", method = "post", operation_id = "mlm_ewallet_password_forgot")]
+    async fn ewallet_password_forgot(&self, api_key: ApiKey, access_token: AccessToken) -> Done {
+        done(self.forgot_txn_password(&api_key, &access_token).await)
+    }
+
+    /// A new transaction password with the token of a reset email.
+    #[oai(path = "/ewallet/password/reset/", method = "post", operation_id = "mlm_ewallet_password_reset")]
+    async fn ewallet_password_reset(&self, api_key: ApiKey, body: Input<PasswordReset>) -> Done {
+        done(self.reset(&api_key, &body, Secret::Transaction).await)
     }
 
     /// Get e-wallet balance.

@@ -38,7 +38,7 @@ impl Plugin for MlmPlugin {
     }
 
     fn api(&self, ctx: PluginContext) -> CoreResult<PluginApi> {
-        Ok(PluginApi::new::<api::ErrorBody, _>(api::MlmApi::new(ctx), &self.manifest()))
+        Ok(PluginApi::new::<api::ErrorBody, _>(api::MlmApi::new(ctx)?, &self.manifest()))
     }
 }
 

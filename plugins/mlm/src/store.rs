@@ -902,3 +902,51 @@ pub async fn insert_checkout(
     .fetch_one(&mut *conn)
     .await?)
 }
+
+// ---- password resets ----
+
+#[instrument(skip_all)]
+pub async fn insert_reset(
+    conn: &mut AnyConnection,
+    hash: &str,
+    tenant_id: i64,
+    member_id: i64,
+    kind: &str,
+    expires_at: i64,
+    now: i64,
+) -> CoreResult<()> {
+    sqlx::query(
+        "INSERT INTO mlm_resets (token_hash, tenant_id, member_id, kind, expires_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(hash)
+    .bind(tenant_id)
+    .bind(member_id)
+    .bind(kind)
+    .bind(expires_at)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Spends a reset token of the business and kind: unused and unexpired, once. Returns its member.
+#[instrument(skip_all)]
+pub async fn spend_reset(
+    conn: &mut AnyConnection,
+    hash: &str,
+    tenant_id: i64,
+    kind: &str,
+    now: i64,
+) -> CoreResult<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "UPDATE mlm_resets SET used_at = $4 WHERE token_hash = $1 AND tenant_id = $2 AND kind = $3 \
+         AND used_at IS NULL AND expires_at > $4 RETURNING member_id",
+    )
+    .bind(hash)
+    .bind(tenant_id)
+    .bind(kind)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
