@@ -478,6 +478,17 @@ fn attack(operation_id: &str, a: &Tree, z: &Tree) -> Option<Attack> {
                 "ewallet_ledger" => {
                     Core("GET", format!("/mlm/admin/ewallet/ledger?business_id={org}&username={m}"), Value::Null)
                 }
+                "compensation_preview" | "compensation_run" => Core(
+                    "POST",
+                    format!(
+                        "/mlm/admin/compensation/{}?business_id={org}",
+                        if id.ends_with("preview") { "preview" } else { "runs" }
+                    ),
+                    json!({"period": "2020-01-01"}),
+                ),
+                "compensation_runs" => {
+                    Core("GET", format!("/mlm/admin/compensation/runs?business_id={org}"), Value::Null)
+                }
                 "epins_create" => {
                     Core("POST", format!("/mlm/admin/epins?business_id={org}"), json!({"count": 1, "amount": 1}))
                 }

@@ -744,6 +744,118 @@ async fn forgotten_passwords_are_reset_by_email(b: crate::support::Backend) {
     assert_eq!(call(&srv, "POST", "ewallet/payment/", &biz, Some(&anna), &pay).await.status, 204);
 }
 
+/// The UTC day of an instant, yyyy-mm-dd (civil from days).
+fn utc_day(ms: i64) -> String {
+    let z = ms.div_euclid(86_400_000) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let (d, m) = (doy - (153 * mp + 2) / 5 + 1, if mp < 10 { mp + 3 } else { mp - 9 });
+    format!("{:04}-{m:02}-{d:02}", yoe + era * 400 + i64::from(m <= 2))
+}
+
+async fn compensation_runs_once_per_period(b: crate::support::Backend) {
+    let srv = Server::start_with(b, &[("TESSERA_TEST_CLOCK", "1")]).await;
+    let biz = business(&srv, "comp").await;
+    let plan = json!({"registration_blocked": false, "username_min": 4, "username_max": 20, "signup_fee": 0,
+                      "currency": "USD", "sponsor_bonus_percent": 10, "pair_pv": 50, "pair_bonus": 5,
+                      "daily_pair_cap": 1});
+    let r = srv.json("PUT", "/mlm/admin/settings", &biz.admin, plan).await;
+    assert_eq!((r.status, &r.body["data"]["sponsor_bonus_percent"]), (200, &json!(10.0)), "{}", r.text);
+    let gold = biz.membership.to_string();
+    let day1 = utc_day(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64);
+    for (name, sponsor, placement, pos) in
+        [("anna", "company", "company", "L"), ("cara", "company", "company", "R"), ("dana", "anna", "anna", "L")]
+    {
+        assert_eq!(register(&srv, &biz, &registration(name, sponsor, placement, pos, &gold)).await.status, 201);
+    }
+    let comp = |op: &str, period: &str| {
+        let (method, path) = match op {
+            "preview" => ("POST", "/mlm/admin/compensation/preview"),
+            _ => ("POST", "/mlm/admin/compensation/runs"),
+        };
+        srv.json(method, path, &biz.admin, json!({"period": period}))
+    };
+    // A day that has not ended cannot run.
+    failed(&comp("preview", &day1).await, 422, "1004", Some("period"));
+    let advance = |s: u64| {
+        srv.send(srv.client.post(format!("{}/_test/clock/advance?seconds={s}", srv.base)).bearer_auth(&srv.admin_key))
+    };
+    assert_eq!(advance(86_400).await.status, 200);
+    // The preview shows what the run credits, twice the same; nothing moves until the run.
+    let p1 = comp("preview", &day1).await;
+    assert_eq!(p1.status, 200, "{}", p1.text);
+    assert_eq!(comp("preview", &day1).await.body, p1.body);
+    let d = &p1.body["data"];
+    assert_eq!(
+        (&d["committed"], &d["sponsor_total"], &d["pairing_total"]),
+        (&json!(false), &json!(30.0), &json!(5.0)),
+        "{d}"
+    );
+    let mut credits: Vec<(String, String, f64)> = d["credits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (c["username"].as_str().unwrap().into(), c["kind"].as_str().unwrap().into(), c["amount"].as_f64().unwrap())
+        })
+        .collect();
+    credits.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    assert_eq!(
+        credits,
+        vec![
+            ("anna".into(), "sponsor_bonus".into(), 10.0),
+            ("company".into(), "binary_pairing".into(), 5.0),
+            ("company".into(), "sponsor_bonus".into(), 10.0),
+            ("company".into(), "sponsor_bonus".into(), 10.0),
+        ]
+    );
+    let balance = |name: &'static str| {
+        let url = format!("/mlm/admin/ewallet/ledger?username={name}&limit=100");
+        let key = biz.admin.clone();
+        let srv = &srv;
+        async move { srv.get(&url, &key).await.body["data"]["balance"].as_f64().unwrap() }
+    };
+    assert_eq!(balance("company").await, 0.0);
+    let r = comp("run", &day1).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["data"]["credits"], p1.body["data"]["credits"]);
+    assert_eq!(r.body["data"]["committed"], true);
+    // Once per period, however asked.
+    failed(&comp("run", &day1).await, 409, "409", None);
+    failed(&comp("preview", &day1).await, 409, "409", None);
+    assert_eq!((balance("company").await, balance("anna").await), (25.0, 10.0));
+    let ledger = srv.get("/mlm/admin/ewallet/ledger?username=company&limit=100", &biz.admin).await;
+    let sources: Vec<&str> =
+        ledger.body["data"]["items"].as_array().unwrap().iter().map(|e| e["source"].as_str().unwrap()).collect();
+    assert!(sources.contains(&"sponsor bonus: registration of cara"), "{sources:?}");
+    assert!(sources.iter().any(|s| s.starts_with("binary pairing")), "{sources:?}");
+
+    // The next day: company's left leg carried 50 unmatched PV; erik's 50 on the right makes one more pair.
+    assert_eq!(register(&srv, &biz, &registration("erik", "company", "cara", "R", &gold)).await.status, 201);
+    let r = srv.get("/mlm/admin/members?search=erik", &biz.admin).await;
+    let day2 = utc_day(r.body["data"]["items"][0]["joined_at"].as_i64().unwrap());
+    assert_eq!(advance(86_400).await.status, 200);
+    let r = comp("run", &day2).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!((&r.body["data"]["sponsor_total"], &r.body["data"]["pairing_total"]), (&json!(10.0), &json!(5.0)));
+    assert_eq!(balance("company").await, 40.0);
+    // The third day: all matched volume was consumed and nothing new came in, so nothing pairs.
+    let joined = srv.get("/mlm/admin/members?search=erik", &biz.admin).await.body["data"]["items"][0]["joined_at"]
+        .as_i64()
+        .unwrap();
+    let day3 = utc_day(joined + 86_400_000);
+    assert_eq!(advance(86_400).await.status, 200);
+    let r = comp("run", &day3).await;
+    assert_eq!((r.status, &r.body["data"]["pairing_total"]), (201, &json!(0.0)), "{}", r.text);
+    let runs = srv.get("/mlm/admin/compensation/runs", &biz.admin).await;
+    let periods: Vec<&str> =
+        runs.body["data"]["items"].as_array().unwrap().iter().map(|r| r["period"].as_str().unwrap()).collect();
+    assert_eq!(periods, vec![day3.as_str(), day2.as_str(), day1.as_str()]);
+}
+
 both!(
     seed_operations_work,
     error_codes_are_the_seeds,
@@ -754,4 +866,5 @@ both!(
     businesses_and_members_are_apart,
     cart_and_checkout,
     forgotten_passwords_are_reset_by_email,
+    compensation_runs_once_per_period,
 );

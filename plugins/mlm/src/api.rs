@@ -712,6 +712,70 @@ pub struct Settings {
     /// ISO 4217 code of the business's money.
     #[oai(validator(min_length = 3, max_length = 3))]
     pub currency: String,
+    /// Sponsor bonus: this percentage of the package's amount, to the sponsor of each registration. Unchanged when
+    /// absent.
+    #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
+    pub sponsor_bonus_percent: Option<f64>,
+    /// Binary pairing: points matched on both legs that make one pair. Unchanged when absent.
+    #[oai(validator(minimum(value = "1")))]
+    pub pair_pv: Option<i64>,
+    /// Binary pairing: what one pair pays (0: no pairing). Unchanged when absent.
+    #[oai(validator(minimum(value = "0")))]
+    pub pair_bonus: Option<f64>,
+    /// Binary pairing: paid pairs per member and day at most; matched pairs beyond it are flushed. Unchanged when
+    /// absent.
+    #[oai(validator(minimum(value = "0")))]
+    pub daily_pair_cap: Option<i64>,
+}
+
+#[derive(Object)]
+#[oai(rename = "MlmCompensationRequest")]
+pub struct CompensationRequest {
+    /// The period: a UTC day that has ended, yyyy-mm-dd.
+    #[oai(validator(max_length = 10))]
+    pub period: String,
+}
+
+#[derive(Object)]
+#[oai(rename = "MlmCompensationCredit")]
+pub struct CompensationCredit {
+    pub username: String,
+    /// sponsor_bonus or binary_pairing.
+    pub kind: String,
+    pub amount: f64,
+    /// As the e-wallet ledger records it.
+    pub source: String,
+}
+
+#[derive(Object)]
+#[oai(rename = "MlmCompensationRun")]
+pub struct CompensationRun {
+    pub period: String,
+    /// False for a preview: nothing was credited.
+    pub committed: bool,
+    pub sponsor_total: f64,
+    pub pairing_total: f64,
+    /// Every credit of the run (pairs flushed by the cap move volume but pay nothing, and are not listed).
+    pub credits: Vec<CompensationCredit>,
+}
+
+#[derive(Object)]
+#[oai(rename = "MlmCompensationRunSummary")]
+pub struct CompensationRunSummary {
+    pub period: String,
+    pub sponsor_total: f64,
+    pub pairing_total: f64,
+    /// How many credits were made.
+    pub credits: i64,
+    /// Epoch milliseconds.
+    pub created_at: i64,
+}
+
+#[derive(Object)]
+#[oai(rename = "MlmCompensationRuns")]
+pub struct CompensationRuns {
+    /// Newest period first.
+    pub items: Vec<CompensationRunSummary>,
 }
 
 #[derive(Object)]
@@ -1744,6 +1808,48 @@ impl MlmApi {
         Ok(())
     }
 
+    // ---- compensation ----
+
+    async fn compensation(
+        &self,
+        key: &BearerKey,
+        business_id: Option<i64>,
+        req: &CompensationRequest,
+        commit: bool,
+    ) -> Result<CompensationRun> {
+        let (caller, business) = self.admin(key, business_id, if commit { "update" } else { "read" }).await?;
+        let run = compensate(&self.ctx, &business, req.period.trim(), commit).await?;
+        if commit {
+            let mut tx = self.ctx.begin().await?;
+            self.ctx
+                .audit(&mut tx, &caller, &business, "compensation.run", &format!("mlm_period:{}", run.period))
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(run)
+    }
+
+    async fn compensation_runs(
+        &self,
+        key: &BearerKey,
+        business_id: Option<i64>,
+        page: Paging,
+    ) -> Result<CompensationRuns> {
+        let (_, business) = self.admin(key, business_id, "read").await?;
+        let rows = store::runs(self.ctx.reader(), business.id, page).await?;
+        let items = rows
+            .into_iter()
+            .map(|r| CompensationRunSummary {
+                period: r.period,
+                sponsor_total: number(r.sponsor_total),
+                pairing_total: number(r.pairing_total),
+                credits: r.credits,
+                created_at: r.created_at,
+            })
+            .collect();
+        Ok(CompensationRuns { items })
+    }
+
     // ---- admin ----
 
     async fn settings_get(&self, key: &BearerKey, business_id: Option<i64>) -> Result<Settings> {
@@ -1755,6 +1861,10 @@ impl MlmApi {
             username_max: s.username_max,
             signup_fee: number(s.signup_fee),
             currency: s.currency,
+            sponsor_bonus_percent: Some(s.sponsor_bonus_bp as f64 / 100.0),
+            pair_pv: Some(s.pair_pv),
+            pair_bonus: Some(number(s.pair_bonus)),
+            daily_pair_cap: Some(s.daily_pair_cap),
         })
     }
 
@@ -1767,12 +1877,24 @@ impl MlmApi {
         if !currency.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(CoreError::invalid("currency", "must be a three-letter ISO 4217 code").into());
         }
+        let now = store::settings(self.ctx.pool(), business.id).await?;
         let row = SettingsRow {
             registration_blocked: Flag(req.registration_blocked),
             username_min: req.username_min,
             username_max: req.username_max,
             signup_fee: money("signup_fee", req.signup_fee)?,
             currency,
+            sponsor_bonus_bp: match req.sponsor_bonus_percent {
+                // Percent with at most two decimals: basis points, exactly.
+                Some(p) => money("sponsor_bonus_percent", p)?,
+                None => now.sponsor_bonus_bp,
+            },
+            pair_pv: req.pair_pv.unwrap_or(now.pair_pv),
+            pair_bonus: match req.pair_bonus {
+                Some(b) => money("pair_bonus", b)?,
+                None => now.pair_bonus,
+            },
+            daily_pair_cap: req.daily_pair_cap.unwrap_or(now.daily_pair_cap),
         };
         let mut tx = self.ctx.begin().await?;
         store::put_settings(&mut tx, business.id, &row, now_ms()).await?;
@@ -1985,6 +2107,151 @@ impl MlmApi {
         tx.commit().await?;
         Ok(EpinBatch { batch, codes, amount: number(amount), expires_at })
     }
+}
+
+// ---- the compensation engine ----
+
+/// One credit a run makes (or, for flushed pairs, only the volume it consumes).
+struct Credit {
+    member_id: i64,
+    username: String,
+    kind: &'static str,
+    amount: i64,
+    source: String,
+    /// The ledger's idempotency key: a credit is made once, whatever runs again.
+    key: String,
+    /// Leg volume the credit's pairs consume.
+    consume: i64,
+}
+
+/// The credits of a period, read on `conn`: a sponsor bonus for each registration of the period, and binary pairing
+/// on the unmatched volume of every member with a pair's worth on both legs.
+async fn plan_credits(
+    conn: &mut sqlx::AnyConnection,
+    s: &SettingsRow,
+    business: i64,
+    period: &str,
+    (start, end): (i64, i64),
+) -> CoreResult<Vec<Credit>> {
+    let mut credits = Vec::new();
+    if s.sponsor_bonus_bp > 0 {
+        for r in store::sponsorships(conn, business, start, end).await? {
+            let amount = model::sponsor_bonus(r.amount, s.sponsor_bonus_bp);
+            if amount > 0 {
+                credits.push(Credit {
+                    member_id: r.sponsor_id,
+                    username: r.sponsor,
+                    kind: "sponsor_bonus",
+                    amount,
+                    source: format!("sponsor bonus: registration of {}", r.username),
+                    key: format!("sponsor:{}", r.member_id),
+                    consume: 0,
+                });
+            }
+        }
+    }
+    if s.pair_bonus > 0 {
+        for u in store::unmatched(conn, business, s.pair_pv).await? {
+            let (paid, consumed) = model::pairing(u.left, u.right, s.pair_pv, s.daily_pair_cap);
+            credits.push(Credit {
+                member_id: u.id,
+                username: u.username,
+                kind: "binary_pairing",
+                amount: paid * s.pair_bonus,
+                source: format!("binary pairing {period}: {paid} pairs of {} PV", s.pair_pv),
+                key: format!("pair:{period}:{}", u.id),
+                consume: consumed,
+            });
+        }
+    }
+    Ok(credits)
+}
+
+/// Computes a period's compensation for a business and, with `commit`, credits it to the e-wallets in one
+/// transaction with the run's record: a period runs once (a second run is a conflict), and each credit carries an
+/// idempotency key in the ledger. A preview reads the same state the same way, so it shows what a run would credit.
+async fn compensate(ctx: &PluginContext, business: &Tenant, period: &str, commit: bool) -> Result<CompensationRun> {
+    let bounds = model::period_bounds(period)
+        .ok_or_else(|| coded("1013", CoreError::invalid("period", "must be a date as yyyy-mm-dd")))?;
+    if bounds.1 > now_ms() {
+        return Err(CoreError::invalid("period", "has not ended yet (periods are UTC days)").into());
+    }
+    let settings = store::settings(ctx.pool(), business.id).await?;
+    let already = || CoreError::conflict(format!("period: {period} has been run already"));
+    if store::run_exists(ctx.pool(), business.id, period).await? {
+        return Err(already().into());
+    }
+    let credits = if commit {
+        let now = now_ms();
+        let mut tx = ctx.begin().await?;
+        let credits = plan_credits(&mut tx, &settings, business.id, period, bounds).await?;
+        let total = |kind: &str| credits.iter().filter(|c| c.kind == kind).map(|c| c.amount).sum::<i64>();
+        let paying = credits.iter().filter(|c| c.amount > 0).count() as i64;
+        store::insert_run(&mut tx, business.id, period, total("sponsor_bonus"), total("binary_pairing"), paying, now)
+            .await
+            .map_err(|e| match e {
+                CoreError::Conflict(_) => already(),
+                e => e,
+            })?;
+        for c in &credits {
+            if c.amount > 0 {
+                let credit = WalletMove {
+                    tenant_id: business.id,
+                    member_id: c.member_id,
+                    delta: c.amount,
+                    kind: "credit",
+                    source: &c.source,
+                    idempotency_key: Some(&c.key),
+                };
+                store::apply_wallet(&mut tx, &credit, now)
+                    .await?
+                    .ok_or_else(|| CoreError::internal(format!("a credit to member {} was refused", c.member_id)))?;
+            }
+            if c.consume > 0 {
+                store::consume_volume(&mut tx, business.id, c.member_id, c.consume).await?;
+            }
+        }
+        tx.commit().await?;
+        credits
+    } else {
+        let mut conn = ctx.pool().acquire().await.map_err(CoreError::from)?;
+        plan_credits(&mut conn, &settings, business.id, period, bounds).await?
+    };
+    let total = |kind: &str| credits.iter().filter(|c| c.kind == kind).map(|c| c.amount).sum::<i64>();
+    Ok(CompensationRun {
+        period: period.to_string(),
+        committed: commit,
+        sponsor_total: number(total("sponsor_bonus")),
+        pairing_total: number(total("binary_pairing")),
+        credits: credits
+            .into_iter()
+            .filter(|c| c.amount > 0)
+            .map(|c| CompensationCredit {
+                username: c.username,
+                kind: c.kind.to_string(),
+                amount: number(c.amount),
+                source: c.source,
+            })
+            .collect(),
+    })
+}
+
+/// The compensation job: every business whose plan pays anything gets yesterday's (UTC) run, once.
+pub async fn compensation_job(ctx: &PluginContext) -> CoreResult<()> {
+    let period = model::period_of(now_ms() - 86_400_000);
+    for id in store::paying_businesses(ctx.pool()).await? {
+        let Some(business) = ctx.tenant(id).await? else { continue };
+        if store::run_exists(ctx.pool(), id, &period).await? {
+            continue;
+        }
+        match compensate(ctx, &business, &period, true).await {
+            Ok(_) => {}
+            // Another instance ran it meanwhile.
+            Err(Failure { error: CoreError::Conflict(_), .. }) => {}
+            Err(f) => return Err(f.error),
+        }
+    }
+    Ok(())
 }
 
 fn member_out(r: MemberRow) -> MemberOut {
@@ -2317,6 +2584,45 @@ impl MlmApi {
             Err(e) => return Reply::failed(e.into()),
         };
         reply(self.ledger(&key, business_id.0, &username, page).await)
+    }
+
+    /// Preview a period's compensation: the credits a run would make, nothing credited.
+    #[oai(path = "/admin/compensation/preview", method = "post", operation_id = "mlm_admin_compensation_preview")]
+    async fn admin_compensation_preview(
+        &self,
+        key: BearerKey,
+        business_id: Query<Option<i64>>,
+        body: Input<CompensationRequest>,
+    ) -> Reply<CompensationRun> {
+        reply(self.compensation(&key, business_id.0, &body, false).await)
+    }
+
+    /// Run a period's compensation: sponsor bonuses and binary pairing credited to the e-wallets, once per period
+    /// (the daily job runs yesterday's by itself).
+    #[oai(path = "/admin/compensation/runs", method = "post", operation_id = "mlm_admin_compensation_run")]
+    async fn admin_compensation_run(
+        &self,
+        key: BearerKey,
+        business_id: Query<Option<i64>>,
+        body: Input<CompensationRequest>,
+    ) -> Created<CompensationRun> {
+        created(self.compensation(&key, business_id.0, &body, true).await)
+    }
+
+    /// The committed runs, newest period first.
+    #[oai(path = "/admin/compensation/runs", method = "get", operation_id = "mlm_admin_compensation_runs")]
+    async fn admin_compensation_runs(
+        &self,
+        key: BearerKey,
+        business_id: Query<Option<i64>>,
+        limit: Query<Option<i64>>,
+        offset: Query<Option<i64>>,
+    ) -> Reply<CompensationRuns> {
+        let page = match Paging::new(PAGE, limit.0, offset.0) {
+            Ok(p) => p,
+            Err(e) => return Reply::failed(e.into()),
+        };
+        reply(self.compensation_runs(&key, business_id.0, page).await)
     }
 
     /// Generate a batch of e-pins; the codes are shown once.

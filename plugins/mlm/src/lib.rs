@@ -6,6 +6,9 @@ mod api;
 mod model;
 mod store;
 
+use std::time::Duration;
+
+use tessera_core::jobs::{handler, Job, JobRun};
 use tessera_core::{CoreResult, Manifest, Migrations, Permission, Plugin, PluginApi, PluginContext};
 
 pub struct MlmPlugin;
@@ -35,6 +38,16 @@ impl Plugin for MlmPlugin {
             Permission { role: "mlm_admin", object: "mlm:admin", action: "read" },
             Permission { role: "mlm_admin", object: "mlm:admin", action: "update" },
         ]
+    }
+
+    /// Every hour, yesterday's compensation of every business whose plan pays anything, once per period.
+    fn jobs(&self, ctx: &PluginContext) -> Vec<Job> {
+        let ctx = ctx.clone();
+        let run = handler(move |_: JobRun| {
+            let ctx = ctx.clone();
+            async move { api::compensation_job(&ctx).await }
+        });
+        vec![Job::every("mlm.compensation", Duration::from_secs(3600), run)]
     }
 
     fn api(&self, ctx: PluginContext) -> CoreResult<PluginApi> {

@@ -123,3 +123,77 @@ mod tests {
         assert_eq!(uplines("LRL").collect::<Vec<_>>(), vec![("", 'L'), ("L", 'R'), ("LR", 'L')]);
     }
 }
+
+/// Binary pairing of one member for one run: `left` and `right` are the unmatched volumes of the legs. Every
+/// `pair_pv` points matched on both legs is a pair; at most `cap` pairs are paid, the rest are flushed. Returns
+/// (paid pairs, volume consumed from each leg); what is not consumed carries forward.
+pub fn pairing(left: i64, right: i64, pair_pv: i64, cap: i64) -> (i64, i64) {
+    if pair_pv <= 0 {
+        return (0, 0);
+    }
+    let pairs = left.min(right).max(0) / pair_pv;
+    (pairs.min(cap.max(0)), pairs * pair_pv)
+}
+
+/// The sponsor bonus on a package: `bp` basis points of its amount, in minor units, rounded down.
+pub fn sponsor_bonus(amount: i64, bp: i64) -> i64 {
+    (amount as i128 * bp as i128 / 10_000) as i64
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// A period (a UTC day, yyyy-mm-dd) as [start, end) in epoch milliseconds.
+pub fn period_bounds(period: &str) -> Option<(i64, i64)> {
+    let day = date(period)?;
+    let (y, m, d) = (day[0..4].parse::<i64>().ok()?, day[5..7].parse::<i64>().ok()?, day[8..10].parse::<i64>().ok()?);
+    // Days from the civil date (H. Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * DAY_MS, (days + 1) * DAY_MS))
+}
+
+/// The UTC day (yyyy-mm-dd) an instant falls in.
+pub fn period_of(ms: i64) -> String {
+    let z = ms.div_euclid(DAY_MS) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+
+    #[test]
+    fn pairs_are_capped_and_volume_carries() {
+        // 350 left, 220 right, 100 PV a pair: two pairs, 200 consumed from each leg, 150 and 20 carried.
+        assert_eq!(pairing(350, 220, 100, 10), (2, 200));
+        // Capped at one paid pair; both matched pairs' volume is consumed (the second is flushed).
+        assert_eq!(pairing(350, 220, 100, 1), (1, 200));
+        assert_eq!(pairing(99, 1000, 100, 10), (0, 0));
+        assert_eq!(sponsor_bonus(10_000, 1_000), 1_000);
+        assert_eq!(sponsor_bonus(999, 150), 14);
+    }
+
+    #[test]
+    fn periods_are_utc_days() {
+        let (start, end) = period_bounds("2026-12-05").unwrap();
+        assert_eq!(start, 1_796_428_800_000);
+        assert_eq!(end - start, DAY_MS);
+        assert_eq!(period_of(start), "2026-12-05");
+        assert_eq!(period_of(end - 1), "2026-12-05");
+        assert_eq!(period_of(0), "1970-01-01");
+        assert_eq!(period_bounds("2024-02-29").map(|(s, _)| period_of(s)).as_deref(), Some("2024-02-29"));
+        assert!(period_bounds("2026-13-01").is_none());
+    }
+}

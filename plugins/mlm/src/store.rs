@@ -22,6 +22,10 @@ pub struct SettingsRow {
     pub username_max: i64,
     pub signup_fee: i64,
     pub currency: String,
+    pub sponsor_bonus_bp: i64,
+    pub pair_pv: i64,
+    pub pair_bonus: i64,
+    pub daily_pair_cap: i64,
 }
 
 impl Default for SettingsRow {
@@ -32,6 +36,10 @@ impl Default for SettingsRow {
             username_max: 20,
             signup_fee: 0,
             currency: "USD".into(),
+            sponsor_bonus_bp: 0,
+            pair_pv: 100,
+            pair_bonus: 0,
+            daily_pair_cap: 10,
         }
     }
 }
@@ -40,8 +48,8 @@ impl Default for SettingsRow {
 #[instrument(skip_all)]
 pub async fn settings(pool: &AnyPool, tenant_id: i64) -> CoreResult<SettingsRow> {
     let row: Option<SettingsRow> = sqlx::query_as(
-        "SELECT registration_blocked, username_min, username_max, signup_fee, currency FROM mlm_settings \
-         WHERE tenant_id = $1",
+        "SELECT registration_blocked, username_min, username_max, signup_fee, currency, sponsor_bonus_bp, pair_pv, \
+         pair_bonus, daily_pair_cap FROM mlm_settings WHERE tenant_id = $1",
     )
     .bind(tenant_id)
     .fetch_optional(pool)
@@ -53,9 +61,10 @@ pub async fn settings(pool: &AnyPool, tenant_id: i64) -> CoreResult<SettingsRow>
 pub async fn put_settings(conn: &mut AnyConnection, tenant_id: i64, s: &SettingsRow, now: i64) -> CoreResult<()> {
     sqlx::query(
         "INSERT INTO mlm_settings (tenant_id, registration_blocked, username_min, username_max, signup_fee, currency, \
-         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id) DO UPDATE SET \
+         updated_at, sponsor_bonus_bp, pair_pv, pair_bonus, daily_pair_cap) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (tenant_id) DO UPDATE SET \
          registration_blocked = $2, username_min = $3, username_max = $4, signup_fee = $5, currency = $6, \
-         updated_at = $7",
+         updated_at = $7, sponsor_bonus_bp = $8, pair_pv = $9, pair_bonus = $10, daily_pair_cap = $11",
     )
     .bind(tenant_id)
     .bind(s.registration_blocked.0 as i64)
@@ -64,6 +73,10 @@ pub async fn put_settings(conn: &mut AnyConnection, tenant_id: i64, s: &Settings
     .bind(s.signup_fee)
     .bind(&s.currency)
     .bind(now)
+    .bind(s.sponsor_bonus_bp)
+    .bind(s.pair_pv)
+    .bind(s.pair_bonus)
+    .bind(s.daily_pair_cap)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -949,4 +962,136 @@ pub async fn spend_reset(
     .bind(now)
     .fetch_optional(&mut *conn)
     .await?)
+}
+
+// ---- compensation ----
+
+/// The businesses whose plan pays anything: the compensation job's work list.
+#[instrument(skip_all)]
+pub async fn paying_businesses(pool: &AnyPool) -> CoreResult<Vec<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT tenant_id FROM mlm_settings WHERE sponsor_bonus_bp > 0 OR pair_bonus > 0 ORDER BY tenant_id",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+#[instrument(skip_all)]
+pub async fn run_exists(pool: &AnyPool, tenant_id: i64, period: &str) -> CoreResult<bool> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM mlm_comp_runs WHERE tenant_id = $1 AND period = $2")
+        .bind(tenant_id)
+        .bind(period)
+        .fetch_optional(pool)
+        .await?;
+    Ok(found.is_some())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Sponsorship {
+    pub member_id: i64,
+    pub username: String,
+    pub sponsor_id: i64,
+    pub sponsor: String,
+    pub amount: i64,
+}
+
+/// The registrations of a period with a sponsor, and the package each paid for.
+#[instrument(skip_all)]
+pub async fn sponsorships(
+    conn: &mut AnyConnection,
+    tenant_id: i64,
+    start: i64,
+    end: i64,
+) -> CoreResult<Vec<Sponsorship>> {
+    Ok(sqlx::query_as(
+        "SELECT m.id AS member_id, m.username, s.id AS sponsor_id, s.username AS sponsor, p.amount \
+         FROM mlm_members m JOIN mlm_members s ON s.id = m.sponsor_id AND s.tenant_id = m.tenant_id \
+         JOIN mlm_packages p ON p.id = m.package_id AND p.tenant_id = m.tenant_id \
+         WHERE m.tenant_id = $1 AND m.created_at >= $2 AND m.created_at < $3 ORDER BY m.id",
+    )
+    .bind(tenant_id)
+    .bind(start)
+    .bind(end)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Unmatched {
+    pub id: i64,
+    pub username: String,
+    pub left: i64,
+    pub right: i64,
+}
+
+/// Members with at least one pair's worth of unmatched volume on both legs.
+#[instrument(skip_all)]
+pub async fn unmatched(conn: &mut AnyConnection, tenant_id: i64, pair_pv: i64) -> CoreResult<Vec<Unmatched>> {
+    Ok(sqlx::query_as(
+        "SELECT id, username, left_pv - paired_left_pv AS \"left\", right_pv - paired_right_pv AS \"right\" \
+         FROM mlm_members WHERE tenant_id = $1 AND left_pv - paired_left_pv >= $2 \
+         AND right_pv - paired_right_pv >= $2 ORDER BY id",
+    )
+    .bind(tenant_id)
+    .bind(pair_pv)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Marks volume of both legs as matched.
+#[instrument(skip_all)]
+pub async fn consume_volume(conn: &mut AnyConnection, tenant_id: i64, member_id: i64, pv: i64) -> CoreResult<()> {
+    sqlx::query(
+        "UPDATE mlm_members SET paired_left_pv = paired_left_pv + $3, paired_right_pv = paired_right_pv + $3 \
+         WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant_id)
+    .bind(member_id)
+    .bind(pv)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Records a committed run; a second run of the period is a unique violation.
+#[instrument(skip_all)]
+pub async fn insert_run(
+    conn: &mut AnyConnection,
+    tenant_id: i64,
+    period: &str,
+    sponsor_total: i64,
+    pairing_total: i64,
+    credits: i64,
+    now: i64,
+) -> CoreResult<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO mlm_comp_runs (tenant_id, period, sponsor_total, pairing_total, credits, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(tenant_id)
+    .bind(period)
+    .bind(sponsor_total)
+    .bind(pairing_total)
+    .bind(credits)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RunRow {
+    pub period: String,
+    pub sponsor_total: i64,
+    pub pairing_total: i64,
+    pub credits: i64,
+    pub created_at: i64,
+}
+
+#[instrument(skip_all)]
+pub async fn runs(reader: &Reader, tenant_id: i64, page: Paging) -> CoreResult<Vec<RunRow>> {
+    let mut q = Sql::new(
+        "SELECT period, sponsor_total, pairing_total, credits, created_at FROM mlm_comp_runs WHERE tenant_id = ",
+    );
+    q.push_bind(tenant_id).push(" ORDER BY period DESC").page(page);
+    q.fetch_all(reader).await
 }
