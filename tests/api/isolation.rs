@@ -590,6 +590,9 @@ fn attack(operation_id: &str, a: &Tree, z: &Tree) -> Option<Attack> {
         // (mlm::forgotten_passwords_are_reset_by_email uses a real one so).
         "mlm_password_reset" | "mlm_ewallet_password_reset" => NotTenantScoped,
         "mlm_ewallet_password_forgot" => MlmToken("POST", "ewallet/password/forget/", vec![]),
+        // A random link names the image; whoever has the link may see it, as with a CDN.
+        "mlm_image_get" => NotTenantScoped,
+        "mlm_profile_image_upload" => MlmToken("POST", "profile/image/", vec![]),
         "mlm_cart_list" => MlmToken("GET", "cart/products/", vec![]),
         "mlm_cart_clear" => MlmToken("POST", "cart/products/all/", vec![]),
         "mlm_cart_checkout" => MlmToken("POST", "cart/checkout/", vec![("payment_method", "epin"), ("epin_code", "X")]),

@@ -856,6 +856,59 @@ async fn compensation_runs_once_per_period(b: crate::support::Backend) {
     assert_eq!(periods, vec![day3.as_str(), day2.as_str(), day1.as_str()]);
 }
 
+/// A multipart/form-data body with one file field.
+fn multipart(field: &str, file_name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "tessera-test-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn profile_images(b: crate::support::Backend) {
+    let srv = Server::start(b).await;
+    let biz = business(&srv, "images").await;
+    let gold = biz.membership.to_string();
+    assert_eq!(register(&srv, &biz, &registration("anna", "company", "company", "L", &gold)).await.status, 201);
+    let anna = token(&srv, &biz, "anna", PASSWORD).await;
+    let upload = |field: &str, name: &str, bytes: &[u8]| {
+        let (content_type, body) = multipart(field, name, bytes);
+        let req = srv
+            .client
+            .post(format!("{}/mlm/profile/image/", srv.base))
+            .header("api_key", &biz.app)
+            .header("access_token", &anna)
+            .header("content-type", content_type)
+            .body(body);
+        srv.send(req)
+    };
+    let mut png = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+    png.extend_from_slice(b"rest of a small picture");
+    let r = upload("image", "me.png", &png).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = call(&srv, "GET", "profile/", &biz, Some(&anna), &[]).await;
+    let link = data(&r)["profile_image"].as_str().unwrap().to_string();
+    assert!(link.starts_with("/mlm/images/") && link.len() > 30, "{link}");
+    let image = srv.client.get(format!("{}{link}", srv.base)).send().await.unwrap();
+    assert_eq!(image.status(), 200);
+    assert_eq!(image.bytes().await.unwrap().to_vec(), png);
+    // What the file is decides, not what it is called; and its size.
+    failed(&upload("image", "me.png", b"<html>not a picture</html>").await, 422, "1017", Some("image"));
+    let mut big = png.clone();
+    big.resize(600 * 1024, 0);
+    failed(&upload("image", "big.png", &big).await, 422, "1018", Some("image"));
+    let r = upload("picture", "me.png", &png).await;
+    failed(&r, 400, "1004", None);
+    assert!(r.body["error"]["description"].as_str().unwrap().contains("`image` is required"), "{}", r.text);
+    // A new image replaces the old, whose link stops working.
+    assert_eq!(upload("image", "me.gif", b"GIF89a tiny").await.status, 204);
+    assert_eq!(srv.get_anon(&link).await.status, 404);
+}
+
 both!(
     seed_operations_work,
     error_codes_are_the_seeds,
@@ -867,4 +920,5 @@ both!(
     cart_and_checkout,
     forgotten_passwords_are_reset_by_email,
     compensation_runs_once_per_period,
+    profile_images,
 );

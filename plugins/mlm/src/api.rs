@@ -12,9 +12,11 @@
 use std::collections::BTreeMap;
 
 use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Binary;
 use poem_openapi::payload::Json;
+use poem_openapi::types::multipart::Upload;
 use poem_openapi::types::{ParseFromJSON, ToJSON};
-use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use poem_openapi::{ApiResponse, Multipart, Object, OpenApi, Tags};
 use tessera_core::identity::{hash_password, hash_secret, new_secret, verify_password};
 use tessera_core::money::{format_money, parse_money};
 use tessera_core::outbox::EmailTemplate;
@@ -39,12 +41,20 @@ const TOKEN_TTL_MS: i64 = 24 * 3600 * 1000;
 const RESET_TTL_MS: i64 = 3600 * 1000;
 
 /// The plugin's settings (`[plugins.mlm]`).
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize)]
 #[serde(default)]
 pub struct MlmConfig {
+    /// The largest profile image accepted, in bytes (1018 above it).
+    pub image_max_bytes: usize,
     /// The page of the business's app that resets a password; the email links to it with `?token=…&kind=…`.
     /// Without it, the email gives the token to paste into the app.
     pub reset_url: String,
+}
+
+impl Default for MlmConfig {
+    fn default() -> Self {
+        MlmConfig { image_max_bytes: 512 * 1024, reset_url: String::new() }
+    }
 }
 
 /// The email of a password reset: a single-use link, valid for an hour.
@@ -692,6 +702,35 @@ pub struct PasswordReset {
     pub new_password: String,
     #[oai(validator(max_length = 256))]
     pub password_confirmation: String,
+}
+
+/// Upload profile image: the seed's multipart field `image`.
+/// (A multipart schema takes its type's name: this one is prefixed by hand.)
+#[derive(Multipart)]
+pub struct MlmImageUpload {
+    /// A JPEG, PNG or GIF file (1017 otherwise), at most `[plugins.mlm] image_max_bytes` (1018 above it).
+    pub image: Upload,
+}
+
+/// A profile image, or why not.
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "image_bad_request")]
+pub enum ImageAnswer {
+    /// The image's bytes (JPEG, PNG or GIF); cacheable for a day, the link changes with the image.
+    #[oai(status = 200)]
+    Ok(Binary<Vec<u8>>, #[oai(header = "Cache-Control")] String),
+    /// No image at this link.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// Unexpected failure.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+
+fn image_bad_request(err: poem::Error) -> ImageAnswer {
+    let e = CoreError::from_poem(err);
+    e.log_internal();
+    ImageAnswer::NotFound(Json(ErrorBody::of(&e, None)))
 }
 
 // ---- wire types: admin ----
@@ -1850,6 +1889,25 @@ impl MlmApi {
         Ok(CompensationRuns { items })
     }
 
+    // ---- profile image ----
+
+    async fn image_upload(&self, key: &ApiKey, token: &AccessToken, upload: MlmImageUpload) -> Result<()> {
+        let m = self.member(key, token).await?;
+        let max = self.config.image_max_bytes;
+        if upload.image.size() > max {
+            return Err(coded("1018", CoreError::invalid("image", format!("is larger than {max} bytes"))));
+        }
+        let bytes = upload.image.into_vec().await.map_err(|_| CoreError::invalid("image", "could not be read"))?;
+        let Some(content_type) = model::image_type(&bytes) else {
+            return Err(coded("1017", CoreError::invalid("image", "must be a JPEG, PNG or GIF file")));
+        };
+        let name = new_secret("");
+        let mut tx = self.ctx.begin().await?;
+        store::put_image(&mut tx, m.business.id, m.row.id, &name, content_type, &bytes, now_ms()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     // ---- admin ----
 
     async fn settings_get(&self, key: &BearerKey, business_id: Option<i64>) -> Result<Settings> {
@@ -2369,6 +2427,25 @@ impl MlmApi {
     #[oai(path = "/ewallet/password/reset/", method = "post", operation_id = "mlm_ewallet_password_reset")]
     async fn ewallet_password_reset(&self, api_key: ApiKey, body: Input<PasswordReset>) -> Done {
         done(self.reset(&api_key, &body, Secret::Transaction).await)
+    }
+
+    /// Upload profile image (multipart field `image`; the seed says GET, which cannot carry a file).
+    #[oai(path = "/profile/image/", method = "post", operation_id = "mlm_profile_image_upload")]
+    async fn profile_image_upload(&self, api_key: ApiKey, access_token: AccessToken, form: MlmImageUpload) -> Done {
+        done(self.image_upload(&api_key, &access_token, form).await)
+    }
+
+    /// A profile image, at the link a profile's `profile_image` gives (random, so it cannot be guessed).
+    #[oai(path = "/images/:name", method = "get", operation_id = "mlm_image_get")]
+    async fn image_get(&self, name: Path<String>) -> ImageAnswer {
+        match store::image(self.ctx.pool(), name.trim()).await {
+            Ok(Some((_, bytes))) => ImageAnswer::Ok(Binary(bytes), "public, max-age=86400".into()),
+            Ok(None) => ImageAnswer::NotFound(Json(ErrorBody::of(&CoreError::not_found("name: no such image"), None))),
+            Err(e) => {
+                e.log_internal();
+                ImageAnswer::Internal(Json(ErrorBody::of(&e, None)))
+            }
+        }
     }
 
     /// Get e-wallet balance.

@@ -197,3 +197,16 @@ mod plan_tests {
         assert!(period_bounds("2026-13-01").is_none());
     }
 }
+
+/// The image type of a file by its first bytes (what it is, not what it is called): JPEG, PNG or GIF.
+pub fn image_type(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]) {
+        Some("image/png")
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some("image/gif")
+    } else {
+        None
+    }
+}

@@ -1095,3 +1095,50 @@ pub async fn runs(reader: &Reader, tenant_id: i64, page: Paging) -> CoreResult<V
     q.push_bind(tenant_id).push(" ORDER BY period DESC").page(page);
     q.fetch_all(reader).await
 }
+
+// ---- profile images ----
+
+/// Replaces the member's image and points the profile at it.
+#[instrument(skip_all)]
+pub async fn put_image(
+    conn: &mut AnyConnection,
+    tenant_id: i64,
+    member_id: i64,
+    name: &str,
+    content_type: &str,
+    bytes: &[u8],
+    now: i64,
+) -> CoreResult<()> {
+    sqlx::query("DELETE FROM mlm_images WHERE tenant_id = $1 AND member_id = $2")
+        .bind(tenant_id)
+        .bind(member_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO mlm_images (name, tenant_id, member_id, content_type, bytes, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(name)
+    .bind(tenant_id)
+    .bind(member_id)
+    .bind(content_type)
+    .bind(bytes)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE mlm_members SET profile_image = $3 WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant_id)
+        .bind(member_id)
+        .bind(format!("/mlm/images/{name}"))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+#[instrument(skip_all)]
+pub async fn image(pool: &AnyPool, name: &str) -> CoreResult<Option<(String, Vec<u8>)>> {
+    Ok(sqlx::query_as("SELECT content_type, bytes FROM mlm_images WHERE name = $1")
+        .bind(name)
+        .fetch_optional(pool)
+        .await?)
+}
