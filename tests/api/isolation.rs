@@ -279,6 +279,8 @@ enum Attack {
     NotTenantScoped,
     /// An mlm member call with the attacker's business key and this tree's member token.
     MlmToken(&'static str, &'static str, Vec<(&'static str, &'static str)>),
+    /// The mlm image upload (multipart) with the attacker's business key and this tree's member token.
+    MlmImage,
     /// An mlm member call with the attacker's own key and token, naming this tree's objects in the fields.
     MlmNaming(&'static str, String, Vec<(&'static str, String)>),
     /// One operation aimed several ways (a registrar operation once per product).
@@ -592,7 +594,7 @@ fn attack(operation_id: &str, a: &Tree, z: &Tree) -> Option<Attack> {
         "mlm_ewallet_password_forgot" => MlmToken("POST", "ewallet/password/forget/", vec![]),
         // A random link names the image; whoever has the link may see it, as with a CDN.
         "mlm_image_get" => NotTenantScoped,
-        "mlm_profile_image_upload" => MlmToken("POST", "profile/image/", vec![]),
+        "mlm_profile_image_upload" => MlmImage,
         "mlm_cart_list" => MlmToken("GET", "cart/products/", vec![]),
         "mlm_cart_clear" => MlmToken("POST", "cart/products/all/", vec![]),
         "mlm_cart_checkout" => MlmToken("POST", "cart/checkout/", vec![("payment_method", "epin"), ("epin_code", "X")]),
@@ -653,6 +655,18 @@ async fn run(srv: &Server, a: &Tree, z: &Tree, attack: Attack) -> Option<Resp> {
             let req = request(method, format!("/mlm/{path}")).header("api_key", &z.mlm_app);
             let req = req.header("access_token", &a.mlm_token);
             Some(srv.send(if fields.is_empty() { req } else { req.form(&fields) }).await)
+        }
+        Attack::MlmImage => {
+            let boundary = "isolation-boundary";
+            let body = format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"x.gif\"\r\n\r\nGIF89a\r\n--{boundary}--\r\n"
+            );
+            let req = request("POST", "/mlm/profile/image/".into())
+                .header("api_key", &z.mlm_app)
+                .header("access_token", &a.mlm_token)
+                .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+                .body(body);
+            Some(srv.send(req).await)
         }
         Attack::MlmNaming(method, path, fields) => {
             let req = request(method, format!("/mlm/{path}")).header("api_key", &z.mlm_app);
