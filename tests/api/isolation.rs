@@ -37,6 +37,7 @@ struct Tree {
     mlm_token: String,
     mlm_package: i64,
     mlm_epin: String,
+    mlm_payout: i64,
 }
 
 const PASSWORD: &str = "correct horse battery";
@@ -194,6 +195,19 @@ async fn tree(srv: &Server, slug: &str) -> Tree {
         )
         .await;
     let mlm_token = r.body["data"]["access_token"].as_str().expect("mlm token").to_string();
+    let kyc = json!({"username": mlm_member, "status": "verified"});
+    let r = srv.json("PUT", &format!("/mlm/admin/members/kyc?business_id={mlm_org}"), &isp.key, kyc).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = srv
+        .send(
+            srv.client
+                .post(format!("{}/mlm/payout/request/", srv.base))
+                .header("api_key", &mlm_app)
+                .header("access_token", &mlm_token)
+                .form(&[("amount", "5"), ("transaction_password", PASSWORD)]),
+        )
+        .await;
+    let mlm_payout = r.body["data"]["id"].as_i64().expect("payout");
     Tree {
         mlm_org,
         mlm_app,
@@ -201,6 +215,7 @@ async fn tree(srv: &Server, slug: &str) -> Tree {
         mlm_token,
         mlm_package,
         mlm_epin,
+        mlm_payout,
         webhook,
         delivery: delivery.expect("a delivery to the webhook"),
         isp,
@@ -254,7 +269,7 @@ async fn snapshot(srv: &Server, t: &Tree) -> Vec<String> {
         let url = format!("{}/registrar/api/{path}&auth-userid={rid}&api-key={rkey}", srv.base);
         out.push(srv.send(srv.client.get(url)).await.text);
     }
-    for path in ["members", &format!("ewallet/ledger?username={}", t.mlm_member)] {
+    for path in ["members", "payouts", &format!("ewallet/ledger?username={}", t.mlm_member)] {
         let sep = if path.contains('?') { '&' } else { '?' };
         out.push(srv.get(&format!("/mlm/admin/{path}{sep}business_id={}", t.mlm_org), k).await.text);
     }
@@ -491,6 +506,17 @@ fn attack(operation_id: &str, a: &Tree, z: &Tree) -> Option<Attack> {
                 "compensation_runs" => {
                     Core("GET", format!("/mlm/admin/compensation/runs?business_id={org}"), Value::Null)
                 }
+                "member_kyc" => Core(
+                    "PUT",
+                    format!("/mlm/admin/members/kyc?business_id={org}"),
+                    json!({"username": m, "status": "verified"}),
+                ),
+                "payouts_list" => Core("GET", format!("/mlm/admin/payouts?business_id={org}"), Value::Null),
+                "payout_decide" => Core(
+                    "PUT",
+                    format!("/mlm/admin/payouts/{}?business_id={org}", a.mlm_payout),
+                    json!({"status": "approved"}),
+                ),
                 "epins_create" => {
                     Core("POST", format!("/mlm/admin/epins?business_id={org}"), json!({"count": 1, "amount": 1}))
                 }
@@ -595,6 +621,10 @@ fn attack(operation_id: &str, a: &Tree, z: &Tree) -> Option<Attack> {
         // A random link names the image; whoever has the link may see it, as with a CDN.
         "mlm_image_get" => NotTenantScoped,
         "mlm_profile_image_upload" => MlmImage,
+        "mlm_payout_request" => {
+            MlmToken("POST", "payout/request/", vec![("amount", "1"), ("transaction_password", PASSWORD)])
+        }
+        "mlm_payout_list" => MlmToken("GET", "payout/requests/", vec![]),
         "mlm_cart_list" => MlmToken("GET", "cart/products/", vec![]),
         "mlm_cart_clear" => MlmToken("POST", "cart/products/all/", vec![]),
         "mlm_cart_checkout" => MlmToken("POST", "cart/checkout/", vec![("payment_method", "epin"), ("epin_code", "X")]),

@@ -909,6 +909,66 @@ async fn profile_images(b: crate::support::Backend) {
     assert_eq!(srv.get_anon(&link).await.status, 404);
 }
 
+async fn payouts_need_kyc_and_are_decided_once(b: crate::support::Backend) {
+    let srv = Server::start(b).await;
+    let biz = business(&srv, "payouts").await;
+    let gold = biz.membership.to_string();
+    assert_eq!(register(&srv, &biz, &registration("anna", "company", "company", "L", &gold)).await.status, 201);
+    let credit = json!({"username": "anna", "amount": 100, "reason": "start"});
+    assert_eq!(srv.json("POST", "/mlm/admin/ewallet/adjust", &biz.admin, credit).await.status, 200);
+    let anna = token(&srv, &biz, "anna", PASSWORD).await;
+    let ask = |amount: &'static str, password: &'static str| {
+        let (srv, biz, anna) = (&srv, &biz, &anna);
+        async move {
+            call(
+                srv,
+                "POST",
+                "payout/request/",
+                biz,
+                Some(anna),
+                &[("amount", amount), ("transaction_password", password)],
+            )
+            .await
+        }
+    };
+    failed(&ask("30", PASSWORD).await, 403, "1019", None);
+    let kyc = json!({"username": "anna", "status": "verified"});
+    assert_eq!(srv.json("PUT", "/mlm/admin/members/kyc", &biz.admin, kyc).await.status, 204);
+    failed(&ask("30", "wrong password").await, 422, "1015", None);
+    failed(&ask("150", PASSWORD).await, 422, "1014", Some("amount"));
+    let r = ask("30", PASSWORD).await;
+    assert_eq!((r.status, &r.body["data"]["status"]), (201, &json!("pending")), "{}", r.text);
+    let first = r.body["data"]["id"].as_i64().unwrap();
+    let balance =
+        || async { data(&call(&srv, "POST", "ewallet/balance/", &biz, Some(&anna), &[]).await)["balance"].clone() };
+    assert_eq!(balance().await, 70.0);
+    let r = srv.get("/mlm/admin/payouts?status=pending", &biz.admin).await;
+    assert_eq!(data(&r)["items"].as_array().unwrap().len(), 1);
+    // Rejected: the held amount comes back; a second decision finds nothing pending.
+    let decide = |id: i64, status: &'static str| {
+        let (srv, key, url) = (&srv, &biz.admin, format!("/mlm/admin/payouts/{id}"));
+        async move { srv.json("PUT", &url, key, json!({"status": status, "note": "checked"})).await }
+    };
+    assert_eq!(decide(first, "rejected").await.status, 204);
+    assert_eq!(balance().await, 100.0);
+    failed(&decide(first, "approved").await, 404, "404", None);
+    // Two admins deciding one request at once: one decision wins.
+    let second = ask("40", PASSWORD).await.body["data"]["id"].as_i64().unwrap();
+    let (a, r) = futures::join!(decide(second, "approved"), decide(second, "rejected"));
+    assert_eq!([a.status, r.status].iter().filter(|s| **s == 204).count(), 1, "{} / {}", a.text, r.text);
+    let won = if a.status == 204 { 60.0 } else { 100.0 };
+    assert_eq!(balance().await, won);
+    let r = call(&srv, "GET", "payout/requests/", &biz, Some(&anna), &[]).await;
+    let statuses: Vec<&str> =
+        data(&r)["items"].as_array().unwrap().iter().map(|p| p["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses[1], "rejected");
+    assert!(statuses[0] == "approved" || statuses[0] == "rejected");
+    // The ledger sums to the balance.
+    let r = srv.get("/mlm/admin/ewallet/ledger?username=anna&limit=100", &biz.admin).await;
+    let sum: f64 = data(&r)["items"].as_array().unwrap().iter().map(|e| e["amount"].as_f64().unwrap()).sum();
+    assert_eq!(sum, won);
+}
+
 both!(
     seed_operations_work,
     error_codes_are_the_seeds,
@@ -921,4 +981,5 @@ both!(
     forgotten_passwords_are_reset_by_email,
     compensation_runs_once_per_period,
     profile_images,
+    payouts_need_kyc_and_are_decided_once,
 );

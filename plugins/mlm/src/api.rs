@@ -22,10 +22,10 @@ use tessera_core::money::{format_money, parse_money};
 use tessera_core::outbox::EmailTemplate;
 use tessera_core::{
     now_ms, BearerKey, Caller, CoreError, CoreResult, Email, ErrorEnvelope, Flag, HeaderKey, HeaderNames, Input,
-    PageRule, Paging, PluginContext, StoredEnum, Tenant, TenantKind, TokenGrant, TokenLookup,
+    PageRule, Paging, PathId, PluginContext, StoredEnum, Tenant, TenantKind, TokenGrant, TokenLookup,
 };
 
-use crate::model::{self, Gender, PackageKind, PaymentMethod, Position};
+use crate::model::{self, Gender, KycStatus, PackageKind, PaymentMethod, PayoutStatus, Position};
 use crate::store::{self, MemberRow, NewMember, PackageRow, SettingsRow, WalletMove};
 
 #[derive(Tags)]
@@ -731,6 +731,54 @@ fn image_bad_request(err: poem::Error) -> ImageAnswer {
     let e = CoreError::from_poem(err);
     e.log_internal();
     ImageAnswer::NotFound(Json(ErrorBody::of(&e, None)))
+}
+
+#[derive(Object)]
+#[oai(rename = "MlmPayoutRequest")]
+pub struct PayoutRequest {
+    /// Taken from the e-wallet now, paid out when an admin approves, given back if rejected.
+    pub amount: f64,
+    #[oai(validator(max_length = 256))]
+    pub transaction_password: String,
+}
+
+#[derive(Object)]
+#[oai(rename = "MlmPayout")]
+pub struct PayoutOut {
+    pub id: i64,
+    pub username: String,
+    pub amount: f64,
+    pub status: PayoutStatus,
+    /// Epoch milliseconds.
+    pub requested_at: i64,
+    #[oai(skip_serializing_if_is_none)]
+    pub decided_at: Option<i64>,
+    /// The admin's note on the decision.
+    pub note: String,
+}
+
+#[derive(Object)]
+#[oai(rename = "MlmPayouts")]
+pub struct PayoutList {
+    /// Newest first.
+    pub items: Vec<PayoutOut>,
+}
+
+#[derive(Object)]
+#[oai(rename = "MlmKycRequest")]
+pub struct KycDecision {
+    #[oai(validator(max_length = 64))]
+    pub username: String,
+    pub status: KycStatus,
+}
+
+#[derive(Object)]
+#[oai(rename = "MlmPayoutDecisionRequest")]
+pub struct PayoutDecision {
+    /// approved or rejected.
+    pub status: PayoutStatus,
+    #[oai(validator(max_length = 500))]
+    pub note: Option<String>,
 }
 
 // ---- wire types: admin ----
@@ -1908,6 +1956,137 @@ impl MlmApi {
         Ok(())
     }
 
+    // ---- KYC and payouts ----
+
+    async fn payout_request(&self, key: &ApiKey, token: &AccessToken, req: &PayoutRequest) -> Result<PayoutOut> {
+        let m = self.member(key, token).await?;
+        if m.row.kyc_status != KycStatus::Verified.stored() {
+            return Err(coded("1019", CoreError::forbidden("your identity (KYC) is not verified yet")));
+        }
+        let amount = money("amount", req.amount)?;
+        if amount <= 0 {
+            return Err(CoreError::invalid("amount", "must be more than 0").into());
+        }
+        if !verify_password(&req.transaction_password, Some(&m.row.txn_password_hash)).await? {
+            return Err(coded("1015", CoreError::invalid("transaction_password", "is wrong")));
+        }
+        let now = now_ms();
+        let mut tx = self.ctx.begin().await?;
+        let id = store::insert_payout(&mut tx, m.business.id, m.row.id, amount, now).await?;
+        let hold = WalletMove {
+            tenant_id: m.business.id,
+            member_id: m.row.id,
+            delta: -amount,
+            kind: "debit",
+            source: &format!("payout request #{id}"),
+            idempotency_key: None,
+        };
+        if store::apply_wallet(&mut tx, &hold, now).await?.is_none() {
+            return Err(coded("1014", CoreError::invalid("amount", "is more than the e-wallet balance")));
+        }
+        tx.commit().await?;
+        Ok(PayoutOut {
+            id,
+            username: m.row.username,
+            amount: number(amount),
+            status: PayoutStatus::Pending,
+            requested_at: now,
+            decided_at: None,
+            note: String::new(),
+        })
+    }
+
+    async fn payout_list(
+        &self,
+        business: i64,
+        member: Option<i64>,
+        status: Option<PayoutStatus>,
+        page: Paging,
+    ) -> Result<PayoutList> {
+        let status = status.map(|s| s.stored());
+        let rows = store::payouts(self.ctx.reader(), business, member, status.as_deref(), page).await?;
+        let items = rows
+            .into_iter()
+            .map(|r| {
+                Ok(PayoutOut {
+                    id: r.id,
+                    username: r.username,
+                    amount: number(r.amount),
+                    status: PayoutStatus::from_stored("status", &r.status)?,
+                    requested_at: r.requested_at,
+                    decided_at: r.decided_at,
+                    note: r.note,
+                })
+            })
+            .collect::<CoreResult<_>>()?;
+        Ok(PayoutList { items })
+    }
+
+    async fn member_payouts(&self, key: &ApiKey, token: &AccessToken, page: Paging) -> Result<PayoutList> {
+        let m = self.member(key, token).await?;
+        self.payout_list(m.business.id, Some(m.row.id), None, page).await
+    }
+
+    async fn admin_payouts(
+        &self,
+        key: &BearerKey,
+        business_id: Option<i64>,
+        status: Option<PayoutStatus>,
+        page: Paging,
+    ) -> Result<PayoutList> {
+        let (_, business) = self.admin(key, business_id, "read").await?;
+        self.payout_list(business.id, None, status, page).await
+    }
+
+    /// Approves (the money leaves the business) or rejects (the held amount goes back to the e-wallet) a pending
+    /// payout, once.
+    async fn payout_decide(
+        &self,
+        key: &BearerKey,
+        business_id: Option<i64>,
+        id: i64,
+        req: &PayoutDecision,
+    ) -> Result<()> {
+        let (caller, business) = self.admin(key, business_id, "update").await?;
+        if req.status == PayoutStatus::Pending {
+            return Err(CoreError::invalid("status", "must be approved or rejected").into());
+        }
+        let note = optional("note", &req.note)?;
+        let now = now_ms();
+        let mut tx = self.ctx.begin().await?;
+        let Some((member_id, amount)) =
+            store::decide_payout(&mut tx, business.id, id, &req.status.stored(), note, now).await?
+        else {
+            return Err(CoreError::not_found("id: no pending payout with this id").into());
+        };
+        if req.status == PayoutStatus::Rejected {
+            let back = WalletMove {
+                tenant_id: business.id,
+                member_id,
+                delta: amount,
+                kind: "credit",
+                source: &format!("payout request #{id} rejected"),
+                idempotency_key: None,
+            };
+            store::apply_wallet(&mut tx, &back, now)
+                .await?
+                .ok_or_else(|| CoreError::internal("a rejected payout could not be given back"))?;
+        }
+        self.ctx.audit(&mut tx, &caller, &business, "payout.decide", &format!("mlm_payout:{id}")).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn kyc(&self, key: &BearerKey, business_id: Option<i64>, req: &KycDecision) -> Result<()> {
+        let (caller, business) = self.admin(key, business_id, "update").await?;
+        let member = self.find(&business, "username", "1011", &req.username).await?;
+        let mut tx = self.ctx.begin().await?;
+        store::set_kyc(&mut tx, business.id, member.id, &req.status.stored()).await?;
+        self.ctx.audit(&mut tx, &caller, &business, "kyc.decide", &format!("mlm_member:{}", member.id)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     // ---- admin ----
 
     async fn settings_get(&self, key: &BearerKey, business_id: Option<i64>) -> Result<Settings> {
@@ -2448,6 +2627,33 @@ impl MlmApi {
         }
     }
 
+    /// Request a payout from the e-wallet (KYC verified, 1019; the transaction password, 1015).
+    #[oai(path = "/payout/request/", method = "post", operation_id = "mlm_payout_request")]
+    async fn payout_request_op(
+        &self,
+        api_key: ApiKey,
+        access_token: AccessToken,
+        body: Input<PayoutRequest>,
+    ) -> Created<PayoutOut> {
+        created(self.payout_request(&api_key, &access_token, &body).await)
+    }
+
+    /// The signed-in member's payout requests, newest first.
+    #[oai(path = "/payout/requests/", method = "get", operation_id = "mlm_payout_list")]
+    async fn payout_list_op(
+        &self,
+        api_key: ApiKey,
+        access_token: AccessToken,
+        limit: Query<Option<i64>>,
+        offset: Query<Option<i64>>,
+    ) -> Reply<PayoutList> {
+        let page = match Paging::new(PAGE, limit.0, offset.0) {
+            Ok(p) => p,
+            Err(e) => return Reply::failed(e.into()),
+        };
+        reply(self.member_payouts(&api_key, &access_token, page).await)
+    }
+
     /// Get e-wallet balance.
     #[oai(path = "/ewallet/balance/", method = "post", operation_id = "mlm_ewallet_balance")]
     async fn ewallet_balance(&self, api_key: ApiKey, access_token: AccessToken) -> Reply<BalanceOut> {
@@ -2700,6 +2906,50 @@ impl MlmApi {
             Err(e) => return Reply::failed(e.into()),
         };
         reply(self.compensation_runs(&key, business_id.0, page).await)
+    }
+
+    /// Approve or reject a member's identity check (KYC); payouts need it verified.
+    #[oai(path = "/admin/members/kyc", method = "put", operation_id = "mlm_admin_member_kyc")]
+    async fn admin_member_kyc(
+        &self,
+        key: BearerKey,
+        business_id: Query<Option<i64>>,
+        body: Input<KycDecision>,
+    ) -> Done {
+        done(self.kyc(&key, business_id.0, &body).await)
+    }
+
+    /// Payout requests of the business, newest first, optionally in one status.
+    #[oai(path = "/admin/payouts", method = "get", operation_id = "mlm_admin_payouts_list")]
+    async fn admin_payouts_list(
+        &self,
+        key: BearerKey,
+        business_id: Query<Option<i64>>,
+        status: Query<Option<PayoutStatus>>,
+        limit: Query<Option<i64>>,
+        offset: Query<Option<i64>>,
+    ) -> Reply<PayoutList> {
+        let page = match Paging::new(PAGE, limit.0, offset.0) {
+            Ok(p) => p,
+            Err(e) => return Reply::failed(e.into()),
+        };
+        reply(self.admin_payouts(&key, business_id.0, status.0, page).await)
+    }
+
+    /// Approve or reject a pending payout request (a rejected one's amount goes back to the e-wallet).
+    #[oai(path = "/admin/payouts/:id", method = "put", operation_id = "mlm_admin_payout_decide")]
+    async fn admin_payout_decide(
+        &self,
+        key: BearerKey,
+        business_id: Query<Option<i64>>,
+        id: Path<PathId>,
+        body: Input<PayoutDecision>,
+    ) -> Done {
+        let id = match id.get("id") {
+            Ok(id) => id,
+            Err(e) => return Done::failed(e.into()),
+        };
+        done(self.payout_decide(&key, business_id.0, id, &body).await)
     }
 
     /// Generate a batch of e-pins; the codes are shown once.

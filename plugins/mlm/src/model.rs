@@ -33,6 +33,28 @@ pub enum PackageKind {
 
 impl StoredEnum for PackageKind {}
 
+/// Where a member's identity check (KYC) stands; payouts need `verified` (1019).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename = "MlmKycStatus", rename_all = "snake_case")]
+pub enum KycStatus {
+    Pending,
+    Verified,
+    Rejected,
+}
+
+impl StoredEnum for KycStatus {}
+
+/// Where a payout request stands.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename = "MlmPayoutStatus", rename_all = "snake_case")]
+pub enum PayoutStatus {
+    Pending,
+    Approved,
+    Rejected,
+}
+
+impl StoredEnum for PayoutStatus {}
+
 /// The seed's genders: M or F.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename = "MlmGender")]

@@ -1142,3 +1142,89 @@ pub async fn image(pool: &AnyPool, name: &str) -> CoreResult<Option<(String, Vec
         .fetch_optional(pool)
         .await?)
 }
+
+// ---- KYC and payouts ----
+
+#[instrument(skip_all)]
+pub async fn set_kyc(conn: &mut AnyConnection, tenant_id: i64, member_id: i64, status: &str) -> CoreResult<()> {
+    sqlx::query("UPDATE mlm_members SET kyc_status = $3 WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant_id)
+        .bind(member_id)
+        .bind(status)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+#[instrument(skip_all)]
+pub async fn insert_payout(
+    conn: &mut AnyConnection,
+    tenant_id: i64,
+    member_id: i64,
+    amount: i64,
+    now: i64,
+) -> CoreResult<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO mlm_payouts (tenant_id, member_id, amount, status, requested_at) \
+         VALUES ($1, $2, $3, 'pending', $4) RETURNING id",
+    )
+    .bind(tenant_id)
+    .bind(member_id)
+    .bind(amount)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// Decides a pending payout, once: returns its member and amount, or None when it is not pending (or not the
+/// business's).
+#[instrument(skip_all)]
+pub async fn decide_payout(
+    conn: &mut AnyConnection,
+    tenant_id: i64,
+    id: i64,
+    status: &str,
+    note: &str,
+    now: i64,
+) -> CoreResult<Option<(i64, i64)>> {
+    Ok(sqlx::query_as(
+        "UPDATE mlm_payouts SET status = $3, note = $4, decided_at = $5 WHERE tenant_id = $1 AND id = $2 \
+         AND status = 'pending' RETURNING member_id, amount",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(status)
+    .bind(note)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PayoutRow {
+    pub id: i64,
+    pub username: String,
+    pub amount: i64,
+    pub status: String,
+    pub requested_at: i64,
+    pub decided_at: Option<i64>,
+    pub note: String,
+}
+
+/// Payouts of the business, or of one member, optionally in one status; newest first.
+#[instrument(skip_all)]
+pub async fn payouts(
+    reader: &Reader,
+    tenant_id: i64,
+    member_id: Option<i64>,
+    status: Option<&str>,
+    page: Paging,
+) -> CoreResult<Vec<PayoutRow>> {
+    let mut q = Sql::new(
+        "SELECT p.id, m.username, p.amount, p.status, p.requested_at, p.decided_at, p.note FROM mlm_payouts p \
+         JOIN mlm_members m ON m.id = p.member_id AND m.tenant_id = p.tenant_id WHERE p.tenant_id = ",
+    );
+    q.push_bind(tenant_id).and("p.member_id = ", member_id).and("p.status = ", status);
+    q.push(" ORDER BY p.id DESC").page(page);
+    q.fetch_all(reader).await
+}
