@@ -506,6 +506,9 @@ fn attack(operation_id: &str, a: &Tree, z: &Tree) -> Option<Attack> {
                 "compensation_runs" => {
                     Core("GET", format!("/mlm/admin/compensation/runs?business_id={org}"), Value::Null)
                 }
+                "genealogy" => {
+                    Core("GET", format!("/mlm/admin/members/genealogy?business_id={org}&username={m}"), Value::Null)
+                }
                 "member_kyc" => Core(
                     "PUT",
                     format!("/mlm/admin/members/kyc?business_id={org}"),

@@ -238,6 +238,40 @@ async fn seed_operations_work(b: crate::support::Backend) {
     let r = call(&srv, "GET", "profile/", &biz, Some(&bo), &[]).await;
     assert_eq!(data(&r)["personal_pv"], 70);
 
+    // The genealogy, breadth first and depth-limited, paged.
+    let r = srv.get("/mlm/admin/members/genealogy?username=company&depth=2", &biz.admin).await;
+    let nodes: Vec<(String, String, String, i64)> = data(&r)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["username"].as_str().unwrap().into(),
+                n["placement_user"].as_str().unwrap().into(),
+                n["position"].as_str().unwrap().into(),
+                n["level"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        nodes,
+        vec![
+            ("company".into(), "".into(), "".into(), 0),
+            ("anna".into(), "company".into(), "L".into(), 1),
+            ("bodil".into(), "anna".into(), "R".into(), 2)
+        ]
+    );
+    let r = srv.get("/mlm/admin/members/genealogy?username=anna&depth=0", &biz.admin).await;
+    assert_eq!((data(&r)["total"].as_i64(), data(&r)["items"][0]["right_count"].as_i64()), (Some(1), Some(1)));
+    let r = srv.get("/mlm/admin/members/genealogy?username=company&depth=2&limit=1&offset=1", &biz.admin).await;
+    assert_eq!((data(&r)["total"].as_i64(), data(&r)["items"][0]["username"].as_str()), (Some(3), Some("anna")));
+    failed(
+        &srv.get("/mlm/admin/members/genealogy?username=company&depth=11", &biz.admin).await,
+        422,
+        "1004",
+        Some("depth"),
+    );
+
     // The admin finds members by name.
     let r = srv.get("/mlm/admin/members?search=berg", &biz.admin).await;
     let d = data(&r);
@@ -969,6 +1003,26 @@ async fn payouts_need_kyc_and_are_decided_once(b: crate::support::Backend) {
     assert_eq!(sum, won);
 }
 
+async fn dynamic_usernames_are_generated(b: crate::support::Backend) {
+    let srv = Server::start(b).await;
+    let biz = business(&srv, "dynamic").await;
+    let settings = json!({"registration_blocked": false, "username_min": 4, "username_max": 20, "signup_fee": 0,
+                          "currency": "USD", "username_type": "dynamic", "username_prefix": "GR"});
+    let r = srv.json("PUT", "/mlm/admin/settings", &biz.admin, settings).await;
+    assert_eq!(
+        (&r.body["data"]["username_type"], &r.body["data"]["username_prefix"]),
+        (&json!("dynamic"), &json!("gr"))
+    );
+    let gold = biz.membership.to_string();
+    let mut fields = registration("wished-for", "company", "company", "L", &gold);
+    fields.retain(|(k, _)| *k != "username");
+    let r = register(&srv, &biz, &fields).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let name = r.body["data"]["username"].as_str().unwrap().to_string();
+    assert!(name.len() == 8 && name.starts_with("gr") && name[2..].bytes().all(|b| b.is_ascii_digit()), "{name}");
+    token(&srv, &biz, &name, PASSWORD).await;
+}
+
 both!(
     seed_operations_work,
     error_codes_are_the_seeds,
@@ -982,4 +1036,5 @@ both!(
     compensation_runs_once_per_period,
     profile_images,
     payouts_need_kyc_and_are_decided_once,
+    dynamic_usernames_are_generated,
 );

@@ -25,7 +25,7 @@ use tessera_core::{
     PageRule, Paging, PathId, PluginContext, StoredEnum, Tenant, TenantKind, TokenGrant, TokenLookup,
 };
 
-use crate::model::{self, Gender, KycStatus, PackageKind, PaymentMethod, PayoutStatus, Position};
+use crate::model::{self, Gender, KycStatus, PackageKind, PaymentMethod, PayoutStatus, Position, UsernameType};
 use crate::store::{self, MemberRow, NewMember, PackageRow, SettingsRow, WalletMove};
 
 #[derive(Tags)]
@@ -362,8 +362,9 @@ pub struct RegisterRequest {
     pub email: String,
     #[oai(validator(max_length = 20))]
     pub mobile: String,
+    /// Required unless the business generates usernames (dynamic username type), which ignores it.
     #[oai(validator(max_length = 64))]
-    pub username: String,
+    pub username: Option<String>,
     #[oai(validator(min_length = 8, max_length = 256))]
     pub password: String,
     #[oai(validator(max_length = 256))]
@@ -781,6 +782,31 @@ pub struct PayoutDecision {
     pub note: Option<String>,
 }
 
+#[derive(Object)]
+#[oai(rename = "MlmGenealogyNode")]
+pub struct GenealogyNode {
+    pub username: String,
+    /// The member it is placed under; empty for the subtree's root.
+    pub placement_user: String,
+    /// L or R; empty for the top member.
+    pub position: String,
+    /// Levels below the subtree's root (0 for the root).
+    pub level: i64,
+    pub left_count: i64,
+    pub right_count: i64,
+    pub left_pv: i64,
+    pub right_pv: i64,
+}
+
+#[derive(Object)]
+#[oai(rename = "MlmGenealogy")]
+pub struct Genealogy {
+    /// Level by level from the root, left before right.
+    pub items: Vec<GenealogyNode>,
+    /// Nodes of the subtree within the depth, on every page.
+    pub total: i64,
+}
+
 // ---- wire types: admin ----
 
 #[derive(Object)]
@@ -813,6 +839,12 @@ pub struct Settings {
     /// absent.
     #[oai(validator(minimum(value = "0")))]
     pub daily_pair_cap: Option<i64>,
+    /// static: members choose usernames; dynamic: generated at registration as the prefix and six digits. Unchanged
+    /// when absent.
+    pub username_type: Option<UsernameType>,
+    /// The prefix of generated usernames (letters and digits). Unchanged when absent.
+    #[oai(validator(min_length = 1, max_length = 10))]
+    pub username_prefix: Option<String>,
 }
 
 #[derive(Object)]
@@ -1248,7 +1280,13 @@ impl MlmApi {
             return Err(CoreError::invalid("agree_terms", "must be true").into());
         }
         same_password(&req.password, &req.password_confirmation)?;
-        let username = model::username("username", &req.username, settings.username_min, settings.username_max)?;
+        let username = match UsernameType::from_stored("username_type", &settings.username_type)? {
+            UsernameType::Static => {
+                let given = required("username", &req.username)?;
+                model::username("username", given, settings.username_min, settings.username_max)?
+            }
+            UsernameType::Dynamic => self.free_username(business, &settings.username_prefix).await?,
+        };
         let position = Position::from_stored("position", req.position.trim().to_uppercase().as_str())
             .map_err(|_| CoreError::invalid("position", "must be L or R"))?
             .stored();
@@ -1356,6 +1394,17 @@ impl MlmApi {
         store::add_personal_pv(&mut tx, business.id, id, package.pv).await?;
         tx.commit().await?;
         Ok(Registered { username })
+    }
+
+    /// A generated username no member has (a few tries; six digits make a clash rare until a business is large).
+    async fn free_username(&self, business: &Tenant, prefix: &str) -> Result<String> {
+        for _ in 0..8 {
+            let name = model::generated_username(prefix);
+            if store::member_by_username(self.ctx.pool(), business.id, &name).await?.is_none() {
+                return Ok(name);
+            }
+        }
+        Err(CoreError::conflict("no free username could be generated; ask the business to lengthen its prefix").into())
     }
 
     async fn username_available(&self, key: &ApiKey, username: &str) -> Result<UsernameAvailable> {
@@ -2087,6 +2136,56 @@ impl MlmApi {
         Ok(())
     }
 
+    /// A member's downline to `depth` levels, breadth first: one indexed statement per level.
+    async fn genealogy(
+        &self,
+        key: &BearerKey,
+        business_id: Option<i64>,
+        username: &str,
+        depth: Option<i64>,
+        page: Paging,
+    ) -> Result<Genealogy> {
+        let (_, business) = self.admin(key, business_id, "read").await?;
+        let depth = depth.unwrap_or(3);
+        if !(0..=GENEALOGY_DEPTH).contains(&depth) {
+            return Err(CoreError::invalid("depth", format!("must be 0 to {GENEALOGY_DEPTH}")).into());
+        }
+        let root = self.find(&business, "username", "1011", username).await?;
+        let mut names = std::collections::HashMap::from([(root.id, root.username.clone())]);
+        let mut nodes = vec![GenealogyNode {
+            username: root.username.clone(),
+            placement_user: String::new(),
+            position: root.position.clone().unwrap_or_default(),
+            level: 0,
+            left_count: root.left_count,
+            right_count: root.right_count,
+            left_pv: root.left_pv,
+            right_pv: root.right_pv,
+        }];
+        let mut level = vec![root.id];
+        for _ in 0..depth {
+            let rows = store::children(self.ctx.reader(), business.id, &level).await?;
+            level = rows.iter().map(|r| r.id).collect();
+            for r in rows {
+                let parent = r.parent_id.and_then(|p| names.get(&p).cloned()).unwrap_or_default();
+                names.insert(r.id, r.username.clone());
+                nodes.push(GenealogyNode {
+                    username: r.username,
+                    placement_user: parent,
+                    position: r.position.unwrap_or_default(),
+                    level: r.depth - root.depth,
+                    left_count: r.left_count,
+                    right_count: r.right_count,
+                    left_pv: r.left_pv,
+                    right_pv: r.right_pv,
+                });
+            }
+        }
+        let total = nodes.len() as i64;
+        let items = nodes.into_iter().skip(page.offset as usize).take(page.limit as usize).collect();
+        Ok(Genealogy { items, total })
+    }
+
     // ---- admin ----
 
     async fn settings_get(&self, key: &BearerKey, business_id: Option<i64>) -> Result<Settings> {
@@ -2102,6 +2201,8 @@ impl MlmApi {
             pair_pv: Some(s.pair_pv),
             pair_bonus: Some(number(s.pair_bonus)),
             daily_pair_cap: Some(s.daily_pair_cap),
+            username_type: Some(UsernameType::from_stored("username_type", &s.username_type)?),
+            username_prefix: Some(s.username_prefix),
         })
     }
 
@@ -2132,6 +2233,17 @@ impl MlmApi {
                 None => now.pair_bonus,
             },
             daily_pair_cap: req.daily_pair_cap.unwrap_or(now.daily_pair_cap),
+            username_type: req.username_type.map(|t| t.stored()).unwrap_or(now.username_type),
+            username_prefix: match &req.username_prefix {
+                Some(p) => {
+                    let p = p.trim().to_lowercase();
+                    if p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                        return Err(CoreError::invalid("username_prefix", "must be letters and digits").into());
+                    }
+                    p
+                }
+                None => now.username_prefix,
+            },
         };
         let mut tx = self.ctx.begin().await?;
         store::put_settings(&mut tx, business.id, &row, now_ms()).await?;
@@ -2509,6 +2621,9 @@ fn member_out(r: MemberRow) -> MemberOut {
         joined_at: r.created_at,
     }
 }
+
+/// The deepest genealogy an admin reads at once (2,047 members at most).
+const GENEALOGY_DEPTH: i64 = 10;
 
 /// Paging of the admin listings: `limit`/`offset` as in the core's API.
 const PAGE: PageRule = PageRule::CORE;
@@ -2906,6 +3021,24 @@ impl MlmApi {
             Err(e) => return Reply::failed(e.into()),
         };
         reply(self.compensation_runs(&key, business_id.0, page).await)
+    }
+
+    /// A member's downline (genealogy), `depth` levels (0 to 10, default 3), breadth first, paged.
+    #[oai(path = "/admin/members/genealogy", method = "get", operation_id = "mlm_admin_genealogy")]
+    async fn admin_genealogy(
+        &self,
+        key: BearerKey,
+        business_id: Query<Option<i64>>,
+        username: Query<String>,
+        depth: Query<Option<i64>>,
+        limit: Query<Option<i64>>,
+        offset: Query<Option<i64>>,
+    ) -> Reply<Genealogy> {
+        let page = match Paging::new(PAGE, limit.0, offset.0) {
+            Ok(p) => p,
+            Err(e) => return Reply::failed(e.into()),
+        };
+        reply(self.genealogy(&key, business_id.0, &username, depth.0, page).await)
     }
 
     /// Approve or reject a member's identity check (KYC); payouts need it verified.

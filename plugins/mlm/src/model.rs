@@ -33,6 +33,22 @@ pub enum PackageKind {
 
 impl StoredEnum for PackageKind {}
 
+/// Whether members choose their usernames (static) or the business generates them at registration (dynamic).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename = "MlmUsernameType", rename_all = "snake_case")]
+pub enum UsernameType {
+    Static,
+    Dynamic,
+}
+
+impl StoredEnum for UsernameType {}
+
+/// A generated username: the business's prefix and six digits.
+pub fn generated_username(prefix: &str) -> String {
+    use rand::Rng;
+    format!("{prefix}{:06}", rand::rng().random_range(0..1_000_000))
+}
+
 /// Where a member's identity check (KYC) stands; payouts need `verified` (1019).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[oai(rename = "MlmKycStatus", rename_all = "snake_case")]

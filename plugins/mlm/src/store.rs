@@ -26,6 +26,8 @@ pub struct SettingsRow {
     pub pair_pv: i64,
     pub pair_bonus: i64,
     pub daily_pair_cap: i64,
+    pub username_type: String,
+    pub username_prefix: String,
 }
 
 impl Default for SettingsRow {
@@ -40,6 +42,8 @@ impl Default for SettingsRow {
             pair_pv: 100,
             pair_bonus: 0,
             daily_pair_cap: 10,
+            username_type: "static".into(),
+            username_prefix: "m".into(),
         }
     }
 }
@@ -49,7 +53,7 @@ impl Default for SettingsRow {
 pub async fn settings(pool: &AnyPool, tenant_id: i64) -> CoreResult<SettingsRow> {
     let row: Option<SettingsRow> = sqlx::query_as(
         "SELECT registration_blocked, username_min, username_max, signup_fee, currency, sponsor_bonus_bp, pair_pv, \
-         pair_bonus, daily_pair_cap FROM mlm_settings WHERE tenant_id = $1",
+         pair_bonus, daily_pair_cap, username_type, username_prefix FROM mlm_settings WHERE tenant_id = $1",
     )
     .bind(tenant_id)
     .fetch_optional(pool)
@@ -61,10 +65,11 @@ pub async fn settings(pool: &AnyPool, tenant_id: i64) -> CoreResult<SettingsRow>
 pub async fn put_settings(conn: &mut AnyConnection, tenant_id: i64, s: &SettingsRow, now: i64) -> CoreResult<()> {
     sqlx::query(
         "INSERT INTO mlm_settings (tenant_id, registration_blocked, username_min, username_max, signup_fee, currency, \
-         updated_at, sponsor_bonus_bp, pair_pv, pair_bonus, daily_pair_cap) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (tenant_id) DO UPDATE SET \
+         updated_at, sponsor_bonus_bp, pair_pv, pair_bonus, daily_pair_cap, username_type, username_prefix) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (tenant_id) DO UPDATE SET \
          registration_blocked = $2, username_min = $3, username_max = $4, signup_fee = $5, currency = $6, \
-         updated_at = $7, sponsor_bonus_bp = $8, pair_pv = $9, pair_bonus = $10, daily_pair_cap = $11",
+         updated_at = $7, sponsor_bonus_bp = $8, pair_pv = $9, pair_bonus = $10, daily_pair_cap = $11, \
+         username_type = $12, username_prefix = $13",
     )
     .bind(tenant_id)
     .bind(s.registration_blocked.0 as i64)
@@ -77,6 +82,8 @@ pub async fn put_settings(conn: &mut AnyConnection, tenant_id: i64, s: &Settings
     .bind(s.pair_pv)
     .bind(s.pair_bonus)
     .bind(s.daily_pair_cap)
+    .bind(&s.username_type)
+    .bind(&s.username_prefix)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -1226,5 +1233,41 @@ pub async fn payouts(
     );
     q.push_bind(tenant_id).and("p.member_id = ", member_id).and("p.status = ", status);
     q.push(" ORDER BY p.id DESC").page(page);
+    q.fetch_all(reader).await
+}
+
+// ---- genealogy ----
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NodeRow {
+    pub id: i64,
+    pub parent_id: Option<i64>,
+    pub username: String,
+    pub position: Option<String>,
+    pub depth: i64,
+    pub left_count: i64,
+    pub right_count: i64,
+    pub left_pv: i64,
+    pub right_pv: i64,
+}
+
+/// The children of some members (one level of a genealogy), left before right under each parent.
+#[instrument(skip_all)]
+pub async fn children(reader: &Reader, tenant_id: i64, parents: &[i64]) -> CoreResult<Vec<NodeRow>> {
+    if parents.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = Sql::new(
+        "SELECT id, parent_id, username, position, depth, left_count, right_count, left_pv, right_pv \
+         FROM mlm_members WHERE tenant_id = ",
+    );
+    q.push_bind(tenant_id).push(" AND parent_id IN (");
+    for (i, id) in parents.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.push_bind(*id);
+    }
+    q.push(") ORDER BY path");
     q.fetch_all(reader).await
 }
