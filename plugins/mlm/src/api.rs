@@ -2460,62 +2460,6 @@ impl MlmApi {
 
 // ---- the compensation engine ----
 
-/// One credit a run makes (or, for flushed pairs, only the volume it consumes).
-struct Credit {
-    member_id: i64,
-    username: String,
-    kind: &'static str,
-    amount: i64,
-    source: String,
-    /// The ledger's idempotency key: a credit is made once, whatever runs again.
-    key: String,
-    /// Leg volume the credit's pairs consume.
-    consume: i64,
-}
-
-/// The credits of a period, read on `conn`: a sponsor bonus for each registration of the period, and binary pairing
-/// on the unmatched volume of every member with a pair's worth on both legs.
-async fn plan_credits(
-    conn: &mut sqlx::AnyConnection,
-    s: &SettingsRow,
-    business: i64,
-    period: &str,
-    (start, end): (i64, i64),
-) -> CoreResult<Vec<Credit>> {
-    let mut credits = Vec::new();
-    if s.sponsor_bonus_bp > 0 {
-        for r in store::sponsorships(conn, business, start, end).await? {
-            let amount = model::sponsor_bonus(r.amount, s.sponsor_bonus_bp);
-            if amount > 0 {
-                credits.push(Credit {
-                    member_id: r.sponsor_id,
-                    username: r.sponsor,
-                    kind: "sponsor_bonus",
-                    amount,
-                    source: format!("sponsor bonus: registration of {}", r.username),
-                    key: format!("sponsor:{}", r.member_id),
-                    consume: 0,
-                });
-            }
-        }
-    }
-    if s.pair_bonus > 0 {
-        for u in store::unmatched(conn, business, s.pair_pv).await? {
-            let (paid, consumed) = model::pairing(u.left, u.right, s.pair_pv, s.daily_pair_cap);
-            credits.push(Credit {
-                member_id: u.id,
-                username: u.username,
-                kind: "binary_pairing",
-                amount: paid * s.pair_bonus,
-                source: format!("binary pairing {period}: {paid} pairs of {} PV", s.pair_pv),
-                key: format!("pair:{period}:{}", u.id),
-                consume: consumed,
-            });
-        }
-    }
-    Ok(credits)
-}
-
 /// Computes a period's compensation for a business and, with `commit`, credits it to the e-wallets in one
 /// transaction with the run's record: a period runs once (a second run is a conflict), and each credit carries an
 /// idempotency key in the ledger. A preview reads the same state the same way, so it shows what a run would credit.
@@ -2533,7 +2477,7 @@ async fn compensate(ctx: &PluginContext, business: &Tenant, period: &str, commit
     let credits = if commit {
         let now = now_ms();
         let mut tx = ctx.begin().await?;
-        let credits = plan_credits(&mut tx, &settings, business.id, period, bounds).await?;
+        let credits = store::plan_credits(&mut tx, &settings, business.id, period, bounds).await?;
         let total = |kind: &str| credits.iter().filter(|c| c.kind == kind).map(|c| c.amount).sum::<i64>();
         let paying = credits.iter().filter(|c| c.amount > 0).count() as i64;
         store::insert_run(&mut tx, business.id, period, total("sponsor_bonus"), total("binary_pairing"), paying, now)
@@ -2542,29 +2486,12 @@ async fn compensate(ctx: &PluginContext, business: &Tenant, period: &str, commit
                 CoreError::Conflict(_) => already(),
                 e => e,
             })?;
-        for c in &credits {
-            if c.amount > 0 {
-                let credit = WalletMove {
-                    tenant_id: business.id,
-                    member_id: c.member_id,
-                    delta: c.amount,
-                    kind: "credit",
-                    source: &c.source,
-                    idempotency_key: Some(&c.key),
-                };
-                store::apply_wallet(&mut tx, &credit, now)
-                    .await?
-                    .ok_or_else(|| CoreError::internal(format!("a credit to member {} was refused", c.member_id)))?;
-            }
-            if c.consume > 0 {
-                store::consume_volume(&mut tx, business.id, c.member_id, c.consume).await?;
-            }
-        }
+        store::apply_credits(&mut tx, business.id, &credits, now).await?;
         tx.commit().await?;
         credits
     } else {
         let mut conn = ctx.pool().acquire().await.map_err(CoreError::from)?;
-        plan_credits(&mut conn, &settings, business.id, period, bounds).await?
+        store::plan_credits(&mut conn, &settings, business.id, period, bounds).await?
     };
     let total = |kind: &str| credits.iter().filter(|c| c.kind == kind).map(|c| c.amount).sum::<i64>();
     Ok(CompensationRun {

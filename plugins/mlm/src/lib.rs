@@ -3,8 +3,9 @@
 //! admin operations the business runs it with.
 
 mod api;
-mod model;
-mod store;
+// Public for the benchmark (bench/storage), which runs the plugin's own statements at a scale no test reaches.
+pub mod model;
+pub mod store;
 
 use std::time::Duration;
 

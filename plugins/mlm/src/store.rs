@@ -973,6 +973,87 @@ pub async fn spend_reset(
 
 // ---- compensation ----
 
+/// One credit a run makes (or, for flushed pairs, only the volume it consumes).
+pub struct Credit {
+    pub member_id: i64,
+    pub username: String,
+    pub kind: &'static str,
+    pub amount: i64,
+    pub source: String,
+    /// The ledger's idempotency key: a credit is made once, whatever runs again.
+    pub key: String,
+    /// Leg volume the credit's pairs consume.
+    pub consume: i64,
+}
+
+/// The credits of a period, read on `conn`: a sponsor bonus for each registration of the period, and binary pairing
+/// on the unmatched volume of every member with a pair's worth on both legs.
+#[instrument(skip_all)]
+pub async fn plan_credits(
+    conn: &mut AnyConnection,
+    s: &SettingsRow,
+    business: i64,
+    period: &str,
+    (start, end): (i64, i64),
+) -> CoreResult<Vec<Credit>> {
+    let mut credits = Vec::new();
+    if s.sponsor_bonus_bp > 0 {
+        for r in sponsorships(conn, business, start, end).await? {
+            let amount = crate::model::sponsor_bonus(r.amount, s.sponsor_bonus_bp);
+            if amount > 0 {
+                credits.push(Credit {
+                    member_id: r.sponsor_id,
+                    username: r.sponsor,
+                    kind: "sponsor_bonus",
+                    amount,
+                    source: format!("sponsor bonus: registration of {}", r.username),
+                    key: format!("sponsor:{}", r.member_id),
+                    consume: 0,
+                });
+            }
+        }
+    }
+    if s.pair_bonus > 0 {
+        for u in unmatched(conn, business, s.pair_pv).await? {
+            let (paid, consumed) = crate::model::pairing(u.left, u.right, s.pair_pv, s.daily_pair_cap);
+            credits.push(Credit {
+                member_id: u.id,
+                username: u.username,
+                kind: "binary_pairing",
+                amount: paid * s.pair_bonus,
+                source: format!("binary pairing {period}: {paid} pairs of {} PV", s.pair_pv),
+                key: format!("pair:{period}:{}", u.id),
+                consume: consumed,
+            });
+        }
+    }
+    Ok(credits)
+}
+
+/// Credits a run's plan to the e-wallets (each with its ledger key) and marks the volume its pairs consumed.
+#[instrument(skip_all)]
+pub async fn apply_credits(conn: &mut AnyConnection, business: i64, credits: &[Credit], now: i64) -> CoreResult<()> {
+    for c in credits {
+        if c.amount > 0 {
+            let credit = WalletMove {
+                tenant_id: business,
+                member_id: c.member_id,
+                delta: c.amount,
+                kind: "credit",
+                source: &c.source,
+                idempotency_key: Some(&c.key),
+            };
+            apply_wallet(conn, &credit, now).await?.ok_or_else(|| {
+                tessera_core::CoreError::internal(format!("a credit to member {} was refused", c.member_id))
+            })?;
+        }
+        if c.consume > 0 {
+            consume_volume(conn, business, c.member_id, c.consume).await?;
+        }
+    }
+    Ok(())
+}
+
 /// The businesses whose plan pays anything: the compensation job's work list.
 #[instrument(skip_all)]
 pub async fn paying_businesses(pool: &AnyPool) -> CoreResult<Vec<i64>> {
