@@ -265,6 +265,28 @@ impl Identity {
         }
     }
 
+    /// Checks a secret a plugin keeps itself (an e-wallet transaction password) against its argon2id hash, counted
+    /// toward the lock-out of `account` like a login: after repeated failures the account's checks are refused for a
+    /// while, whatever is presented, and concurrent guesses cannot outrun the count.
+    /// Unlike a login, a check that finds another of the same account in progress waits its turn (a member's app
+    /// may pay twice at once) for up to three seconds, then is refused with 429.
+    pub async fn check_secret(&self, account: &str, hash: &str, password: &str) -> CoreResult<bool> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        let attempt = loop {
+            match self.limits.login_attempt(account) {
+                Err(CoreError::RateLimited(_)) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await
+                }
+                other => break other?,
+            }
+        };
+        let matches = verify_password(password, Some(hash)).await.inspect_err(|_| attempt.refund())?;
+        if matches {
+            self.limits.login_succeeded(account);
+        }
+        Ok(matches)
+    }
+
     /// A new person of the tenant with a password (`hash` from `hash_password`, computed before the transaction
     /// began); an email the tenant already has is a conflict naming `email`.
     pub async fn create_person(

@@ -277,6 +277,14 @@ impl PluginContext {
         self.core.identity.admit(principal, tenant.id, None).await
     }
 
+    /// Checks a secret this plugin keeps (an argon2id `hash` from `identity::hash_password`, e.g. a transaction
+    /// password) for `name` (what the secret belongs to) in `tenant`, counted toward the same lock-out as logins:
+    /// after repeated failures it answers `LoginBlocked` for a while.
+    pub async fn check_secret(&self, tenant: &Tenant, name: &str, hash: &str, password: &str) -> CoreResult<bool> {
+        let account = format!("{}:{}:{name}", self.plugin, tenant.id);
+        self.core.identity.check_secret(&account, hash, password).await
+    }
+
     // ---- authorization ----    // ---- authorization ----
 
     /// The one authorization check of an operation on `target`.

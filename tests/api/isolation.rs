@@ -509,6 +509,12 @@ fn attack(operation_id: &str, a: &Tree, z: &Tree) -> Option<Attack> {
                 "genealogy" => {
                     Core("GET", format!("/mlm/admin/members/genealogy?business_id={org}&username={m}"), Value::Null)
                 }
+                "package_update" => Core(
+                    "PUT",
+                    format!("/mlm/admin/packages/{}?business_id={org}", a.mlm_package),
+                    json!({"active": false}),
+                ),
+                "epins_list" => Core("GET", format!("/mlm/admin/epins?business_id={org}"), Value::Null),
                 "member_kyc" => Core(
                     "PUT",
                     format!("/mlm/admin/members/kyc?business_id={org}"),

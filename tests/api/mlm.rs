@@ -218,6 +218,21 @@ async fn seed_operations_work(b: crate::support::Backend) {
     let r = call(&srv, "POST", "ewallet/balance/", &biz, Some(&anna), &[]).await;
     assert_eq!(data(&r)["balance"], 0.0);
 
+    // A package taken off the offer is gone for members.
+    let r = srv
+        .json("PUT", &format!("/mlm/admin/packages/{}", biz.cart), &biz.admin, json!({"active": false, "pv": 12}))
+        .await;
+    assert_eq!((r.status, &r.body["data"]["pv"]), (200, &json!(12.0)), "{}", r.text);
+    let r = call(&srv, "POST", "package/cart/", &biz, Some(&anna), &[]).await;
+    assert_eq!(data(&r)["products"], json!([]));
+    failed(&call(&srv, "GET", &format!("package/{}/", biz.cart), &biz, Some(&anna), &[]).await, 404, "1012", None);
+    failed(
+        &srv.json("PUT", "/mlm/admin/packages/999999", &biz.admin, json!({"active": true})).await,
+        404,
+        "1012",
+        None,
+    );
+
     // Username availability.
     let r = call(&srv, "GET", "register/username/?username=newbie", &biz, None, &[]).await;
     assert_eq!(data(&r)["available"], true);
@@ -464,6 +479,11 @@ async fn ewallet_and_epins(b: crate::support::Backend) {
             .await;
     assert_eq!(r.status, 204, "{}", r.text);
 
+    let r = srv.get("/mlm/admin/epins", &biz.admin).await;
+    let batch = &data(&r)["items"][0];
+    assert_eq!((&batch["pins"], &batch["used"], &batch["amount"]), (&json!(2), &json!(2), &json!(100.0)), "{batch}");
+    assert!(!r.text.contains(&codes[0]), "codes are shown once");
+
     // The transaction password changes apart from the login password.
     let change = [
         ("current_password", PASSWORD),
@@ -485,6 +505,13 @@ async fn ewallet_and_epins(b: crate::support::Backend) {
         ("transaction_password", "a new wallet secret"),
     ];
     assert_eq!(call(&srv, "POST", "ewallet/payment/", &biz, Some(&anna), &p).await.status, 204);
+    // Guessing the transaction password is counted like logins: after five failures even the right one waits.
+    for _ in 0..5 {
+        let r = call(&srv, "POST", "ewallet/payment/", &biz, Some(&anna), &pay("1", "a wrong guess", "g")).await;
+        assert!(r.status == 422 || r.status == 429, "{}", r.text);
+    }
+    let r = call(&srv, "POST", "ewallet/payment/", &biz, Some(&anna), &p).await;
+    failed(&r, 429, "1005", None);
 }
 
 async fn one_registration_takes_a_position(b: crate::support::Backend) {

@@ -17,7 +17,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::multipart::Upload;
 use poem_openapi::types::{ParseFromJSON, ToJSON};
 use poem_openapi::{ApiResponse, Multipart, Object, OpenApi, Tags};
-use tessera_core::identity::{hash_password, hash_secret, new_secret, verify_password};
+use tessera_core::identity::{hash_password, hash_secret, new_secret};
 use tessera_core::money::{format_money, parse_money};
 use tessera_core::outbox::EmailTemplate;
 use tessera_core::{
@@ -807,6 +807,46 @@ pub struct Genealogy {
     pub total: i64,
 }
 
+#[derive(Object)]
+#[oai(rename = "MlmPackageUpdateRequest")]
+pub struct PackageUpdate {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: Option<String>,
+    #[oai(validator(minimum(value = "0")))]
+    pub amount: Option<f64>,
+    #[oai(validator(minimum(value = "0")))]
+    pub pv: Option<f64>,
+    #[oai(validator(max_length = 100))]
+    pub category: Option<String>,
+    #[oai(validator(max_length = 500))]
+    pub image: Option<String>,
+    #[oai(validator(max_length = 5000))]
+    pub description: Option<String>,
+    /// An inactive package is not offered to members (lists, registration, cart) any more.
+    pub active: Option<bool>,
+}
+
+#[derive(Object)]
+#[oai(rename = "MlmEpinBatchSummary")]
+pub struct EpinBatchSummary {
+    pub batch: String,
+    pub amount: f64,
+    pub pins: i64,
+    pub used: i64,
+    /// Epoch milliseconds; absent when the pins never expire.
+    #[oai(skip_serializing_if_is_none)]
+    pub expires_at: Option<i64>,
+    /// Epoch milliseconds.
+    pub created_at: i64,
+}
+
+#[derive(Object)]
+#[oai(rename = "MlmEpinBatches")]
+pub struct EpinBatches {
+    /// Newest first.
+    pub items: Vec<EpinBatchSummary>,
+}
+
 // ---- wire types: admin ----
 
 #[derive(Object)]
@@ -1220,6 +1260,12 @@ impl MlmApi {
         Ok((caller, (*tenant).clone()))
     }
 
+    /// A member's transaction password, counted toward the lock-out (1005 after repeated failures).
+    async fn txn_password_ok(&self, business: &Tenant, member: &MemberRow, password: &str) -> Result<bool> {
+        let name = format!("txn:{}", member.id);
+        Ok(self.ctx.check_secret(business, &name, &member.txn_password_hash, password).await?)
+    }
+
     async fn username_rule(&self, business: &Tenant, field: &str, value: &str) -> Result<String> {
         let s = store::settings(self.ctx.pool(), business.id).await?;
         Ok(model::username(field, value, s.username_min, s.username_max)?)
@@ -1315,7 +1361,7 @@ impl MlmApi {
                 let payer_name = required("ewallet_username", &req.ewallet_username)?;
                 let payer = self.find(business, "ewallet_username", "1011", payer_name).await?;
                 let password = required("transaction_password", &req.transaction_password)?;
-                if !verify_password(password, Some(&payer.txn_password_hash)).await? {
+                if !self.txn_password_ok(business, &payer, password).await? {
                     return Err(coded("1015", CoreError::invalid("transaction_password", "is wrong")));
                 }
                 Some(payer)
@@ -1547,7 +1593,7 @@ impl MlmApi {
     async fn change_txn_password(&self, key: &ApiKey, token: &AccessToken, req: &PasswordChange) -> Result<()> {
         let m = self.member(key, token).await?;
         same_password(&req.new_password, &req.password_confirmation)?;
-        if !verify_password(&req.current_password, Some(&m.row.txn_password_hash)).await? {
+        if !self.txn_password_ok(&m.business, &m.row, &req.current_password).await? {
             return Err(coded("1015", CoreError::invalid("current_password", "is wrong")));
         }
         let hash = hash_password(&req.new_password).await?;
@@ -1613,7 +1659,7 @@ impl MlmApi {
         if req.ewallet_username.trim().to_lowercase() != m.row.username {
             return Err(coded("1011", CoreError::invalid("ewallet_username", "is not the signed-in member")));
         }
-        if !verify_password(&req.transaction_password, Some(&m.row.txn_password_hash)).await? {
+        if !self.txn_password_ok(&m.business, &m.row, &req.transaction_password).await? {
             return Err(coded("1015", CoreError::invalid("transaction_password", "is wrong")));
         }
         let key = optional("idempotency_key", &req.idempotency_key)?;
@@ -1804,7 +1850,7 @@ impl MlmApi {
             })?;
         if req.payment_method == PaymentMethod::Ewallet {
             let password = required("transaction_password", &req.transaction_password)?;
-            if !verify_password(password, Some(&m.row.txn_password_hash)).await? {
+            if !self.txn_password_ok(&m.business, &m.row, password).await? {
                 return Err(coded("1015", CoreError::invalid("transaction_password", "is wrong")));
             }
         }
@@ -2016,7 +2062,7 @@ impl MlmApi {
         if amount <= 0 {
             return Err(CoreError::invalid("amount", "must be more than 0").into());
         }
-        if !verify_password(&req.transaction_password, Some(&m.row.txn_password_hash)).await? {
+        if !self.txn_password_ok(&m.business, &m.row, &req.transaction_password).await? {
             return Err(coded("1015", CoreError::invalid("transaction_password", "is wrong")));
         }
         let now = now_ms();
@@ -2427,6 +2473,62 @@ impl MlmApi {
             })
             .collect();
         Ok(LedgerPage { username: member.username, balance: number(member.balance), items })
+    }
+
+    async fn package_update(
+        &self,
+        key: &BearerKey,
+        business_id: Option<i64>,
+        id: i64,
+        req: &PackageUpdate,
+    ) -> Result<PackageDetails> {
+        let (caller, business) = self.admin(key, business_id, "update").await?;
+        let optional_text = |field: &str, v: &Option<String>| -> CoreResult<Option<String>> {
+            v.as_ref().map(|t| optional(field, &Some(t.clone())).map(str::to_string)).transpose()
+        };
+        let name = match &req.name {
+            Some(n) => Some(text("name", n)?.to_string()),
+            None => None,
+        };
+        let (category, image, description) = (
+            optional_text("category", &req.category)?,
+            optional_text("image", &req.image)?,
+            optional_text("description", &req.description)?,
+        );
+        let change = store::PackageChange {
+            name: name.as_deref(),
+            amount: req.amount.map(|a| money("amount", a)).transpose()?,
+            pv: req.pv.map(|p| points("pv", p)).transpose()?,
+            category: category.as_deref(),
+            image: image.as_deref(),
+            description: description.as_deref(),
+            active: req.active,
+        };
+        let mut tx = self.ctx.begin().await?;
+        if !store::update_package(&mut tx, business.id, id, &change).await? {
+            return Err(coded("1012", CoreError::not_found("id: no such package")));
+        }
+        self.ctx.audit(&mut tx, &caller, &business, "package.update", &format!("mlm_package:{id}")).await?;
+        tx.commit().await?;
+        let row = store::package(self.ctx.pool(), business.id, id).await?;
+        Ok(row.ok_or_else(|| CoreError::internal("an updated package is missing"))?.details())
+    }
+
+    async fn epin_list(&self, key: &BearerKey, business_id: Option<i64>, page: Paging) -> Result<EpinBatches> {
+        let (_, business) = self.admin(key, business_id, "read").await?;
+        let rows = store::epin_batches(self.ctx.reader(), business.id, page).await?;
+        let items = rows
+            .into_iter()
+            .map(|r| EpinBatchSummary {
+                batch: r.batch,
+                amount: number(r.amount),
+                pins: r.pins,
+                used: r.used,
+                expires_at: r.expires_at,
+                created_at: r.created_at,
+            })
+            .collect();
+        Ok(EpinBatches { items })
     }
 
     async fn epin_batch(&self, key: &BearerKey, business_id: Option<i64>, req: &EpinBatchCreate) -> Result<EpinBatch> {
@@ -3010,6 +3112,38 @@ impl MlmApi {
             Err(e) => return Done::failed(e.into()),
         };
         done(self.payout_decide(&key, business_id.0, id, &body).await)
+    }
+
+    /// Change a package: any of its fields, or take it off the offer (`active` false).
+    #[oai(path = "/admin/packages/:id", method = "put", operation_id = "mlm_admin_package_update")]
+    async fn admin_package_update(
+        &self,
+        key: BearerKey,
+        business_id: Query<Option<i64>>,
+        id: Path<PathId>,
+        body: Input<PackageUpdate>,
+    ) -> Reply<PackageDetails> {
+        let id = match id.get("id") {
+            Ok(id) => id,
+            Err(e) => return Reply::failed(e.into()),
+        };
+        reply(self.package_update(&key, business_id.0, id, &body).await)
+    }
+
+    /// The e-pin batches, newest first, with how many pins of each are used (the codes are never shown again).
+    #[oai(path = "/admin/epins", method = "get", operation_id = "mlm_admin_epins_list")]
+    async fn admin_epins_list(
+        &self,
+        key: BearerKey,
+        business_id: Query<Option<i64>>,
+        limit: Query<Option<i64>>,
+        offset: Query<Option<i64>>,
+    ) -> Reply<EpinBatches> {
+        let page = match Paging::new(PAGE, limit.0, offset.0) {
+            Ok(p) => p,
+            Err(e) => return Reply::failed(e.into()),
+        };
+        reply(self.epin_list(&key, business_id.0, page).await)
     }
 
     /// Generate a batch of e-pins; the codes are shown once.

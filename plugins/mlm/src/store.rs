@@ -1352,3 +1352,63 @@ pub async fn children(reader: &Reader, tenant_id: i64, parents: &[i64]) -> CoreR
     q.push(") ORDER BY path");
     q.fetch_all(reader).await
 }
+
+// ---- admin: packages and e-pins ----
+
+pub struct PackageChange<'a> {
+    pub name: Option<&'a str>,
+    pub amount: Option<i64>,
+    pub pv: Option<i64>,
+    pub category: Option<&'a str>,
+    pub image: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub active: Option<bool>,
+}
+
+/// Changes the given fields of a package of the business; false when it has no such package.
+#[instrument(skip_all)]
+pub async fn update_package(
+    conn: &mut AnyConnection,
+    tenant_id: i64,
+    id: i64,
+    c: &PackageChange<'_>,
+) -> CoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE mlm_packages SET name = COALESCE($3, name), amount = COALESCE($4, amount), pv = COALESCE($5, pv), \
+         category = COALESCE($6, category), image = COALESCE($7, image), description = COALESCE($8, description), \
+         active = COALESCE($9, active) WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(c.name)
+    .bind(c.amount)
+    .bind(c.pv)
+    .bind(c.category)
+    .bind(c.image)
+    .bind(c.description)
+    .bind(c.active.map(i64::from))
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EpinBatchRow {
+    pub batch: String,
+    pub amount: i64,
+    pub expires_at: Option<i64>,
+    pub pins: i64,
+    pub used: i64,
+    pub created_at: i64,
+}
+
+/// The business's e-pin batches, newest first, with how many of each are used.
+#[instrument(skip_all)]
+pub async fn epin_batches(reader: &Reader, tenant_id: i64, page: Paging) -> CoreResult<Vec<EpinBatchRow>> {
+    let mut q = Sql::new(
+        "SELECT batch, amount, expires_at, COUNT(*) AS pins, COUNT(used_at) AS used, MIN(created_at) AS created_at \
+         FROM mlm_epins WHERE tenant_id = ",
+    );
+    q.push_bind(tenant_id).push(" GROUP BY batch, amount, expires_at ORDER BY MIN(id) DESC").page(page);
+    q.fetch_all(reader).await
+}
