@@ -227,7 +227,8 @@ async fn keys_expire_on_the_clock(b: Backend) {
 }
 
 /// An RFC 3339 time `secs` from the real now.
-fn time_in(secs: u64) -> String {
+/// Now plus `secs`, as RFC 3339 (UTC, whole seconds).
+pub fn time_in(secs: u64) -> String {
     let t = std::time::SystemTime::now() + std::time::Duration::from_secs(secs);
     let s = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     // Civil date from days since the epoch (Howard Hinnant's algorithm).

@@ -805,16 +805,9 @@ async fn forgotten_passwords_are_reset_by_email(b: crate::support::Backend) {
     assert_eq!(call(&srv, "POST", "ewallet/payment/", &biz, Some(&anna), &pay).await.status, 204);
 }
 
-/// The UTC day of an instant, yyyy-mm-dd (civil from days).
-fn utc_day(ms: i64) -> String {
-    let z = ms.div_euclid(86_400_000) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let (d, m) = (doy - (153 * mp + 2) / 5 + 1, if mp < 10 { mp + 3 } else { mp - 9 });
-    format!("{:04}-{m:02}-{d:02}", yoe + era * 400 + i64::from(m <= 2))
+/// The UTC day `days` from now, yyyy-mm-dd.
+fn utc_day(days: u64) -> String {
+    crate::core::time_in(days * 86_400)[..10].to_string()
 }
 
 async fn compensation_runs_once_per_period(b: crate::support::Backend) {
@@ -826,7 +819,7 @@ async fn compensation_runs_once_per_period(b: crate::support::Backend) {
     let r = srv.json("PUT", "/mlm/admin/settings", &biz.admin, plan).await;
     assert_eq!((r.status, &r.body["data"]["sponsor_bonus_percent"]), (200, &json!(10.0)), "{}", r.text);
     let gold = biz.membership.to_string();
-    let day1 = utc_day(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64);
+    let day1 = utc_day(0);
     for (name, sponsor, placement, pos) in
         [("anna", "company", "company", "L"), ("cara", "company", "company", "R"), ("dana", "anna", "anna", "L")]
     {
@@ -896,18 +889,15 @@ async fn compensation_runs_once_per_period(b: crate::support::Backend) {
 
     // The next day: company's left leg carried 50 unmatched PV; erik's 50 on the right makes one more pair.
     assert_eq!(register(&srv, &biz, &registration("erik", "company", "cara", "R", &gold)).await.status, 201);
-    let r = srv.get("/mlm/admin/members?search=erik", &biz.admin).await;
-    let day2 = utc_day(r.body["data"]["items"][0]["joined_at"].as_i64().unwrap());
+    // Erik joins on the server's second day (its clock was moved a day on).
+    let day2 = utc_day(1);
     assert_eq!(advance(86_400).await.status, 200);
     let r = comp("run", &day2).await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!((&r.body["data"]["sponsor_total"], &r.body["data"]["pairing_total"]), (&json!(10.0), &json!(5.0)));
     assert_eq!(balance("company").await, 40.0);
     // The third day: all matched volume was consumed and nothing new came in, so nothing pairs.
-    let joined = srv.get("/mlm/admin/members?search=erik", &biz.admin).await.body["data"]["items"][0]["joined_at"]
-        .as_i64()
-        .unwrap();
-    let day3 = utc_day(joined + 86_400_000);
+    let day3 = utc_day(2);
     assert_eq!(advance(86_400).await.status, 200);
     let r = comp("run", &day3).await;
     assert_eq!((r.status, &r.body["data"]["pairing_total"]), (201, &json!(0.0)), "{}", r.text);

@@ -100,24 +100,14 @@ pub fn username(field: &str, value: &str, min: i64, max: i64) -> CoreResult<Stri
     Ok(v)
 }
 
+/// The seed's date format, yyyy-mm-dd; periods are written the same way.
+const DAY: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
 /// A calendar date written yyyy-mm-dd (the seed's format), checked to exist; refused with code 1013 by the caller.
 pub fn date(value: &str) -> Option<String> {
-    let v = value.trim();
-    let b = v.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let num = |s: &str| s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse::<u32>().ok()).flatten();
-    let (y, m, d) = (num(&v[0..4])?, num(&v[5..7])?, num(&v[8..10])?);
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
-    (y >= 1900 && (1..=days).contains(&d)).then(|| v.to_string())
+    let d = time::Date::parse(value.trim(), DAY).ok()?;
+    (d.year() >= 1900).then(|| d.format(DAY).ok()).flatten()
 }
 
 /// The placement rule of the binary plan: the placement member must be the sponsor or in the sponsor's downline,
@@ -182,30 +172,17 @@ const DAY_MS: i64 = 86_400_000;
 
 /// A period (a UTC day, yyyy-mm-dd) as [start, end) in epoch milliseconds.
 pub fn period_bounds(period: &str) -> Option<(i64, i64)> {
-    let day = date(period)?;
-    let (y, m, d) = (day[0..4].parse::<i64>().ok()?, day[5..7].parse::<i64>().ok()?, day[8..10].parse::<i64>().ok()?);
-    // Days from the civil date (H. Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * DAY_MS, (days + 1) * DAY_MS))
+    let day = time::Date::parse(period.trim(), DAY).ok()?;
+    let start = day.midnight().assume_utc().unix_timestamp() * 1000;
+    Some((start, start + DAY_MS))
 }
 
 /// The UTC day (yyyy-mm-dd) an instant falls in.
 pub fn period_of(ms: i64) -> String {
-    let z = ms.div_euclid(DAY_MS) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!("{y:04}-{m:02}-{d:02}")
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.date().format(DAY).ok())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
