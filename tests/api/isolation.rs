@@ -38,6 +38,7 @@ struct Tree {
     mlm_package: i64,
     mlm_epin: String,
     mlm_payout: i64,
+    mlm_image: String,
 }
 
 const PASSWORD: &str = "correct horse battery";
@@ -208,6 +209,31 @@ async fn tree(srv: &Server, slug: &str) -> Tree {
         )
         .await;
     let mlm_payout = r.body["data"]["id"].as_i64().expect("payout");
+    let boundary = "tree-boundary";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"x.gif\"\r\n\r\nGIF89a\r\n--{boundary}--\r\n"
+    );
+    let r = srv
+        .send(
+            srv.client
+                .post(format!("{}/mlm/profile/image/", srv.base))
+                .header("api_key", &mlm_app)
+                .header("access_token", &mlm_token)
+                .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+                .body(body),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = srv
+        .send(
+            srv.client
+                .get(format!("{}/mlm/profile/", srv.base))
+                .header("api_key", &mlm_app)
+                .header("access_token", &mlm_token),
+        )
+        .await;
+    let mlm_image =
+        r.body["data"]["profile_image"].as_str().expect("image").trim_start_matches("/mlm/images/").to_string();
     Tree {
         mlm_org,
         mlm_app,
@@ -216,6 +242,7 @@ async fn tree(srv: &Server, slug: &str) -> Tree {
         mlm_package,
         mlm_epin,
         mlm_payout,
+        mlm_image,
         webhook,
         delivery: delivery.expect("a delivery to the webhook"),
         isp,
@@ -627,8 +654,7 @@ fn attack(operation_id: &str, a: &Tree, z: &Tree) -> Option<Attack> {
         // (mlm::forgotten_passwords_are_reset_by_email uses a real one so).
         "mlm_password_reset" | "mlm_ewallet_password_reset" => NotTenantScoped,
         "mlm_ewallet_password_forgot" => MlmToken("POST", "ewallet/password/forget/", vec![]),
-        // A random link names the image; whoever has the link may see it, as with a CDN.
-        "mlm_image_get" => NotTenantScoped,
+        "mlm_image_get" => MlmNaming("GET", format!("images/{}", a.mlm_image), vec![]),
         "mlm_profile_image_upload" => MlmImage,
         "mlm_payout_request" => {
             MlmToken("POST", "payout/request/", vec![("amount", "1"), ("transaction_password", PASSWORD)])

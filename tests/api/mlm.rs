@@ -944,9 +944,13 @@ async fn profile_images(b: crate::support::Backend) {
     let r = call(&srv, "GET", "profile/", &biz, Some(&anna), &[]).await;
     let link = data(&r)["profile_image"].as_str().unwrap().to_string();
     assert!(link.starts_with("/mlm/images/") && link.len() > 30, "{link}");
-    let image = srv.client.get(format!("{}{link}", srv.base)).send().await.unwrap();
+    let image = srv.client.get(format!("{}{link}", srv.base)).header("api_key", &biz.app).send().await.unwrap();
     assert_eq!(image.status(), 200);
     assert_eq!(image.bytes().await.unwrap().to_vec(), png);
+    // Only with the business's key: no key, or another business's, finds nothing.
+    failed(&srv.get_anon(&link).await, 401, "1001", None);
+    let other = business(&srv, "other-images").await;
+    failed(&call(&srv, "GET", link.trim_start_matches("/mlm/"), &other, None, &[]).await, 404, "404", None);
     // What the file is decides, not what it is called; and its size.
     failed(&upload("image", "me.png", b"<html>not a picture</html>").await, 422, "1017", Some("image"));
     let mut big = png.clone();
@@ -957,7 +961,7 @@ async fn profile_images(b: crate::support::Backend) {
     assert!(r.body["error"]["description"].as_str().unwrap().contains("`image` is required"), "{}", r.text);
     // A new image replaces the old, whose link stops working.
     assert_eq!(upload("image", "me.gif", b"GIF89a tiny").await.status, 204);
-    assert_eq!(srv.get_anon(&link).await.status, 404);
+    failed(&call(&srv, "GET", link.trim_start_matches("/mlm/"), &biz, None, &[]).await, 404, "404", None);
 }
 
 async fn payouts_need_kyc_and_are_decided_once(b: crate::support::Backend) {

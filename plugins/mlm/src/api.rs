@@ -720,18 +720,39 @@ pub enum ImageAnswer {
     /// The image's bytes (JPEG, PNG or GIF); cacheable for a day, the link changes with the image.
     #[oai(status = 200)]
     Ok(Binary<Vec<u8>>, #[oai(header = "Cache-Control")] String),
-    /// No image at this link.
+    /// 1001: the api_key is missing or wrong.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// 1001: the key may not use the member API.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// No image of the business at this link.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
+    /// Too many requests; Retry-After says how long.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
     /// Unexpected failure.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
 }
 
+impl ImageAnswer {
+    fn failed(f: Failure) -> Self {
+        f.error.log_internal();
+        let body = Json(ErrorBody::of(&f.error, f.code));
+        match status_of(&f.error) {
+            Status::Unauthorized => ImageAnswer::Unauthorized(body),
+            Status::Forbidden => ImageAnswer::Forbidden(body),
+            Status::TooMany(s) => ImageAnswer::TooManyRequests(body, s),
+            Status::Internal => ImageAnswer::Internal(body),
+            _ => ImageAnswer::NotFound(body),
+        }
+    }
+}
+
 fn image_bad_request(err: poem::Error) -> ImageAnswer {
-    let e = CoreError::from_poem(err);
-    e.log_internal();
-    ImageAnswer::NotFound(Json(ErrorBody::of(&e, None)))
+    ImageAnswer::failed(Failure::from(CoreError::from_poem(err)))
 }
 
 #[derive(Object)]
@@ -2758,16 +2779,17 @@ impl MlmApi {
         done(self.image_upload(&api_key, &access_token, form).await)
     }
 
-    /// A profile image, at the link a profile's `profile_image` gives (random, so it cannot be guessed).
+    /// A profile image of the business's members, at the link a profile's `profile_image` gives.
     #[oai(path = "/images/:name", method = "get", operation_id = "mlm_image_get")]
-    async fn image_get(&self, name: Path<String>) -> ImageAnswer {
-        match store::image(self.ctx.pool(), name.trim()).await {
+    async fn image_get(&self, api_key: ApiKey, name: Path<String>) -> ImageAnswer {
+        let business = match self.business(&api_key).await {
+            Ok(app) => app.tenant_id(),
+            Err(f) => return ImageAnswer::failed(f),
+        };
+        match store::image(self.ctx.pool(), business, name.trim()).await {
             Ok(Some((_, bytes))) => ImageAnswer::Ok(Binary(bytes), "public, max-age=86400".into()),
-            Ok(None) => ImageAnswer::NotFound(Json(ErrorBody::of(&CoreError::not_found("name: no such image"), None))),
-            Err(e) => {
-                e.log_internal();
-                ImageAnswer::Internal(Json(ErrorBody::of(&e, None)))
-            }
+            Ok(None) => ImageAnswer::failed(CoreError::not_found("name: no such image").into()),
+            Err(e) => ImageAnswer::failed(e.into()),
         }
     }
 
@@ -2791,11 +2813,7 @@ impl MlmApi {
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
     ) -> Reply<PayoutList> {
-        let page = match Paging::new(PAGE, limit.0, offset.0) {
-            Ok(p) => p,
-            Err(e) => return Reply::failed(e.into()),
-        };
-        reply(self.member_payouts(&api_key, &access_token, page).await)
+        reply(async { self.member_payouts(&api_key, &access_token, Paging::new(PAGE, limit.0, offset.0)?).await }.await)
     }
 
     /// Get e-wallet balance.
@@ -2978,11 +2996,12 @@ impl MlmApi {
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
     ) -> Reply<MemberPage> {
-        let page = match Paging::new(PAGE, limit.0, offset.0) {
-            Ok(p) => p,
-            Err(e) => return Reply::failed(e.into()),
-        };
-        reply(self.members(&key, business_id.0, search.0.as_deref(), page).await)
+        reply(
+            async {
+                self.members(&key, business_id.0, search.0.as_deref(), Paging::new(PAGE, limit.0, offset.0)?).await
+            }
+            .await,
+        )
     }
 
     /// Credit (or debit) a member's e-wallet, with the reason in the ledger.
@@ -3006,11 +3025,7 @@ impl MlmApi {
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
     ) -> Reply<LedgerPage> {
-        let page = match Paging::new(PAGE, limit.0, offset.0) {
-            Ok(p) => p,
-            Err(e) => return Reply::failed(e.into()),
-        };
-        reply(self.ledger(&key, business_id.0, &username, page).await)
+        reply(async { self.ledger(&key, business_id.0, &username, Paging::new(PAGE, limit.0, offset.0)?).await }.await)
     }
 
     /// Preview a period's compensation: the credits a run would make, nothing credited.
@@ -3045,11 +3060,7 @@ impl MlmApi {
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
     ) -> Reply<CompensationRuns> {
-        let page = match Paging::new(PAGE, limit.0, offset.0) {
-            Ok(p) => p,
-            Err(e) => return Reply::failed(e.into()),
-        };
-        reply(self.compensation_runs(&key, business_id.0, page).await)
+        reply(async { self.compensation_runs(&key, business_id.0, Paging::new(PAGE, limit.0, offset.0)?).await }.await)
     }
 
     /// A member's downline (genealogy), `depth` levels (0 to 10, default 3), breadth first, paged.
@@ -3063,11 +3074,12 @@ impl MlmApi {
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
     ) -> Reply<Genealogy> {
-        let page = match Paging::new(PAGE, limit.0, offset.0) {
-            Ok(p) => p,
-            Err(e) => return Reply::failed(e.into()),
-        };
-        reply(self.genealogy(&key, business_id.0, &username, depth.0, page).await)
+        reply(
+            async {
+                self.genealogy(&key, business_id.0, &username, depth.0, Paging::new(PAGE, limit.0, offset.0)?).await
+            }
+            .await,
+        )
     }
 
     /// Approve or reject a member's identity check (KYC); payouts need it verified.
@@ -3091,11 +3103,10 @@ impl MlmApi {
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
     ) -> Reply<PayoutList> {
-        let page = match Paging::new(PAGE, limit.0, offset.0) {
-            Ok(p) => p,
-            Err(e) => return Reply::failed(e.into()),
-        };
-        reply(self.admin_payouts(&key, business_id.0, status.0, page).await)
+        reply(
+            async { self.admin_payouts(&key, business_id.0, status.0, Paging::new(PAGE, limit.0, offset.0)?).await }
+                .await,
+        )
     }
 
     /// Approve or reject a pending payout request (a rejected one's amount goes back to the e-wallet).
@@ -3139,11 +3150,7 @@ impl MlmApi {
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
     ) -> Reply<EpinBatches> {
-        let page = match Paging::new(PAGE, limit.0, offset.0) {
-            Ok(p) => p,
-            Err(e) => return Reply::failed(e.into()),
-        };
-        reply(self.epin_list(&key, business_id.0, page).await)
+        reply(async { self.epin_list(&key, business_id.0, Paging::new(PAGE, limit.0, offset.0)?).await }.await)
     }
 
     /// Generate a batch of e-pins; the codes are shown once.
