@@ -430,12 +430,25 @@ async fn ewallet_and_epins(b: crate::support::Backend) {
     assert_eq!(r.status, 204, "{}", r.text);
     let r = call(&srv, "POST", "ewallet/payment/", &biz, Some(&anna), &pay("30", PASSWORD, "p1")).await;
     assert_eq!(r.status, 204, "{}", r.text);
+    // A key is one payment: the same key for another amount is refused, not taken as done.
+    failed(
+        &call(&srv, "POST", "ewallet/payment/", &biz, Some(&anna), &pay("0.01", PASSWORD, "p1")).await,
+        409,
+        "409",
+        None,
+    );
     failed(
         &call(&srv, "POST", "ewallet/payment/", &biz, Some(&anna), &pay("70.01", PASSWORD, "p2")).await,
         422,
         "1014",
         Some("payment_amount"),
     );
+    // The admin's credit key c1 is not the member's: a payment keyed c1 is a payment of its own.
+    assert_eq!(
+        call(&srv, "POST", "ewallet/payment/", &biz, Some(&anna), &pay("0.5", PASSWORD, "c1")).await.status,
+        204
+    );
+    srv.json("POST", "/mlm/admin/ewallet/adjust", &biz.admin, credit(0.5, "c1-back")).await;
     let r = call(&srv, "POST", "ewallet/balance/", &biz, Some(&anna), &[]).await;
     assert_eq!(data(&r)["balance"], 70.0);
 
@@ -728,12 +741,32 @@ async fn cart_and_checkout(b: crate::support::Backend) {
     let r = call(&srv, "GET", "cart/products/", &biz, Some(&anna), &[]).await;
     assert_eq!(data(&r)["cart_items"], json!([]));
     failed(&call(&srv, "POST", "cart/checkout/", &biz, Some(&anna), &pay).await, 409, "409", None);
-    // The cart's PV counts for anna and her upline.
+    // Two checkouts of one cart at once: one pays, the other finds the cart empty.
+    let more = json!({"username": "anna", "amount": 30, "reason": "more"});
+    assert_eq!(srv.json("POST", "/mlm/admin/ewallet/adjust", &biz.admin, more).await.status, 200);
+    call(&srv, "POST", "cart/products/", &biz, Some(&anna), &[("product_id", vita.as_str()), ("quantity", "1")]).await;
+    let (one, two) = futures::join!(
+        call(&srv, "POST", "cart/checkout/", &biz, Some(&anna), &pay),
+        call(&srv, "POST", "cart/checkout/", &biz, Some(&anna), &pay)
+    );
+    let mut statuses = [one.status, two.status];
+    statuses.sort();
+    assert_eq!(statuses, [204, 409], "{} / {}", one.text, two.text);
+    let r = call(&srv, "POST", "ewallet/balance/", &biz, Some(&anna), &[]).await;
+    assert_eq!(data(&r)["balance"], 9.0 - 25.5 + 30.0);
+    // A cart holds at most 999 of one product.
+    call(&srv, "POST", "cart/products/", &biz, Some(&anna), &[("product_id", vita.as_str()), ("quantity", "999")])
+        .await;
+    let r =
+        call(&srv, "POST", "cart/products/", &biz, Some(&anna), &[("product_id", vita.as_str()), ("quantity", "1")])
+            .await;
+    failed(&r, 422, "1004", Some("quantity"));
+    // The carts' PV (two checkouts) counts for anna and her upline.
     let r = call(&srv, "GET", "profile/", &biz, Some(&anna), &[]).await;
-    assert_eq!(data(&r)["personal_pv"], 70);
+    assert_eq!(data(&r)["personal_pv"], 80);
     let top = token(&srv, &biz, "company", PASSWORD).await;
     let r = call(&srv, "GET", "profile/", &biz, Some(&top), &[]).await;
-    assert_eq!(data(&r)["left_pv"], 70);
+    assert_eq!(data(&r)["left_pv"], 80);
 }
 
 async fn forgotten_passwords_are_reset_by_email(b: crate::support::Backend) {

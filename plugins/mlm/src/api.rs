@@ -235,7 +235,7 @@ macro_rules! answers {
             #[oai(status = 401)]
             Unauthorized(Json<ErrorBody>),
             /// 1001: the key's business is suspended, has not enabled the service, or the key may not do this;
-            /// 1006: registration is blocked.
+            /// 1006: registration is blocked; 1019: the member's KYC is not verified.
             #[oai(status = 403)]
             Forbidden(Json<ErrorBody>),
             /// No such object among the caller's.
@@ -249,7 +249,7 @@ macro_rules! answers {
             /// The body is neither JSON nor a form.
             #[oai(status = 415)]
             UnsupportedMediaType(Json<ErrorBody>),
-            /// 1004 validation (with `fields`), or a business rule (1007–1019) naming the field.
+            /// 1004 validation (with `fields`), or a business rule (1007–1018) naming the field.
             #[oai(status = 422)]
             Unprocessable(Json<ErrorBody>),
             /// Too many requests, or 1005: login blocked after repeated failures; Retry-After says how long.
@@ -1135,6 +1135,13 @@ fn same_password(password: &str, confirmation: &str) -> CoreResult<()> {
     Ok(())
 }
 
+/// A caller's idempotency key in its own namespace (`pay:` a member's payments, `adm:` an admin's adjustments), so
+/// no key a caller chooses can take one the compensation run uses (`sponsor:…`, `pair:…`).
+fn client_key(namespace: &str, value: &Option<String>) -> CoreResult<Option<String>> {
+    let key = optional("idempotency_key", value)?;
+    Ok((!key.is_empty()).then(|| format!("{namespace}:{key}")))
+}
+
 fn required<'a>(field: &str, value: &'a Option<String>) -> CoreResult<&'a str> {
     match value.as_deref().map(str::trim) {
         Some(v) if !v.is_empty() => Ok(v),
@@ -1418,11 +1425,18 @@ impl MlmApi {
             mobile,
             txn_password_hash: &txn_hash,
         };
-        let id = store::insert_member(&mut tx, &member, now).await.map_err(|e| match e {
+        let id = match store::insert_member(&mut tx, &member, now).await {
+            Ok(id) => id,
             // Another registration took the position or the username between the checks and the insert.
-            CoreError::Conflict(_) => taken(),
-            e => Failure::from(e),
-        })?;
+            Err(CoreError::Conflict(_)) => {
+                drop(tx);
+                return Err(match store::member_by_username(self.ctx.pool(), business.id, &username).await? {
+                    Some(_) => coded("1010", CoreError::invalid("username", "is already taken")),
+                    None => taken(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
         let source = format!("registration of {username}");
         match (req.payment_method, payer) {
             (PaymentMethod::Ewallet, Some(payer)) if price > 0 => {
@@ -1683,10 +1697,9 @@ impl MlmApi {
         if !self.txn_password_ok(&m.business, &m.row, &req.transaction_password).await? {
             return Err(coded("1015", CoreError::invalid("transaction_password", "is wrong")));
         }
-        let key = optional("idempotency_key", &req.idempotency_key)?;
-        let key = (!key.is_empty()).then_some(key);
-        if let Some(k) = key {
-            if store::ledger_key_used(self.ctx.pool(), m.business.id, m.row.id, k).await? {
+        let key = client_key("pay", &req.idempotency_key)?;
+        if let Some(k) = &key {
+            if self.replayed(&m.business, m.row.id, k, -amount).await? {
                 return Ok(());
             }
         }
@@ -1696,7 +1709,7 @@ impl MlmApi {
             delta: -amount,
             kind: "debit",
             source: "purchase",
-            idempotency_key: key,
+            idempotency_key: key.as_deref(),
         };
         let mut tx = self.ctx.begin().await?;
         match store::apply_wallet(&mut tx, &debit, now_ms()).await {
@@ -1704,12 +1717,29 @@ impl MlmApi {
             Ok(None) => {
                 return Err(coded("1014", CoreError::invalid("payment_amount", "is more than the e-wallet balance")))
             }
-            // The same key, made meanwhile by a concurrent request: that one is the payment.
-            Err(CoreError::Conflict(_)) if key.is_some() => return Ok(()),
+            // The same key, made meanwhile by a concurrent request: that one is the payment, if it is this one.
+            Err(CoreError::Conflict(_)) if key.is_some() => {
+                drop(tx);
+                let k = key.as_deref().unwrap_or_default();
+                return match self.replayed(&m.business, m.row.id, k, -amount).await? {
+                    true => Ok(()),
+                    false => Err(CoreError::internal("a payment's key conflicted and no row has it").into()),
+                };
+            }
             Err(e) => return Err(e.into()),
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Whether a move with this (namespaced) idempotency key was made already: the same amount is a retry, answered
+    /// as the first time; another amount is a mistake, refused naming the key.
+    async fn replayed(&self, business: &Tenant, member: i64, key: &str, amount: i64) -> Result<bool> {
+        match store::ledger_amount_by_key(self.ctx.pool(), business.id, member, key).await? {
+            None => Ok(false),
+            Some(a) if a == amount => Ok(true),
+            Some(_) => Err(CoreError::conflict("idempotency_key: was used for another amount").into()),
+        }
     }
 
     async fn epin_payment(&self, key: &ApiKey, token: &AccessToken, req: &EpinPayment) -> Result<()> {
@@ -1763,7 +1793,10 @@ impl MlmApi {
             _ => return Err(coded("1012", CoreError::invalid("product_id", "no such cart package"))),
         }
         let mut tx = self.ctx.begin().await?;
-        store::cart_add(&mut tx, m.business.id, m.row.id, req.product_id, req.quantity, now_ms()).await?;
+        if !store::cart_add(&mut tx, m.business.id, m.row.id, req.product_id, req.quantity, now_ms()).await? {
+            let most = store::CART_MAX_QUANTITY;
+            return Err(CoreError::invalid("quantity", format!("a cart holds at most {most} of one product")).into());
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -1856,13 +1889,6 @@ impl MlmApi {
     /// was read.
     async fn checkout(&self, key: &ApiKey, token: &AccessToken, req: &Checkout) -> Result<()> {
         let m = self.member(key, token).await?;
-        let items = store::cart(self.ctx.reader(), m.business.id, m.row.id).await?;
-        if items.is_empty() {
-            return Err(CoreError::conflict("the cart is empty").into());
-        }
-        let total: i64 = items.iter().map(|i| i.amount * i.quantity).sum();
-        let pv: i64 = items.iter().map(|i| i.pv * i.quantity).sum();
-        let quantity: i64 = items.iter().map(|i| i.quantity).sum();
         let address = store::shipping_address(self.ctx.pool(), m.business.id, m.row.id, req.address_id)
             .await?
             .ok_or_else(|| match req.address_id {
@@ -1878,6 +1904,21 @@ impl MlmApi {
         let order_ref = format!("CART-{}", new_secret(""));
         let now = now_ms();
         let mut tx = self.ctx.begin().await?;
+        let items = store::take_cart(&mut tx, m.business.id, m.row.id).await?;
+        if items.is_empty() {
+            return Err(CoreError::conflict("the cart is empty").into());
+        }
+        if let Some((item, _)) = items.iter().find(|(_, active)| !active) {
+            let gone = format!("{} is no longer offered; remove it from the cart", item.name);
+            return Err(coded("1012", CoreError::conflict(gone)));
+        }
+        let sum = |of: fn(&store::CartRow) -> i64| {
+            items.iter().try_fold(0_i64, |acc, (i, _)| acc.checked_add(of(i).checked_mul(i.quantity)?))
+        };
+        let (Some(total), Some(pv)) = (sum(|i| i.amount), sum(|i| i.pv)) else {
+            return Err(CoreError::conflict("the cart's total is larger than an amount can be").into());
+        };
+        let quantity: i64 = items.iter().map(|(i, _)| i.quantity).sum();
         let paid_by = match req.payment_method {
             PaymentMethod::FreeJoin => {
                 return Err(CoreError::invalid("payment_method", "must be ewallet or epin").into());
@@ -1935,7 +1976,6 @@ impl MlmApi {
         store::insert_checkout(&mut tx, &order, address, paid_by, now).await?;
         store::add_personal_pv(&mut tx, m.business.id, m.row.id, pv).await?;
         store::add_to_uplines(&mut tx, m.business.id, &m.row.path, pv, 0).await?;
-        store::cart_remove(&mut tx, m.business.id, m.row.id, None).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -2443,19 +2483,18 @@ impl MlmApi {
             return Err(CoreError::invalid("amount", "must not be 0").into());
         }
         let reason = text("reason", &req.reason)?;
-        let key = optional("idempotency_key", &req.idempotency_key)?;
-        let key = (!key.is_empty()).then_some(key);
+        let key = client_key("adm", &req.idempotency_key)?;
         let moved = WalletMove {
             tenant_id: business.id,
             member_id: member.id,
             delta: amount,
             kind: if amount > 0 { "credit" } else { "debit" },
             source: reason,
-            idempotency_key: key,
+            idempotency_key: key.as_deref(),
         };
         let answer = |balance| WalletMoved { username: member.username.clone(), balance: number(balance) };
-        if let Some(k) = key {
-            if store::ledger_key_used(self.ctx.pool(), business.id, member.id, k).await? {
+        if let Some(k) = &key {
+            if self.replayed(&business, member.id, k, amount).await? {
                 return Ok(answer(member.balance));
             }
         }
@@ -2600,6 +2639,7 @@ async fn compensate(ctx: &PluginContext, business: &Tenant, period: &str, commit
     let credits = if commit {
         let now = now_ms();
         let mut tx = ctx.begin().await?;
+        store::lock_plan(&mut tx, business.id).await?;
         let credits = store::plan_credits(&mut tx, &settings, business.id, period, bounds).await?;
         let total = |kind: &str| credits.iter().filter(|c| c.kind == kind).map(|c| c.amount).sum::<i64>();
         let paying = credits.iter().filter(|c| c.amount > 0).count() as i64;
@@ -2647,7 +2687,11 @@ pub async fn compensation_job(ctx: &PluginContext) -> CoreResult<()> {
             Ok(_) => {}
             // Another instance ran it meanwhile.
             Err(Failure { error: CoreError::Conflict(_), .. }) => {}
-            Err(f) => return Err(f.error),
+            // One business's failure does not stop the others' runs; the next hour tries it again.
+            Err(f) => {
+                f.error.log_internal();
+                tracing::warn!(business = id, %period, "compensation run failed: {}", f.error.public_message());
+            }
         }
     }
     Ok(())

@@ -604,18 +604,22 @@ pub async fn apply_wallet(conn: &mut AnyConnection, m: &WalletMove<'_>, now: i64
     Ok(Some(balance_after))
 }
 
-/// Whether an idempotency key of this member was used already.
+/// The amount a ledger row of this member's idempotency key moved, if the key was used.
 #[instrument(skip_all)]
-pub async fn ledger_key_used(pool: &AnyPool, tenant_id: i64, member_id: i64, key: &str) -> CoreResult<bool> {
-    let found: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM mlm_ledger WHERE tenant_id = $1 AND member_id = $2 AND idempotency_key = $3",
+pub async fn ledger_amount_by_key(
+    pool: &AnyPool,
+    tenant_id: i64,
+    member_id: i64,
+    key: &str,
+) -> CoreResult<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT amount FROM mlm_ledger WHERE tenant_id = $1 AND member_id = $2 AND idempotency_key = $3",
     )
     .bind(tenant_id)
     .bind(member_id)
     .bind(key)
     .fetch_optional(pool)
-    .await?;
-    Ok(found.is_some())
+    .await?)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -734,7 +738,11 @@ pub async fn order_exists(pool: &AnyPool, tenant_id: i64, order_ref: &str) -> Co
 
 // ---- cart and shipping ----
 
-/// Adds `quantity` of a package to the member's cart (more of it when it is there already).
+/// The most of one package a cart holds.
+pub const CART_MAX_QUANTITY: i64 = 999;
+
+/// Adds `quantity` of a package to the member's cart (more of it when it is there already); false when that would
+/// make more than `CART_MAX_QUANTITY` of it.
 #[instrument(skip_all)]
 pub async fn cart_add(
     conn: &mut AnyConnection,
@@ -743,19 +751,44 @@ pub async fn cart_add(
     package_id: i64,
     quantity: i64,
     now: i64,
-) -> CoreResult<()> {
-    sqlx::query(
+) -> CoreResult<bool> {
+    let done = sqlx::query(
         "INSERT INTO mlm_cart (tenant_id, member_id, package_id, quantity, added_at) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (member_id, package_id) DO UPDATE SET quantity = mlm_cart.quantity + $4",
+         ON CONFLICT (member_id, package_id) DO UPDATE SET quantity = mlm_cart.quantity + $4 \
+         WHERE mlm_cart.quantity + $4 <= $6",
     )
     .bind(tenant_id)
     .bind(member_id)
     .bind(package_id)
     .bind(quantity)
     .bind(now)
+    .bind(CART_MAX_QUANTITY)
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
+}
+
+/// Empties the member's cart in the caller's transaction and returns what it held, priced now: a checkout takes
+/// the cart it pays for, so two checkouts of one cart cannot both pay it (the second finds it empty).
+#[instrument(skip_all)]
+pub async fn take_cart(conn: &mut AnyConnection, tenant_id: i64, member_id: i64) -> CoreResult<Vec<(CartRow, bool)>> {
+    let taken: Vec<(i64, i64)> =
+        sqlx::query_as("DELETE FROM mlm_cart WHERE tenant_id = $1 AND member_id = $2 RETURNING package_id, quantity")
+            .bind(tenant_id)
+            .bind(member_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut items = Vec::with_capacity(taken.len());
+    for (package_id, quantity) in taken {
+        let (name, amount, pv, active): (String, i64, i64, Flag) =
+            sqlx::query_as("SELECT name, amount, pv, active FROM mlm_packages WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant_id)
+                .bind(package_id)
+                .fetch_one(&mut *conn)
+                .await?;
+        items.push((CartRow { package_id, name, amount, pv, quantity }, active.0));
+    }
+    Ok(items)
 }
 
 /// Removes a package from the cart, or every package when `package_id` is None; returns how many rows went.
@@ -1138,6 +1171,17 @@ pub async fn consume_volume(conn: &mut AnyConnection, tenant_id: i64, member_id:
     .bind(pv)
     .execute(&mut *conn)
     .await?;
+    Ok(())
+}
+
+/// Takes the business's plan row for the caller's transaction: on PostgreSQL, runs of two periods at once would
+/// otherwise both read the same unmatched volume and both pay it (SQLite's one writer serialises them anyway).
+#[instrument(skip_all)]
+pub async fn lock_plan(conn: &mut AnyConnection, tenant_id: i64) -> CoreResult<()> {
+    sqlx::query("UPDATE mlm_settings SET updated_at = updated_at WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
