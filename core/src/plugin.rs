@@ -285,7 +285,7 @@ impl PluginContext {
         self.core.identity.check_secret(&account, hash, password).await
     }
 
-    // ---- authorization ----    // ---- authorization ----
+    // ---- authorization ----
 
     /// The one authorization check of an operation on `target`.
     pub async fn require(&self, caller: &Caller, object: &str, action: &str, target: &Tenant) -> CoreResult<Granted> {
@@ -410,7 +410,7 @@ impl PluginContext {
         }
     }
 
-    // ---- audit ----    // ---- audit ----
+    // ---- audit ----
 
     /// Records a write in the audit log, inside the plugin's transaction, as `<plugin>.<action>`.
     pub async fn audit(
