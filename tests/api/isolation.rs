@@ -209,17 +209,14 @@ async fn tree(srv: &Server, slug: &str) -> Tree {
         )
         .await;
     let mlm_payout = r.body["data"]["id"].as_i64().expect("payout");
-    let boundary = "tree-boundary";
-    let body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"x.gif\"\r\n\r\nGIF89a\r\n--{boundary}--\r\n"
-    );
+    let (content_type, body) = crate::mlm::multipart("image", "x.gif", b"GIF89a");
     let r = srv
         .send(
             srv.client
                 .post(format!("{}/mlm/profile/image/", srv.base))
                 .header("api_key", &mlm_app)
                 .header("access_token", &mlm_token)
-                .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+                .header("content-type", content_type)
                 .body(body),
         )
         .await;
@@ -722,14 +719,11 @@ async fn run(srv: &Server, a: &Tree, z: &Tree, attack: Attack) -> Option<Resp> {
             Some(srv.send(if fields.is_empty() { req } else { req.form(&fields) }).await)
         }
         Attack::MlmImage => {
-            let boundary = "isolation-boundary";
-            let body = format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"x.gif\"\r\n\r\nGIF89a\r\n--{boundary}--\r\n"
-            );
+            let (content_type, body) = crate::mlm::multipart("image", "x.gif", b"GIF89a");
             let req = request("POST", "/mlm/profile/image/".into())
                 .header("api_key", &z.mlm_app)
                 .header("access_token", &a.mlm_token)
-                .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+                .header("content-type", content_type)
                 .body(body);
             Some(srv.send(req).await)
         }

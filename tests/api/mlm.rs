@@ -940,8 +940,8 @@ async fn compensation_runs_once_per_period(b: crate::support::Backend) {
     assert_eq!(periods, vec![day3.as_str(), day2.as_str(), day1.as_str()]);
 }
 
-/// A multipart/form-data body with one file field.
-fn multipart(field: &str, file_name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+/// A multipart/form-data body with one file field: (the Content-Type header, the body).
+pub fn multipart(field: &str, file_name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
     let boundary = "tessera-test-boundary";
     let mut body = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\"\r\n\

@@ -2641,14 +2641,12 @@ async fn compensate(ctx: &PluginContext, business: &Tenant, period: &str, commit
         let mut tx = ctx.begin().await?;
         store::lock_plan(&mut tx, business.id).await?;
         let credits = store::plan_credits(&mut tx, &settings, business.id, period, bounds).await?;
-        let total = |kind: &str| credits.iter().filter(|c| c.kind == kind).map(|c| c.amount).sum::<i64>();
         let paying = credits.iter().filter(|c| c.amount > 0).count() as i64;
-        store::insert_run(&mut tx, business.id, period, total("sponsor_bonus"), total("binary_pairing"), paying, now)
-            .await
-            .map_err(|e| match e {
-                CoreError::Conflict(_) => already(),
-                e => e,
-            })?;
+        let (sponsor, pairing) = (kind_total(&credits, "sponsor_bonus"), kind_total(&credits, "binary_pairing"));
+        store::insert_run(&mut tx, business.id, period, sponsor, pairing, paying, now).await.map_err(|e| match e {
+            CoreError::Conflict(_) => already(),
+            e => e,
+        })?;
         store::apply_credits(&mut tx, business.id, &credits, now).await?;
         tx.commit().await?;
         credits
@@ -2656,12 +2654,11 @@ async fn compensate(ctx: &PluginContext, business: &Tenant, period: &str, commit
         let mut conn = ctx.pool().acquire().await.map_err(CoreError::from)?;
         store::plan_credits(&mut conn, &settings, business.id, period, bounds).await?
     };
-    let total = |kind: &str| credits.iter().filter(|c| c.kind == kind).map(|c| c.amount).sum::<i64>();
     Ok(CompensationRun {
         period: period.to_string(),
         committed: commit,
-        sponsor_total: number(total("sponsor_bonus")),
-        pairing_total: number(total("binary_pairing")),
+        sponsor_total: number(kind_total(&credits, "sponsor_bonus")),
+        pairing_total: number(kind_total(&credits, "binary_pairing")),
         credits: credits
             .into_iter()
             .filter(|c| c.amount > 0)
@@ -2673,6 +2670,11 @@ async fn compensate(ctx: &PluginContext, business: &Tenant, period: &str, commit
             })
             .collect(),
     })
+}
+
+/// What a run's credits of one kind add up to.
+fn kind_total(credits: &[store::Credit], kind: &str) -> i64 {
+    credits.iter().filter(|c| c.kind == kind).map(|c| c.amount).sum()
 }
 
 /// The compensation job: every business whose plan pays anything gets yesterday's (UTC) run, once.
@@ -2831,7 +2833,7 @@ impl MlmApi {
             Err(f) => return ImageAnswer::failed(f),
         };
         match store::image(self.ctx.pool(), business, name.trim()).await {
-            Ok(Some((_, bytes))) => ImageAnswer::Ok(Binary(bytes), "public, max-age=86400".into()),
+            Ok(Some(bytes)) => ImageAnswer::Ok(Binary(bytes), "public, max-age=86400".into()),
             Ok(None) => ImageAnswer::failed(CoreError::not_found("name: no such image").into()),
             Err(e) => ImageAnswer::failed(e.into()),
         }

@@ -1268,8 +1268,8 @@ pub async fn put_image(
 }
 
 #[instrument(skip_all)]
-pub async fn image(pool: &AnyPool, tenant_id: i64, name: &str) -> CoreResult<Option<(String, Vec<u8>)>> {
-    Ok(sqlx::query_as("SELECT content_type, bytes FROM mlm_images WHERE tenant_id = $1 AND name = $2")
+pub async fn image(pool: &AnyPool, tenant_id: i64, name: &str) -> CoreResult<Option<Vec<u8>>> {
+    Ok(sqlx::query_scalar("SELECT bytes FROM mlm_images WHERE tenant_id = $1 AND name = $2")
         .bind(tenant_id)
         .bind(name)
         .fetch_optional(pool)
