@@ -57,6 +57,9 @@ pub struct Db {
     /// Listings: see `Reader`.
     pub reader: Reader,
     pub backend: Backend,
+    /// SQLite: the task that checkpoints the WAL off the commit path (see `Checkpointer`); it stops with the last
+    /// clone of the `Db`.
+    _checkpointer: Option<std::sync::Arc<Checkpointer>>,
 }
 
 impl Db {
@@ -74,10 +77,12 @@ impl Db {
         // `max_connections` bounds the instance's connections to PostgreSQL, a server's limited resource: half for
         // writes and single-row reads (two at least: start-up holds one for its lock while migrating on another), the
         // rest for listings. SQLite's connections are files of this process: one writer, up to 8 of each reader.
+        let mut checkpointer = None;
         let (writer, pool, reads) = match backend {
             Backend::Sqlite => {
                 // The writer first: it creates the file the others open.
                 let writer = any_pool(opts.clone(), backend, 1, false).await?;
+                checkpointer = Some(std::sync::Arc::new(Checkpointer::start(&url).await?));
                 (writer, any_pool(opts, backend, 8, true).await?, 8)
             }
             Backend::Postgres => {
@@ -87,7 +92,7 @@ impl Db {
             }
         };
         let reader = Reader::connect(&url, backend, reads).await?;
-        Ok(Db { pool, writer, reader, backend })
+        Ok(Db { pool, writer, reader, backend, _checkpointer: checkpointer })
     }
 
     /// Begins a write transaction on the writer. On SQLite it takes the write lock at BEGIN (`BEGIN IMMEDIATE`): a
@@ -200,6 +205,9 @@ async fn any_pool(opts: AnyConnectOptions, backend: Backend, max: u32, query_onl
                     }
                     if query_only {
                         sqlx::query("PRAGMA query_only = ON").execute(&mut *conn).await?;
+                    } else {
+                        // The `Checkpointer` copies the WAL back instead of the committing writer.
+                        sqlx::query("PRAGMA wal_autocheckpoint = 0").execute(&mut *conn).await?;
                     }
                 }
                 Ok(())
@@ -208,6 +216,48 @@ async fn any_pool(opts: AnyConnectOptions, backend: Backend, max: u32, query_onl
         .connect_with(opts)
         .await
         .map_err(|e| CoreError::internal(format!("cannot connect to the database: {e}")))
+}
+
+/// SQLite's WAL checkpoints, taken off the commit path. By default the connection whose commit brings the WAL past
+/// 1,000 pages copies it back into the database file and syncs it before its commit returns: one write in fifty
+/// waited for it, the p99 and the maximum of every write (bench/RESULTS.md, "The mlm genealogy at scale"). The writer
+/// runs with automatic checkpoints off, and this task, on a connection of its own, runs a PASSIVE checkpoint every
+/// `CHECKPOINT_EVERY`: it copies what no reader still needs and waits for no one, and writers go on appending to the
+/// WAL meanwhile. Durability is unchanged: a commit is durable in the WAL (synchronous=FULL) either way.
+struct Checkpointer {
+    task: tokio::task::JoinHandle<()>,
+}
+
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+impl Checkpointer {
+    async fn start(url: &str) -> CoreResult<Self> {
+        use sqlx::Connection;
+        let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+            .map_err(|e| CoreError::invalid("database_url", e.to_string()))?
+            .busy_timeout(Duration::from_secs(10))
+            .log_statements(tracing::log::LevelFilter::Trace);
+        let mut conn = sqlx::sqlite::SqliteConnection::connect_with(&opts)
+            .await
+            .map_err(|e| CoreError::internal(format!("cannot connect the checkpointer: {e}")))?;
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut conn).await {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; the next one retries");
+                }
+            }
+        });
+        Ok(Checkpointer { task })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// The pool every listing reads through: the backend's own sqlx driver over read-only connections. The Any driver

@@ -300,7 +300,14 @@ impl Identity {
         if store::principal_id_by_email(&mut *conn, tenant_id, email.as_str()).await?.is_some() {
             return Err(CoreError::invalid("email", "is already registered"));
         }
-        store::insert_principal(conn, tenant_id, email.as_str(), name.trim(), Some(hash), now_ms()).await
+        // The check above cannot see a concurrent transaction's uncommitted person (PostgreSQL): the unique index on
+        // (tenant, email), the principals' only one, refuses the second, and it is the same answer.
+        store::insert_principal(conn, tenant_id, email.as_str(), name.trim(), Some(hash), now_ms()).await.map_err(|e| {
+            match e {
+                CoreError::Conflict(_) => CoreError::invalid("email", "is already registered"),
+                e => e,
+            }
+        })
     }
 
     /// The principal of the tenant with this email, created (without a password) when there is none yet.

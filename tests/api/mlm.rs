@@ -548,6 +548,56 @@ async fn one_registration_takes_a_position(b: crate::support::Backend) {
     assert_eq!((data(&r)["right_count"].as_i64(), data(&r)["right_pv"].as_i64()), (Some(1), Some(50)));
 }
 
+/// Registrations racing with one email, each for a free position: one member is created, the others are told the
+/// email is taken (422 naming `email`), not that the database refused a duplicate.
+async fn one_email_registers_once(b: crate::support::Backend) {
+    let srv = Server::start(b).await;
+    let biz = business(&srv, "mails").await;
+    let gold = biz.membership.to_string();
+    for (name, pos) in [("anna", "L"), ("cara", "R")] {
+        assert_eq!(register(&srv, &biz, &registration(name, "company", "company", pos, &gold)).await.status, 201);
+    }
+    let names: Vec<String> = (0..4).map(|i| format!("twin{i}")).collect();
+    let spots = [("anna", "L"), ("anna", "R"), ("cara", "L"), ("cara", "R")];
+    let tries = names.iter().zip(spots).map(|(name, (placement, pos))| {
+        let mut fields = registration(name, placement, placement, pos, &gold);
+        fields.retain(|(k, _)| *k != "email");
+        fields.push(("email", "twin@members.example"));
+        let (srv, biz) = (&srv, &biz);
+        async move { call(srv, "POST", "register/", biz, None, &fields).await }
+    });
+    let answers = futures::future::join_all(tries).await;
+    let won = answers.iter().filter(|r| r.status == 201).count();
+    assert_eq!(won, 1, "{:?}", answers.iter().map(|r| &r.text).collect::<Vec<_>>());
+    for r in answers.iter().filter(|r| r.status != 201) {
+        failed(r, 422, "1004", Some("email"));
+    }
+    // The race made certain on PostgreSQL: another transaction holds the email, uncommitted, while a registration
+    // checks it (not seen) and inserts (waits on the unique index); then that transaction commits.
+    if srv.db_url.starts_with("postgres") {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&srv.db_url).await.unwrap();
+        let mut tx = conn.begin().await.unwrap();
+        sqlx::query(
+            "INSERT INTO principals (tenant_id, email, name, status, created_at) \
+             VALUES ($1, 'late@members.example', 'Late', 'active', 0)",
+        )
+        .bind(biz.id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        let mut fields = registration("late", "anna", "anna", "L", &gold);
+        fields.retain(|(k, _)| *k != "email");
+        fields.push(("email", "late@members.example"));
+        let commit_later = async {
+            tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+            tx.commit().await.unwrap();
+        };
+        let (r, ()) = tokio::join!(call(&srv, "POST", "register/", &biz, None, &fields), commit_later);
+        failed(&r, 422, "1004", Some("email"));
+    }
+}
+
 async fn an_epin_is_spent_once(b: crate::support::Backend) {
     let srv = Server::start(b).await;
     let biz = business(&srv, "pins").await;
@@ -848,9 +898,11 @@ async fn compensation_runs_once_per_period(b: crate::support::Backend) {
     let biz = business(&srv, "comp").await;
     let plan = json!({"registration_blocked": false, "username_min": 4, "username_max": 20, "signup_fee": 0,
                       "currency": "USD", "sponsor_bonus_percent": 10, "pair_pv": 50, "pair_bonus": 5,
-                      "daily_pair_cap": 1});
+                      "daily_pair_cap": 1, "compensation_auto": false});
     let r = srv.json("PUT", "/mlm/admin/settings", &biz.admin, plan).await;
     assert_eq!((r.status, &r.body["data"]["sponsor_bonus_percent"]), (200, &json!(10.0)), "{}", r.text);
+    // The admin runs each period here (after its preview): the hourly job leaves this business alone.
+    assert_eq!(r.body["data"]["compensation_auto"], false);
     let gold = biz.membership.to_string();
     let day1 = utc_day(0);
     for (name, sponsor, placement, pos) in
@@ -938,6 +990,62 @@ async fn compensation_runs_once_per_period(b: crate::support::Backend) {
     let periods: Vec<&str> =
         runs.body["data"]["items"].as_array().unwrap().iter().map(|r| r["period"].as_str().unwrap()).collect();
     assert_eq!(periods, vec![day3.as_str(), day2.as_str(), day1.as_str()]);
+}
+
+/// The hourly job pays yesterday's compensation of every business that lets it, once: the day after three
+/// registrations it has run that day with the sponsor bonuses an admin's run would pay; an admin's run of the same day
+/// is then refused, and a business that runs its own periods was passed over.
+async fn the_job_runs_yesterdays_compensation(b: crate::support::Backend) {
+    let srv = Server::start_with(b, &[("TESSERA_TEST_CLOCK", "1")]).await;
+    let plan = |auto: bool| {
+        json!({"registration_blocked": false, "username_min": 4, "username_max": 20, "signup_fee": 0,
+               "currency": "USD", "sponsor_bonus_percent": 10, "pair_pv": 50, "pair_bonus": 5,
+               "daily_pair_cap": 1, "compensation_auto": auto})
+    };
+    // The job goes through businesses in the order of their ids: the manual one first.
+    let manual = business(&srv, "manual").await;
+    let auto = business(&srv, "auto").await;
+    for (biz, on) in [(&manual, false), (&auto, true)] {
+        let r = srv.json("PUT", "/mlm/admin/settings", &biz.admin, plan(on)).await;
+        assert_eq!((r.status, &r.body["data"]["compensation_auto"]), (200, &json!(on)), "{}", r.text);
+        let gold = biz.membership.to_string();
+        for (name, pos) in [("anna", "L"), ("cara", "R")] {
+            let r = register(&srv, biz, &registration(name, "company", "company", pos, &gold)).await;
+            assert_eq!(r.status, 201, "{}", r.text);
+        }
+    }
+    let day1 = utc_day(0);
+    let r = srv
+        .send(srv.client.post(format!("{}/_test/clock/advance?seconds=86400", srv.base)).bearer_auth(&srv.admin_key))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let runs = |biz: &Biz| {
+        let key = biz.admin.clone();
+        let srv = &srv;
+        async move {
+            let r = srv.get("/mlm/admin/compensation/runs", &key).await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            r.body["data"]["items"].as_array().unwrap().clone()
+        }
+    };
+    let started = std::time::Instant::now();
+    let done = loop {
+        let done = runs(&auto).await;
+        if !done.is_empty() {
+            break done;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "the job did not run the period");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_eq!((done[0]["period"].as_str(), &done[0]["sponsor_total"]), (Some(day1.as_str()), &json!(20.0)));
+    let ledger = srv.get("/mlm/admin/ewallet/ledger?username=company&limit=100", &auto.admin).await;
+    assert_eq!(ledger.body["data"]["balance"], json!(25.0), "{}", ledger.text);
+    let r = srv.json("POST", "/mlm/admin/compensation/runs", &auto.admin, json!({"period": day1})).await;
+    failed(&r, 409, "409", None);
+    assert_eq!(runs(&manual).await, Vec::<Value>::new());
+    let ledger = srv.get("/mlm/admin/ewallet/ledger?username=company&limit=100", &manual.admin).await;
+    assert_eq!(ledger.body["data"]["balance"], json!(0.0), "{}", ledger.text);
 }
 
 /// A multipart/form-data body with one file field: (the Content-Type header, the body).
@@ -1082,12 +1190,14 @@ both!(
     error_codes_are_the_seeds,
     ewallet_and_epins,
     one_registration_takes_a_position,
+    one_email_registers_once,
     an_epin_is_spent_once,
     concurrent_debits_never_overdraw,
     businesses_and_members_are_apart,
     cart_and_checkout,
     forgotten_passwords_are_reset_by_email,
     compensation_runs_once_per_period,
+    the_job_runs_yesterdays_compensation,
     profile_images,
     payouts_need_kyc_and_are_decided_once,
     dynamic_usernames_are_generated,

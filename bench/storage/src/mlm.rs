@@ -179,6 +179,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 async fn run(backend: &str, url: &str, n: i64, deep: i64) -> Result<(), Box<dyn std::error::Error>> {
     let db = Db::connect(url, 8).await?;
+    if backend == "sqlite" && std::env::var_os("TESSERA_BENCH_COMMIT_CHECKPOINTS").is_some() {
+        // The A of the checkpoint A/B: the writer checkpoints on commit again, SQLite's default (the one writer
+        // connection keeps the setting for the run).
+        sqlx::query("PRAGMA wal_autocheckpoint = 1000").execute(&db.writer).await?;
+        println!("checkpoints: on commit (SQLite's default)");
+    }
     db.migrate(&[("mlm", &tessera_mlm::MlmPlugin.migrations())]).await?;
     let package = store::NewPackage {
         tenant_id: BUSINESS,

@@ -906,6 +906,9 @@ pub struct Settings {
     /// The prefix of generated usernames (letters and digits). Unchanged when absent.
     #[oai(validator(min_length = 1, max_length = 10))]
     pub username_prefix: Option<String>,
+    /// true (the default): an hourly job runs each UTC day's compensation once the day has ended; false: only an
+    /// admin's run pays, after its preview. Unchanged when absent.
+    pub compensation_auto: Option<bool>,
 }
 
 #[derive(Object)]
@@ -2310,6 +2313,7 @@ impl MlmApi {
             daily_pair_cap: Some(s.daily_pair_cap),
             username_type: Some(UsernameType::from_stored("username_type", &s.username_type)?),
             username_prefix: Some(s.username_prefix),
+            compensation_auto: Some(s.compensation_auto.0),
         })
     }
 
@@ -2351,6 +2355,7 @@ impl MlmApi {
                 }
                 None => now.username_prefix,
             },
+            compensation_auto: req.compensation_auto.map(Flag).unwrap_or(now.compensation_auto),
         };
         let mut tx = self.ctx.begin().await?;
         store::put_settings(&mut tx, business.id, &row, now_ms()).await?;

@@ -28,6 +28,7 @@ pub struct SettingsRow {
     pub daily_pair_cap: i64,
     pub username_type: String,
     pub username_prefix: String,
+    pub compensation_auto: Flag,
 }
 
 impl Default for SettingsRow {
@@ -44,6 +45,7 @@ impl Default for SettingsRow {
             daily_pair_cap: 10,
             username_type: "static".into(),
             username_prefix: "m".into(),
+            compensation_auto: Flag(true),
         }
     }
 }
@@ -53,7 +55,8 @@ impl Default for SettingsRow {
 pub async fn settings(pool: &AnyPool, tenant_id: i64) -> CoreResult<SettingsRow> {
     let row: Option<SettingsRow> = sqlx::query_as(
         "SELECT registration_blocked, username_min, username_max, signup_fee, currency, sponsor_bonus_bp, pair_pv, \
-         pair_bonus, daily_pair_cap, username_type, username_prefix FROM mlm_settings WHERE tenant_id = $1",
+         pair_bonus, daily_pair_cap, username_type, username_prefix, compensation_auto FROM mlm_settings \
+         WHERE tenant_id = $1",
     )
     .bind(tenant_id)
     .fetch_optional(pool)
@@ -65,11 +68,12 @@ pub async fn settings(pool: &AnyPool, tenant_id: i64) -> CoreResult<SettingsRow>
 pub async fn put_settings(conn: &mut AnyConnection, tenant_id: i64, s: &SettingsRow, now: i64) -> CoreResult<()> {
     sqlx::query(
         "INSERT INTO mlm_settings (tenant_id, registration_blocked, username_min, username_max, signup_fee, currency, \
-         updated_at, sponsor_bonus_bp, pair_pv, pair_bonus, daily_pair_cap, username_type, username_prefix) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (tenant_id) DO UPDATE SET \
+         updated_at, sponsor_bonus_bp, pair_pv, pair_bonus, daily_pair_cap, username_type, username_prefix, \
+         compensation_auto) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+         ON CONFLICT (tenant_id) DO UPDATE SET \
          registration_blocked = $2, username_min = $3, username_max = $4, signup_fee = $5, currency = $6, \
          updated_at = $7, sponsor_bonus_bp = $8, pair_pv = $9, pair_bonus = $10, daily_pair_cap = $11, \
-         username_type = $12, username_prefix = $13",
+         username_type = $12, username_prefix = $13, compensation_auto = $14",
     )
     .bind(tenant_id)
     .bind(s.registration_blocked.0 as i64)
@@ -84,6 +88,7 @@ pub async fn put_settings(conn: &mut AnyConnection, tenant_id: i64, s: &Settings
     .bind(s.daily_pair_cap)
     .bind(&s.username_type)
     .bind(&s.username_prefix)
+    .bind(s.compensation_auto.0 as i64)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -1087,11 +1092,12 @@ pub async fn apply_credits(conn: &mut AnyConnection, business: i64, credits: &[C
     Ok(())
 }
 
-/// The businesses whose plan pays anything: the compensation job's work list.
+/// The businesses whose plan pays anything and runs by itself (`compensation_auto`): the compensation job's work list.
 #[instrument(skip_all)]
 pub async fn paying_businesses(pool: &AnyPool) -> CoreResult<Vec<i64>> {
     Ok(sqlx::query_scalar(
-        "SELECT tenant_id FROM mlm_settings WHERE sponsor_bonus_bp > 0 OR pair_bonus > 0 ORDER BY tenant_id",
+        "SELECT tenant_id FROM mlm_settings WHERE compensation_auto = 1 AND (sponsor_bonus_bp > 0 OR pair_bonus > 0) \
+         ORDER BY tenant_id",
     )
     .fetch_all(pool)
     .await?)
