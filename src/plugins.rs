@@ -23,6 +23,8 @@ pub fn linked() -> Vec<Arc<dyn Plugin>> {
     plugins.push(Arc::new(tessera_registrar_addons::RegistrarPlugin));
     #[cfg(feature = "mlm")]
     plugins.push(Arc::new(tessera_mlm::MlmPlugin));
+    #[cfg(feature = "billing")]
+    plugins.push(Arc::new(tessera_billing::BillingPlugin::default()));
     plugins
 }
 

@@ -44,7 +44,7 @@ pub use plugin::{Manifest, Permission, Plugin, PluginApi, PluginContext, TokenGr
 pub use reply::{ErrorEnvelope, Reply};
 pub use tenancy::{Tenant, TenantKind, TenantStatus, Tenants};
 pub use types::{Email, Flag, PageRule, Paging, StoredEnum};
-pub use wire::{HeaderKey, HeaderNames, Input, PathId, PathParam};
+pub use wire::{parse, Fields, HeaderKey, HeaderNames, Input, InputError, PathId, PathParam};
 
 /// The core's version, part of a plugin's build id.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -410,6 +410,81 @@ impl PluginContext {
         }
     }
 
+    /// A new API key of a person of `tenant`, stored (as a hash) in the plugin's transaction: (key id, plaintext).
+    /// The plaintext is shown once, to whoever asked for the key.
+    pub async fn create_key(
+        &self,
+        tx: &mut Tx,
+        tenant: &Tenant,
+        principal: i64,
+        name: &str,
+    ) -> CoreResult<(i64, String)> {
+        let key = crate::identity::new_secret("tsk_");
+        let prefix: String = key.chars().take(8).collect();
+        let hash = crate::identity::hash_secret(&key);
+        let id = crate::store::insert_key(&mut **tx, principal, tenant.id, name, &prefix, &hash, None).await?;
+        Ok((id, key))
+    }
+
+    // ---- roles the plugin defines at run time ----
+
+    /// Replaces the rules of `role`, a role this plugin defines while it runs (a staff group's permissions): each
+    /// rule lets the role do `action` (or `*`) on `object`. The role is named `<plugin>_…` and every object
+    /// `<plugin>:…`. Written in the plugin's transaction; the permission checks here and on the other instances
+    /// follow when it commits.
+    pub async fn set_role_rules(&self, tx: &mut Tx, role: &str, rules: &[(String, String)]) -> CoreResult<()> {
+        self.own_role(role)?;
+        crate::store::remove_role_rules(tx, "p", role).await?;
+        for (object, action) in rules {
+            if !object.starts_with(&format!("{}:", self.plugin)) {
+                return Err(CoreError::internal(format!(
+                    "{}: a rule's object {object} is not the plugin's",
+                    self.plugin
+                )));
+            }
+            let rule = [role.to_string(), object.clone(), action.clone()];
+            crate::store::add_rule(&mut **tx, "p", &rule).await?;
+        }
+        tx.after_commit.push(Change::Policy);
+        Ok(())
+    }
+
+    /// Removes a role of this plugin's: its rules and every grant of it.
+    pub async fn drop_role(&self, tx: &mut Tx, role: &str) -> CoreResult<()> {
+        self.own_role(role)?;
+        crate::store::remove_role_rules(tx, "p", role).await?;
+        crate::store::remove_role_rules(tx, "g", role).await?;
+        tx.after_commit.push(Change::Policy);
+        Ok(())
+    }
+
+    /// Grants `principal` a role of this plugin's over `tenant` and its subtree (`revoke` takes it back).
+    pub async fn grant_role(
+        &self,
+        tx: &mut Tx,
+        principal: i64,
+        role: &str,
+        tenant: &Tenant,
+        revoke: bool,
+    ) -> CoreResult<()> {
+        self.own_role(role)?;
+        let rule = [crate::authz::subject(principal), role.to_string(), crate::authz::subtree(&tenant.path)];
+        if revoke {
+            crate::store::remove_rule(&mut **tx, "g", &rule).await?;
+        } else {
+            crate::store::add_rule(&mut **tx, "g", &rule).await?;
+        }
+        tx.after_commit.push(Change::Policy);
+        Ok(())
+    }
+
+    fn own_role(&self, role: &str) -> CoreResult<()> {
+        match role.strip_prefix(self.plugin).and_then(|r| r.strip_prefix('_')) {
+            Some(rest) if !rest.is_empty() => Ok(()),
+            _ => Err(CoreError::internal(format!("{}: role {role} is not the plugin's", self.plugin))),
+        }
+    }
+
     // ---- audit ----
 
     /// Records a write in the audit log, inside the plugin's transaction, as `<plugin>.<action>`.

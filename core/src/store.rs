@@ -327,8 +327,8 @@ pub struct KeyRow {
 }
 
 #[instrument(skip_all)]
-pub async fn insert_key(
-    pool: &AnyPool,
+pub async fn insert_key<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    pool: E,
     principal_id: i64,
     tenant_id: i64,
     name: &str,
@@ -475,7 +475,11 @@ fn padded(rule: &[String]) -> [&str; 6] {
 }
 
 #[instrument(skip_all)]
-pub async fn add_rule(pool: &AnyPool, ptype: &str, rule: &[String]) -> Result<(), sqlx::Error> {
+pub async fn add_rule<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    pool: E,
+    ptype: &str,
+    rule: &[String],
+) -> Result<(), sqlx::Error> {
     let v = padded(rule);
     sqlx::query(
         "INSERT INTO casbin_rules (ptype, v0, v1, v2, v3, v4, v5) VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -494,7 +498,11 @@ pub async fn add_rule(pool: &AnyPool, ptype: &str, rule: &[String]) -> Result<()
 }
 
 #[instrument(skip_all)]
-pub async fn remove_rule(pool: &AnyPool, ptype: &str, rule: &[String]) -> Result<bool, sqlx::Error> {
+pub async fn remove_rule<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    pool: E,
+    ptype: &str,
+    rule: &[String],
+) -> Result<bool, sqlx::Error> {
     let v = padded(rule);
     let done = sqlx::query(
         "DELETE FROM casbin_rules WHERE ptype = $1 AND v0 = $2 AND v1 = $3 AND v2 = $4 AND v3 = $5 AND v4 = $6 AND v5 = $7",
@@ -509,6 +517,18 @@ pub async fn remove_rule(pool: &AnyPool, ptype: &str, rule: &[String]) -> Result
     .execute(pool)
     .await?;
     Ok(done.rows_affected() > 0)
+}
+
+/// Removes every rule of `ptype` whose field `v0` (a role's rules, ptype p) or `v1` (a role's grants, ptype g) is
+/// `role`.
+#[instrument(skip_all)]
+pub async fn remove_role_rules(conn: &mut AnyConnection, ptype: &str, role: &str) -> Result<(), sqlx::Error> {
+    let sql = match ptype {
+        "p" => "DELETE FROM casbin_rules WHERE ptype = 'p' AND v0 = $1",
+        _ => "DELETE FROM casbin_rules WHERE ptype = 'g' AND v1 = $1",
+    };
+    sqlx::query(sql).bind(role).execute(&mut *conn).await?;
+    Ok(())
 }
 
 /// Removes the rules whose fields from `field_index` on equal `values` (an empty value matches anything).

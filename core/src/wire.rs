@@ -79,6 +79,47 @@ impl<'a, T: ParseFromJSON + Type + Send> ApiExtractor<'a> for Input<T> {
         body: &mut RequestBody,
         _opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
+        let (fields, from_form) = read_fields(request, body).await?;
+        Ok(Input(parse::<T>(fields, from_form)?))
+    }
+}
+
+/// A request body read as `Input` reads it (JSON or a form, the query's parameters added), but left as its fields for
+/// the handler to route before it parses them with `parse`: a dispatcher whose fields depend on one of them (the
+/// billing API's `type` and `action`). Documented with T's schema.
+pub struct Fields<T> {
+    pub fields: Map<String, Value>,
+    /// The body was a form: its values are text (`parse` coerces them).
+    pub from_form: bool,
+    _schema: std::marker::PhantomData<T>,
+}
+
+impl<'a, T: ParseFromJSON + Type + Send> ApiExtractor<'a> for Fields<T> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Input::<T>::request_meta()
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let (fields, from_form) = read_fields(request, body).await?;
+        Ok(Fields { fields, from_form, _schema: std::marker::PhantomData })
+    }
+}
+
+/// The fields of a JSON or form body, with the query's parameters the body does not give; true when it was a form.
+async fn read_fields(request: &Request, body: &mut RequestBody) -> poem::Result<(Map<String, Value>, bool)> {
+    {
         let is_json = body_format(request.headers().get(poem::http::header::CONTENT_TYPE))? == Format::Json;
         let limit = request.data::<BodyLimit>().map(|l| l.0).unwrap_or(1 << 20);
         let bytes = body.take()?.into_bytes_limit(limit).await.map_err(|e| match e {
@@ -99,7 +140,7 @@ impl<'a, T: ParseFromJSON + Type + Send> ApiExtractor<'a> for Input<T> {
                 fields.entry(key).or_insert(value);
             }
         }
-        Ok(Input(parse::<T>(fields, !is_json)?))
+        Ok((fields, !is_json))
     }
 }
 
@@ -154,7 +195,27 @@ fn form_fields(bytes: &[u8]) -> Result<Map<String, Value>, InputError> {
         if value.contains('\u{FFFD}') {
             return Err(InputError::new(key, "is not valid UTF-8"));
         }
-        map.insert(key, Value::String(value));
+        // PHP-style arrays, as PHP clients send them: `permissions[client]=1` is the field `permissions` holding
+        // `{"client": "1"}`, `ids[]=1&ids[]=2` the field `ids` holding `["1", "2"]`.
+        let nested = key
+            .strip_suffix(']')
+            .and_then(|k| k.split_once('['))
+            .filter(|(name, sub)| !name.is_empty() && !sub.contains(['[', ']']));
+        match nested {
+            Some((name, "")) => match map.entry(name).or_insert_with(|| Value::Array(Vec::new())) {
+                Value::Array(items) => items.push(Value::String(value)),
+                _ => return Err(InputError::new(name, "is given both as a list and as a value")),
+            },
+            Some((name, sub)) => match map.entry(name).or_insert_with(|| Value::Object(Map::new())) {
+                Value::Object(entries) => {
+                    entries.insert(sub.to_string(), Value::String(value));
+                }
+                _ => return Err(InputError::new(name, "is given both as a map and as a value")),
+            },
+            None => {
+                map.insert(key, Value::String(value));
+            }
+        }
     }
     Ok(map)
 }

@@ -39,6 +39,13 @@ struct Tree {
     mlm_epin: String,
     mlm_payout: i64,
     mlm_image: String,
+    /// A billing business below the ISP: its first staff member (id, API key), whose group, a client group and a
+    /// client (id, API key).
+    billing_org: i64,
+    billing_staff: (i64, String),
+    billing_group: i64,
+    billing_client_group: i64,
+    billing_client: (i64, String),
 }
 
 const PASSWORD: &str = "correct horse battery";
@@ -231,7 +238,38 @@ async fn tree(srv: &Server, slug: &str) -> Tree {
         .await;
     let mlm_image =
         r.body["data"]["profile_image"].as_str().expect("image").trim_start_matches("/mlm/images/").to_string();
+    srv.enable(&srv.admin_key, isp.tenant, "billing", true).await;
+    let billing_org = srv.tenant(&isp.key, isp.tenant, "organisation", &format!("{slug}-billing")).await;
+    srv.enable(&isp.key, billing_org, "billing", true).await;
+    let setup = json!({"business_id": billing_org, "name": "O", "email": format!("o@{slug}-billing.example"),
+                       "pass": PASSWORD});
+    let r = srv.json("POST", "/billing/setup", &isp.key, setup).await;
+    let billing_staff = (
+        r.body["result"]["inserted_id"].as_i64().expect("billing staff"),
+        r.body["result"]["api_key"].as_str().expect("billing key").to_string(),
+    );
+    let staff = |path: &str, body: Value| {
+        let req = srv.client.post(format!("{}/billing/admin/{path}", srv.base));
+        srv.send(req.header("api_key", &billing_staff.1).header("admin_pass", PASSWORD).json(&body))
+    };
+    let r = staff("admin/get", json!({"id": billing_staff.0})).await;
+    let billing_group = r.body["result"]["admin_group_id"].as_str().and_then(|g| g.parse().ok()).expect("group");
+    let r = staff("client_group/add", json!({"name": "G"})).await;
+    let billing_client_group = r.body["result"]["inserted_id"].as_i64().expect("client group");
+    let client = json!({"first_name": "C", "last_name": "C", "email": format!("c@{slug}-billing.example"),
+                        "country": "IN", "state": "D", "currency_code": "INR", "password": PASSWORD,
+                        "confirm_password": PASSWORD});
+    let r = staff("client/add", client).await;
+    let billing_client = (
+        r.body["result"]["inserted_id"].as_i64().expect("billing client"),
+        r.body["result"]["api_key"].as_str().expect("client key").to_string(),
+    );
     Tree {
+        billing_org,
+        billing_staff,
+        billing_group,
+        billing_client_group,
+        billing_client,
         mlm_org,
         mlm_app,
         mlm_member,
@@ -297,6 +335,16 @@ async fn snapshot(srv: &Server, t: &Tree) -> Vec<String> {
         let sep = if path.contains('?') { '&' } else { '?' };
         out.push(srv.get(&format!("/mlm/admin/{path}{sep}business_id={}", t.mlm_org), k).await.text);
     }
+    for (path, body) in [
+        ("admin/admin/get", json!({"id": t.billing_staff.0})),
+        ("admin/admin_group/get", json!({"group_id": t.billing_group})),
+        ("admin/client_group/get", json!({"group_id": t.billing_client_group})),
+        ("admin/client/get", json!({"client_id": t.billing_client.0})),
+    ] {
+        let req = srv.client.post(format!("{}/billing/{path}", srv.base));
+        let req = req.header("api_key", &t.billing_staff.1).header("admin_pass", PASSWORD).json(&body);
+        out.push(srv.send(req).await.text);
+    }
     for op in ["list", "wallet_txn"] {
         out.push(srv.form(&format!("/reseller/api/reseller/{op}"), &[("userid", &user), ("api_key", k)]).await.text);
     }
@@ -322,6 +370,12 @@ enum Attack {
     MlmImage,
     /// An mlm member call with the attacker's own key and token, naming this tree's objects in the fields.
     MlmNaming(&'static str, String, Vec<(&'static str, String)>),
+    /// A billing typed operation with the attacker's staff key and password (admin side) or client key and
+    /// password (client side), naming this tree's objects.
+    BillingStaff(&'static str, Value),
+    BillingClient(&'static str, Value),
+    /// The billing entry point with the attacker's staff credentials in the form, naming this tree's objects.
+    BillingDispatch(Vec<(&'static str, String)>),
     /// One operation aimed several ways (a registrar operation once per product).
     Each(Vec<Attack>),
 }
@@ -668,6 +722,65 @@ fn attack(operation_id: &str, a: &Tree, z: &Tree) -> Option<Attack> {
         "mlm_address_remove" => MlmToken("DELETE", "cart/shipping_address/", vec![("address_id", "1")]),
         "mlm_address_list" => MlmToken("GET", "cart/shipping_address/", vec![]),
         "mlm_address_default" => MlmToken("POST", "cart/shipping_address/default", vec![("address_id", "1")]),
+        "billing_setup_create" => Core(
+            "POST",
+            "/billing/setup".into(),
+            json!({"business_id": a.billing_org, "name": "E", "email": "e@x.example", "pass": PASSWORD}),
+        ),
+        "billing_api_dispatch" => Each(vec![
+            BillingDispatch(vec![
+                ("type", "client".into()),
+                ("action", "get".into()),
+                ("client_id", a.billing_client.0.to_string()),
+            ]),
+            BillingDispatch(vec![
+                ("type", "client".into()),
+                ("action", "delete".into()),
+                ("client_id", a.billing_client.0.to_string()),
+            ]),
+            BillingDispatch(vec![
+                ("type", "admin_group".into()),
+                ("action", "edit".into()),
+                ("group_id", a.billing_group.to_string()),
+                ("name", "pwned".into()),
+            ]),
+        ]),
+        // An add acts in the key's own business: the request cannot name another.
+        "billing_staff_admin_group_add"
+        | "billing_staff_admin_add"
+        | "billing_staff_client_group_add"
+        | "billing_staff_client_add" => NotTenantScoped,
+        id if id.starts_with("billing_staff_") => {
+            let (group, staff, cgroup, client) =
+                (a.billing_group, a.billing_staff.0, a.billing_client_group, a.billing_client.0);
+            match &id["billing_staff_".len()..] {
+                "admin_group_get" => BillingStaff("admin/admin_group/get", json!({"group_id": group})),
+                "admin_group_edit" => {
+                    BillingStaff("admin/admin_group/edit", json!({"group_id": group, "name": "pwned"}))
+                }
+                "admin_group_delete" => BillingStaff("admin/admin_group/delete", json!({"group_id": group})),
+                "admin_get" => BillingStaff("admin/admin/get", json!({"id": staff})),
+                "admin_edit" => BillingStaff("admin/admin/edit", json!({"id": staff, "name": "pwned"})),
+                "admin_delete" => BillingStaff("admin/admin/delete", json!({"id": staff})),
+                "client_group_get" => BillingStaff("admin/client_group/get", json!({"group_id": cgroup})),
+                "client_group_edit" => {
+                    BillingStaff("admin/client_group/edit", json!({"group_id": cgroup, "name": "pwned"}))
+                }
+                "client_group_delete" => BillingStaff("admin/client_group/delete", json!({"group_id": cgroup})),
+                "client_get" => BillingStaff("admin/client/get", json!({"client_id": client})),
+                "client_edit" => BillingStaff("admin/client/edit", json!({"client_id": client, "city": "pwned"})),
+                "client_delete" => BillingStaff("admin/client/delete", json!({"client_id": client})),
+                _ => return None,
+            }
+        }
+        "billing_client_profile_get" => BillingClient("client/profile/get", json!({"client_id": a.billing_client.0})),
+        "billing_client_profile_edit" => {
+            BillingClient("client/profile/edit", json!({"client_id": a.billing_client.0, "city": "pwned"}))
+        }
+        "billing_client_profile_change_password" => BillingClient(
+            "client/profile/change_password",
+            json!({"client_id": a.billing_client.0, "password": "a pwned password"}),
+        ),
         "reseller_resellers_list" => Reseller("list", vec![("ispid", isp)]),
         "reseller_resellers_create" => Reseller(
             "create",
@@ -735,6 +848,19 @@ async fn run(srv: &Server, a: &Tree, z: &Tree, attack: Attack) -> Option<Resp> {
                 req.header("access_token", &z.mlm_token)
             };
             Some(srv.send(if fields.is_empty() { req } else { req.form(&fields) }).await)
+        }
+        Attack::BillingStaff(path, body) => {
+            let req = request("POST", format!("/billing/{path}")).header("api_key", &z.billing_staff.1);
+            Some(srv.send(req.header("admin_pass", PASSWORD).json(&body)).await)
+        }
+        Attack::BillingClient(path, body) => {
+            let req = request("POST", format!("/billing/{path}")).header("api_key", &z.billing_client.1);
+            Some(srv.send(req.header("client_pass", PASSWORD).json(&body)).await)
+        }
+        Attack::BillingDispatch(fields) => {
+            let mut all: Vec<(&str, &str)> = vec![("api_key", &z.billing_staff.1), ("admin_pass", PASSWORD)];
+            all.extend(fields.iter().map(|(k, v)| (*k, v.as_str())));
+            Some(srv.form("/billing/api/index.php", &all).await)
         }
         Attack::NotTenantScoped => None,
         Attack::Each(_) => unreachable!("flattened by the caller"),

@@ -3,6 +3,7 @@
 mod sinks;
 mod support;
 
+mod billing;
 mod chat;
 mod contract;
 mod core;

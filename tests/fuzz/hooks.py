@@ -4,7 +4,9 @@ The core API takes the bearer key from the command line (-H). Plugin operations 
 (reseller: userid + api_key, and ispid for the platform admin); chat admin operations take the access_token
 header of an organisation's addon (and access-token, its alias, the same); registrar operations take auth-userid + api-key;
 mlm member operations take the api_key and access_token headers of a business and its top member, mlm admin operations
-the business's id; the values come from the environment set by run.sh.
+the business's id; billing operations the api_key of a business's staff member with admin_pass (admin modules) or of
+a client with client_pass (client modules), in headers for the typed operations and in the body for the entry point;
+the values come from the environment set by run.sh.
 """
 import os
 
@@ -19,6 +21,10 @@ REG_KEY = os.environ["FUZZ_REGISTRAR_KEY"]
 MLM_ID = int(os.environ["FUZZ_MLM_ID"])
 MLM_KEY = os.environ["FUZZ_MLM_KEY"]
 MLM_TOKEN = os.environ["FUZZ_MLM_TOKEN"]
+BILLING_ID = int(os.environ["FUZZ_BILLING_ID"])
+BILLING_KEY = os.environ["FUZZ_BILLING_KEY"]
+BILLING_CLIENT_KEY = os.environ["FUZZ_BILLING_CLIENT_KEY"]
+PASS = "correct horse battery"
 
 
 @schemathesis.hook
@@ -51,6 +57,14 @@ def map_headers(ctx, headers):
         headers["access_token"] = MLM_TOKEN
         if "access-token" in headers:
             headers["access-token"] = MLM_TOKEN
+    for side, key, pass_name in (("admin", BILLING_KEY, "admin_pass"), ("client", BILLING_CLIENT_KEY, "client_pass")):
+        if path.startswith(f"/billing/{side}/"):
+            headers = dict(headers or {})
+            for name, value in (("api_key", key), (pass_name, PASS)):
+                headers[name] = value
+                hyphenated = name.replace("_", "-")
+                if hyphenated in headers:
+                    headers[hyphenated] = value
     return headers
 
 
@@ -64,4 +78,13 @@ def map_body(ctx, body):
     if op.path.startswith("/registrar/") and isinstance(body, dict):
         body["auth-userid"] = REG_ID
         body["api-key"] = REG_KEY
+    if op.path == "/billing/api/index.php" and isinstance(body, dict):
+        body["api_key"] = BILLING_KEY
+        if "client_pass" not in body:
+            body["admin_pass"] = PASS
+        else:
+            body["api_key"] = BILLING_CLIENT_KEY
+            body["client_pass"] = PASS
+    if op.path == "/billing/setup" and isinstance(body, dict):
+        body["business_id"] = BILLING_ID
     return body

@@ -71,6 +71,18 @@ curl -sf -X POST "$BASE/mlm/admin/members/top?business_id=$MLM" -H "$A" -H "$J" 
 MLM_TOKEN=$(curl -sf -X POST "$BASE/mlm/auth/access/" -H "api_key: $MLM_KEY" -d username=company -d 'password=correct horse battery' \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["access_token"])')
 
+# A billing business under the ISP: its first staff member's key (admin_pass is the password below) and a client's.
+BILL=$(curl -sf -X POST "$BASE/core/v1/tenants" -H "$A" -H "$J" -d "{\"parent_id\":$ISP,\"kind\":\"organisation\",\"name\":\"Host\",\"slug\":\"host\"}" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+curl -sf -X PUT "$BASE/core/v1/tenants/$BILL/plugins/billing" -H "$A" -H "$J" -d '{"enabled":true}' >/dev/null
+BILL_KEY=$(curl -sf -X POST "$BASE/billing/setup" -H "$A" -H "$J" \
+  -d "{\"business_id\":$BILL,\"name\":\"Owner\",\"email\":\"owner@host.example\",\"pass\":\"correct horse battery\"}" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["api_key"])')
+BILL_CLIENT_KEY=$(curl -sf -X POST "$BASE/billing/admin/client/add" -H "api_key: $BILL_KEY" -H 'admin_pass: correct horse battery' -H "$J" \
+  -d '{"first_name":"C","last_name":"C","email":"c@host.example","country":"IN","state":"D","currency_code":"INR","password":"correct horse battery","confirm_password":"correct horse battery"}' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["api_key"])')
+
+export FUZZ_BILLING_ID=$BILL FUZZ_BILLING_KEY=$BILL_KEY FUZZ_BILLING_CLIENT_KEY=$BILL_CLIENT_KEY
 export FUZZ_MLM_ID=$MLM FUZZ_MLM_KEY=$MLM_KEY FUZZ_MLM_TOKEN=$MLM_TOKEN
 export FUZZ_REGISTRAR_ID=$REG FUZZ_REGISTRAR_KEY=$REG_KEY
 export FUZZ_CHAT_TOKEN=$CHAT_TOKEN FUZZ_USER_ID=1 FUZZ_API_KEY=$KEY FUZZ_ISP_ID=$ISP SCHEMATHESIS_HOOKS=tests.fuzz.hooks

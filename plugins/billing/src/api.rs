@@ -1,0 +1,1472 @@
+//! The hosting-billing API under `/billing`: the seed's one entry point, `POST /billing/api/index.php`, which takes
+//! `type` (the module) and `action` (its method) with the module's fields, and the same module actions as typed
+//! operations (`POST /billing/admin/<module>/<action>`, `POST /billing/client/<module>/<action>`). Both call the same
+//! functions below.
+//!
+//! Credentials, as the seed gives them: `api_key` (a core API key of a staff member or a client of the business) with
+//! `admin_pass` (the staff member's password: the admin modules) or `client_pass` (the client's password: the client
+//! modules). The dispatcher reads them from the body, the typed operations from headers of the same names. A
+//! password is checked once with argon2 (counted toward the core's lock-out) and then remembered for the key's
+//! principal until it changes. A staff member's group decides which admin modules it may use (casbin roles
+//! `billing_group_<id>`); a client reaches only its own records.
+//!
+//! Answers: `{"result": …, "message": {"success": "…"}}` with 200, or `{"result": null, "message": {"error": "…"}}`
+//! with a 4xx naming the field and the reason. An `add` answers `{"inserted_id": N}`. Passwords and keys are never
+//! returned, except a new API key once, in the answer of the `add` that created it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use moka::future::Cache;
+use poem_openapi::types::{ParseFromJSON, ToJSON};
+use poem_openapi::{Object, OpenApi, Tags};
+use serde_json::Value;
+use tessera_core::identity::{hash_password, hash_secret};
+use tessera_core::money::format_money;
+use tessera_core::{
+    now_ms, parse, BearerKey, Caller, CoreError, CoreResult, Email, ErrorEnvelope, Fields, Flag, HeaderKey,
+    HeaderNames, Input, PluginContext, Tenant, TenantKind,
+};
+
+use crate::model;
+use crate::store::{self, ClientRow, GroupRow, StaffRow};
+
+#[derive(Tags)]
+enum BillingTag {
+    /// Hosting billing: staff and their groups, clients, the catalogue, orders, invoices and balances.
+    Billing,
+}
+
+// ---- credentials ----
+
+enum ApiKeyHeader {}
+
+impl HeaderNames for ApiKeyHeader {
+    const NAME: &'static str = "api_key";
+    const ALIAS: &'static str = "api-key";
+    const SCHEME: &'static str = "BillingApiKey";
+    const ALIAS_SCHEME: &'static str = "BillingApiKeyHyphenated";
+    const DESCRIPTION: &'static str =
+        "The API key of a staff member or a client of the business, in the `api_key` header (or `api-key`).";
+}
+
+enum AdminPassHeader {}
+
+impl HeaderNames for AdminPassHeader {
+    const NAME: &'static str = "admin_pass";
+    const ALIAS: &'static str = "admin-pass";
+    const SCHEME: &'static str = "BillingAdminPass";
+    const ALIAS_SCHEME: &'static str = "BillingAdminPassHyphenated";
+    const DESCRIPTION: &'static str =
+        "The staff member's password, in the `admin_pass` header (or `admin-pass`), with its `api_key`.";
+}
+
+enum ClientPassHeader {}
+
+impl HeaderNames for ClientPassHeader {
+    const NAME: &'static str = "client_pass";
+    const ALIAS: &'static str = "client-pass";
+    const SCHEME: &'static str = "BillingClientPass";
+    const ALIAS_SCHEME: &'static str = "BillingClientPassHyphenated";
+    const DESCRIPTION: &'static str =
+        "The client's password, in the `client_pass` header (or `client-pass`), with its `api_key`.";
+}
+
+type ApiKey = HeaderKey<ApiKeyHeader>;
+type AdminPass = HeaderKey<AdminPassHeader>;
+type ClientPass = HeaderKey<ClientPassHeader>;
+
+/// principal → a digest of the password last checked for it with argon2. Shared with the plugin, which drops the
+/// entries of passwords changed on other instances (`on_change`).
+pub type Passwords = Cache<i64, String>;
+
+pub fn passwords() -> Passwords {
+    Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(900)).build()
+}
+
+// ---- envelope ----
+
+/// What happened: `success` or `error`, as the seed writes it.
+#[derive(Object)]
+#[oai(rename = "BillingMessage")]
+pub struct Message {
+    #[oai(skip_serializing_if_is_none)]
+    pub success: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub error: Option<String>,
+}
+
+/// Failure: `result` null and what is wrong in `message.error`, naming the field.
+#[derive(Object)]
+#[oai(rename = "BillingError")]
+pub struct ErrorBody {
+    pub result: Option<bool>,
+    pub message: Message,
+}
+
+/// Success: the answer in `result` and `message.success`.
+#[derive(Object)]
+#[oai(rename = "BillingResult")]
+pub struct Envelope<T: ToJSON + ParseFromJSON> {
+    pub result: T,
+    pub message: Message,
+}
+
+impl ErrorEnvelope for ErrorBody {
+    /// The one mapping of a core error to the seed's envelope.
+    fn from_error(e: &CoreError) -> Self {
+        ErrorBody { result: None, message: Message { success: None, error: Some(e.public_message()) } }
+    }
+}
+
+/// The answers of every billing operation.
+pub type Reply<T> = tessera_core::Reply<Envelope<T>, ErrorBody>;
+
+fn reply<T: ToJSON + ParseFromJSON>(r: CoreResult<(T, &'static str)>) -> Reply<T> {
+    Reply::from_result(r, |(result, success)| Envelope {
+        result,
+        message: Message { success: Some(success.into()), error: None },
+    })
+}
+
+/// The result of an action that changes something and returns nothing: `null`, as the seed shows it.
+pub type Done = Option<bool>;
+
+// ---- wire types ----
+
+/// The answer of an `add`: the new record's id and, for a staff member or a client, its API key (shown once).
+#[derive(Object)]
+#[oai(rename = "BillingInserted")]
+pub struct Inserted {
+    pub inserted_id: i64,
+    #[oai(skip_serializing_if_is_none)]
+    pub api_key: Option<String>,
+}
+
+/// The legacy entry point's parameters. Every module's own fields come beside these (see the operation).
+#[derive(Object)]
+#[oai(rename = "BillingApiRequest")]
+pub struct ApiRequest {
+    /// The module, e.g. `admin_group`, `client`, `profile`.
+    #[oai(rename = "type")]
+    pub module: String,
+    /// The module's method, e.g. `get`, `add`, `edit`, `delete`.
+    pub action: String,
+    /// The API key of a staff member or client.
+    pub api_key: String,
+    /// The staff member's password: the admin modules.
+    pub admin_pass: Option<String>,
+    /// The client's password: the client modules.
+    pub client_pass: Option<String>,
+}
+
+/// A staff group.
+#[derive(Object)]
+#[oai(rename = "BillingStaffGroup")]
+pub struct GroupOut {
+    pub id: String,
+    pub name: String,
+    /// The granted modules as JSON text, e.g. `{"client":"1"}`.
+    pub permissions: String,
+    /// "1" active, "0" not.
+    pub active: String,
+    /// Epoch seconds.
+    pub created_at: String,
+    pub updated_at: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingStaffGroupAddRequest")]
+pub struct GroupAdd {
+    #[oai(validator(max_length = 100))]
+    pub name: String,
+    /// `on` for active.
+    #[oai(validator(max_length = 10))]
+    pub status: Option<String>,
+    /// Admin module → 1 (granted) or 0; as a form, `permissions[client]=1`.
+    pub permissions: Option<BTreeMap<String, Value>>,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingStaffGroupEditRequest")]
+pub struct GroupEdit {
+    pub group_id: i64,
+    #[oai(validator(max_length = 100))]
+    pub name: Option<String>,
+    #[oai(validator(max_length = 10))]
+    pub status: Option<String>,
+    /// Replaces the group's permissions when given.
+    pub permissions: Option<BTreeMap<String, Value>>,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingStaffGroupIdRequest")]
+pub struct GroupId {
+    pub group_id: i64,
+}
+
+/// A staff member.
+#[derive(Object)]
+#[oai(rename = "BillingStaffMember")]
+pub struct StaffOut {
+    pub id: String,
+    pub admin_group_id: String,
+    pub name: String,
+    pub email: String,
+    /// active or inactive.
+    pub status: String,
+    /// "1": an account manager.
+    pub acc_manager: String,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingStaffAddRequest")]
+pub struct StaffAdd {
+    pub group_id: i64,
+    #[oai(validator(max_length = 100))]
+    pub name: String,
+    #[oai(validator(max_length = 254))]
+    pub email: String,
+    /// The password (`admin_pass`): 8 characters at least.
+    #[oai(validator(max_length = 256))]
+    pub pass: String,
+    #[oai(validator(max_length = 10))]
+    pub status: Option<String>,
+    /// `on`: the member is also an account manager.
+    #[oai(validator(max_length = 10))]
+    pub acc_manager: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingStaffEditRequest")]
+pub struct StaffEdit {
+    pub id: i64,
+    pub group_id: Option<i64>,
+    #[oai(validator(max_length = 100))]
+    pub name: Option<String>,
+    #[oai(validator(max_length = 254))]
+    pub email: Option<String>,
+    /// A new password.
+    #[oai(validator(max_length = 256))]
+    pub pass: Option<String>,
+    #[oai(validator(max_length = 10))]
+    pub status: Option<String>,
+    #[oai(validator(max_length = 10))]
+    pub acc_manager: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingStaffIdRequest")]
+pub struct StaffId {
+    pub id: i64,
+}
+
+/// A client group.
+#[derive(Object)]
+#[oai(rename = "BillingClientGroup")]
+pub struct ClientGroupOut {
+    pub id: String,
+    pub title: String,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingClientGroupAddRequest")]
+pub struct ClientGroupAdd {
+    #[oai(validator(max_length = 100))]
+    pub name: String,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingClientGroupEditRequest")]
+pub struct ClientGroupEdit {
+    pub group_id: i64,
+    #[oai(validator(max_length = 100))]
+    pub name: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingClientGroupIdRequest")]
+pub struct ClientGroupId {
+    pub group_id: i64,
+}
+
+/// A client. Its password and API key are never shown.
+#[derive(Object)]
+#[oai(rename = "BillingClient")]
+pub struct ClientOut {
+    pub id: String,
+    pub client_group_id: Option<String>,
+    /// active, suspended or canceled.
+    pub status: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub gender: String,
+    pub dob: String,
+    pub phone: String,
+    pub company: String,
+    pub address_1: String,
+    pub address_2: String,
+    pub city: String,
+    pub state: String,
+    pub postcode: String,
+    pub country: String,
+    /// ISO 4217: the currency of the client's invoices and balance.
+    pub currency: String,
+    /// The balance, in `currency`, with two decimals.
+    pub balance: String,
+    pub created_at: String,
+    pub updated_at: Option<String>,
+}
+
+/// The profile fields a client and the staff may change; absent ones stay as they are.
+#[derive(Object, Default)]
+#[oai(rename = "BillingProfileFields")]
+pub struct ProfileFields {
+    #[oai(validator(max_length = 100))]
+    pub first_name: Option<String>,
+    #[oai(validator(max_length = 100))]
+    pub last_name: Option<String>,
+    /// male, female or empty.
+    #[oai(validator(max_length = 10))]
+    pub gender: Option<String>,
+    /// Date of birth: DD-MM-YYYY or YYYY-MM-DD.
+    #[oai(validator(max_length = 10))]
+    pub dob: Option<String>,
+    #[oai(validator(max_length = 32))]
+    pub phone: Option<String>,
+    #[oai(validator(max_length = 100))]
+    pub company: Option<String>,
+    #[oai(validator(max_length = 200))]
+    pub address_1: Option<String>,
+    #[oai(validator(max_length = 200))]
+    pub address_2: Option<String>,
+    #[oai(validator(max_length = 100))]
+    pub city: Option<String>,
+    #[oai(validator(max_length = 100))]
+    pub state: Option<String>,
+    #[oai(validator(max_length = 20))]
+    pub postcode: Option<String>,
+    #[oai(validator(max_length = 100))]
+    pub country: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingClientAddRequest")]
+pub struct ClientAdd {
+    pub client_group_id: Option<i64>,
+    #[oai(validator(max_length = 100))]
+    pub first_name: String,
+    #[oai(validator(max_length = 100))]
+    pub last_name: String,
+    #[oai(validator(max_length = 254))]
+    pub email: String,
+    #[oai(validator(max_length = 100))]
+    pub country: String,
+    #[oai(validator(max_length = 100))]
+    pub state: String,
+    /// ISO 4217, e.g. USD.
+    #[oai(validator(max_length = 3))]
+    pub currency_code: String,
+    /// 8 characters at least.
+    #[oai(validator(max_length = 256))]
+    pub password: String,
+    #[oai(validator(max_length = 256))]
+    pub confirm_password: String,
+    #[oai(validator(max_length = 10))]
+    pub gender: Option<String>,
+    #[oai(validator(max_length = 10))]
+    pub dob: Option<String>,
+    #[oai(validator(max_length = 32))]
+    pub phone: Option<String>,
+    #[oai(validator(max_length = 100))]
+    pub company: Option<String>,
+    #[oai(validator(max_length = 200))]
+    pub address_1: Option<String>,
+    #[oai(validator(max_length = 200))]
+    pub address_2: Option<String>,
+    #[oai(validator(max_length = 100))]
+    pub city: Option<String>,
+    #[oai(validator(max_length = 20))]
+    pub postcode: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingClientEditRequest")]
+pub struct ClientEdit {
+    pub client_id: i64,
+    /// A group of the business; 0 leaves the client without one.
+    pub client_group_id: Option<i64>,
+    /// active, suspended or canceled.
+    #[oai(validator(max_length = 10))]
+    pub status: Option<String>,
+    #[oai(validator(max_length = 254))]
+    pub email: Option<String>,
+    #[oai(flatten)]
+    pub profile: ProfileFields,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingClientIdRequest")]
+pub struct ClientId {
+    pub client_id: i64,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingProfileGetRequest")]
+pub struct ProfileGet {
+    /// The caller's own id (optional: a client reads only its own profile).
+    pub client_id: Option<i64>,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingProfileEditRequest")]
+pub struct ProfileEdit {
+    /// The caller's own id (optional).
+    pub client_id: Option<i64>,
+    #[oai(flatten)]
+    pub profile: ProfileFields,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingChangePasswordRequest")]
+pub struct ChangePassword {
+    /// The caller's own id (optional).
+    pub client_id: Option<i64>,
+    /// The new password: 8 characters at least.
+    #[oai(validator(max_length = 256))]
+    pub password: String,
+    /// When given, must equal `password`.
+    #[oai(validator(max_length = 256))]
+    pub confirm_password: Option<String>,
+}
+
+/// The first staff member of a business, added by an admin of the business (or above) with a core API key.
+#[derive(Object)]
+#[oai(rename = "BillingSetupRequest")]
+pub struct SetupRequest {
+    /// The business (an organisation); the key's own when absent.
+    pub business_id: Option<i64>,
+    #[oai(validator(max_length = 100))]
+    pub name: String,
+    #[oai(validator(max_length = 254))]
+    pub email: String,
+    /// 8 characters at least.
+    #[oai(validator(max_length = 256))]
+    pub pass: String,
+}
+
+// ---- the API ----
+
+/// A staff member whose key and password were checked, in its business.
+struct Staff {
+    caller: Caller,
+    row: StaffRow,
+}
+
+impl Staff {
+    fn business(&self) -> &Tenant {
+        self.caller.tenant()
+    }
+}
+
+/// A client whose key and password were checked, in its business.
+struct Client {
+    caller: Caller,
+    row: ClientRow,
+}
+
+impl Client {
+    fn business(&self) -> &Tenant {
+        self.caller.tenant()
+    }
+
+    /// The seed names the client's own id in client calls: another one is no record of the caller's.
+    fn own(&self, client_id: Option<i64>) -> CoreResult<()> {
+        match client_id {
+            Some(id) if id != self.row.id => Err(CoreError::not_found(format!("client {id} not found"))),
+            _ => Ok(()),
+        }
+    }
+}
+
+pub struct BillingApi {
+    ctx: PluginContext,
+    passwords: Passwords,
+}
+
+impl BillingApi {
+    pub fn new(ctx: PluginContext, passwords: Passwords) -> Self {
+        BillingApi { ctx, passwords }
+    }
+}
+
+/// The permission action of a module's method.
+fn verb(action: &str) -> &'static str {
+    match action {
+        "get" | "get_invoice" | "get_client_invoice" | "get_client_order" => "read",
+        "add" | "create" => "create",
+        "delete" => "delete",
+        _ => "update",
+    }
+}
+
+/// Runs a typed operation of an admin module: the staff member's credentials and permission, then `f`.
+macro_rules! staff_op {
+    ($self:ident, $key:ident, $pass:ident, $module:literal, $action:literal, $msg:literal, |$s:ident| $body:expr) => {{
+        let r = async {
+            let $s = $self.staff($key.value(), $pass.value(), $module, $action).await?;
+            Ok(($body.await?, $msg))
+        };
+        reply(r.await)
+    }};
+}
+
+/// Runs a typed operation of a client module: the client's credentials, then `f`.
+macro_rules! client_op {
+    ($self:ident, $key:ident, $pass:ident, $msg:literal, |$c:ident| $body:expr) => {{
+        let r = async {
+            let $c = $self.client($key.value(), $pass.value()).await?;
+            Ok(($body.await?, $msg))
+        };
+        reply(r.await)
+    }};
+}
+
+#[OpenApi(tag = "BillingTag::Billing")]
+impl BillingApi {
+    /// The seed's entry point: `type` (module) and `action` with the module's fields, as a form (PHP arrays as
+    /// `permissions[client]=1`) or JSON, with `api_key` and `admin_pass` (admin modules) or `client_pass` (client
+    /// modules). `get` and `delete` take one id or several (`"1,2,3"`); `get` of several answers a list.
+    ///
+    /// | side | type | actions | fields (as the typed operation of the same name) |
+    /// |---|---|---|---|
+    /// | admin | admin_group | get, add, edit, delete | group_id; name, status, permissions |
+    /// | admin | admin | get, add, edit, delete | id; group_id, name, email, pass, status, acc_manager |
+    /// | admin | client_group | get, add, edit, delete | group_id; name |
+    /// | admin | client | get, add, edit, delete | client_id; client_group_id, first_name, last_name, email, country, state, currency_code, password, confirm_password |
+    /// | client | profile | get, edit, change_password | client_id; first_name, last_name, dob, address_1, address_2, country, state, city, postcode; password |
+    ///
+    /// The typed operations are documented one by one; this one's body schema lists the common fields only,
+    /// because SDK generators cannot take a body keyed by two of its fields (`type` and `action`).
+    #[oai(path = "/api/index.php", method = "post", operation_id = "billing_api_dispatch")]
+    async fn dispatch(&self, body: Fields<ApiRequest>) -> Reply<Value> {
+        reply(self.dispatched(body.fields, body.from_form).await)
+    }
+
+    /// Adds the first staff member of a business (a group with every module is created for it) and answers its
+    /// API key, once. Later staff are added by staff (`admin` `add`). Needs a core API key of an admin of the
+    /// business or above, as a bearer token.
+    #[oai(path = "/setup", method = "post", operation_id = "billing_setup_create")]
+    async fn setup(&self, key: BearerKey, body: Input<SetupRequest>) -> Reply<Inserted> {
+        reply(self.set_up(&key, body.0).await.map(|i| (i, "Created New Staff Member")))
+    }
+
+    // ---- admin_group ----
+
+    /// admin_group get: a staff group.
+    #[oai(path = "/admin/admin_group/get", method = "post", operation_id = "billing_staff_admin_group_get")]
+    async fn t_group_get(&self, key: ApiKey, pass: AdminPass, body: Input<GroupId>) -> Reply<GroupOut> {
+        staff_op!(self, key, pass, "admin_group", "get", "OK", |s| self.group_get(&s, body.group_id))
+    }
+
+    /// admin_group add: a staff group; its permissions become the permission rules of its members.
+    #[oai(path = "/admin/admin_group/add", method = "post", operation_id = "billing_staff_admin_group_add")]
+    async fn t_group_add(&self, key: ApiKey, pass: AdminPass, body: Input<GroupAdd>) -> Reply<Inserted> {
+        staff_op!(self, key, pass, "admin_group", "add", "Successfully Added", |s| self.group_add(&s, body.0))
+    }
+
+    /// admin_group edit: name, status, permissions (replaced when given).
+    #[oai(path = "/admin/admin_group/edit", method = "post", operation_id = "billing_staff_admin_group_edit")]
+    async fn t_group_edit(&self, key: ApiKey, pass: AdminPass, body: Input<GroupEdit>) -> Reply<Done> {
+        staff_op!(self, key, pass, "admin_group", "edit", "Updated Staff Member Group", |s| self.group_edit(&s, body.0))
+    }
+
+    /// admin_group delete: a group without members.
+    #[oai(path = "/admin/admin_group/delete", method = "post", operation_id = "billing_staff_admin_group_delete")]
+    async fn t_group_delete(&self, key: ApiKey, pass: AdminPass, body: Input<GroupId>) -> Reply<Done> {
+        staff_op!(self, key, pass, "admin_group", "delete", "Removed Staff Member Group", |s| self
+            .group_delete(&s, &[body.group_id]))
+    }
+
+    // ---- admin (staff) ----
+
+    /// admin get: a staff member.
+    #[oai(path = "/admin/admin/get", method = "post", operation_id = "billing_staff_admin_get")]
+    async fn t_staff_get(&self, key: ApiKey, pass: AdminPass, body: Input<StaffId>) -> Reply<StaffOut> {
+        staff_op!(self, key, pass, "admin", "get", "OK", |s| self.staff_get(&s, body.id))
+    }
+
+    /// admin add: a staff member in a group; answers its API key once.
+    #[oai(path = "/admin/admin/add", method = "post", operation_id = "billing_staff_admin_add")]
+    async fn t_staff_add(&self, key: ApiKey, pass: AdminPass, body: Input<StaffAdd>) -> Reply<Inserted> {
+        staff_op!(self, key, pass, "admin", "add", "Created New Staff Member", |s| self.staff_add(&s, body.0))
+    }
+
+    /// admin edit: group, name, email, password, status, account manager.
+    #[oai(path = "/admin/admin/edit", method = "post", operation_id = "billing_staff_admin_edit")]
+    async fn t_staff_edit(&self, key: ApiKey, pass: AdminPass, body: Input<StaffEdit>) -> Reply<Done> {
+        staff_op!(self, key, pass, "admin", "edit", "Updated Staff Member", |s| self.staff_edit(&s, body.0))
+    }
+
+    /// admin delete: a staff member (not the caller itself).
+    #[oai(path = "/admin/admin/delete", method = "post", operation_id = "billing_staff_admin_delete")]
+    async fn t_staff_delete(&self, key: ApiKey, pass: AdminPass, body: Input<StaffId>) -> Reply<Done> {
+        staff_op!(self, key, pass, "admin", "delete", "Removed Staff Member", |s| self.staff_delete(&s, &[body.id]))
+    }
+
+    // ---- client_group ----
+
+    /// client_group get.
+    #[oai(path = "/admin/client_group/get", method = "post", operation_id = "billing_staff_client_group_get")]
+    async fn t_cgroup_get(&self, key: ApiKey, pass: AdminPass, body: Input<ClientGroupId>) -> Reply<ClientGroupOut> {
+        staff_op!(self, key, pass, "client_group", "get", "OK", |s| self.cgroup_get(&s, body.group_id))
+    }
+
+    /// client_group add.
+    #[oai(path = "/admin/client_group/add", method = "post", operation_id = "billing_staff_client_group_add")]
+    async fn t_cgroup_add(&self, key: ApiKey, pass: AdminPass, body: Input<ClientGroupAdd>) -> Reply<Inserted> {
+        staff_op!(self, key, pass, "client_group", "add", "Successfully Added", |s| self.cgroup_add(&s, body.0))
+    }
+
+    /// client_group edit.
+    #[oai(path = "/admin/client_group/edit", method = "post", operation_id = "billing_staff_client_group_edit")]
+    async fn t_cgroup_edit(&self, key: ApiKey, pass: AdminPass, body: Input<ClientGroupEdit>) -> Reply<Done> {
+        staff_op!(self, key, pass, "client_group", "edit", "Successfully Updated", |s| self.cgroup_edit(&s, body.0))
+    }
+
+    /// client_group delete: its clients are left without a group.
+    #[oai(path = "/admin/client_group/delete", method = "post", operation_id = "billing_staff_client_group_delete")]
+    async fn t_cgroup_delete(&self, key: ApiKey, pass: AdminPass, body: Input<ClientGroupId>) -> Reply<Done> {
+        staff_op!(self, key, pass, "client_group", "delete", "Successfully Removed", |s| self
+            .cgroup_delete(&s, &[body.group_id]))
+    }
+
+    // ---- client ----
+
+    /// client get.
+    #[oai(path = "/admin/client/get", method = "post", operation_id = "billing_staff_client_get")]
+    async fn t_client_get(&self, key: ApiKey, pass: AdminPass, body: Input<ClientId>) -> Reply<ClientOut> {
+        staff_op!(self, key, pass, "client", "get", "OK", |s| self.client_get(&s, body.client_id))
+    }
+
+    /// client add: a client with its login password; answers its API key once.
+    #[oai(path = "/admin/client/add", method = "post", operation_id = "billing_staff_client_add")]
+    async fn t_client_add(&self, key: ApiKey, pass: AdminPass, body: Input<ClientAdd>) -> Reply<Inserted> {
+        staff_op!(self, key, pass, "client", "add", "Successfully Added", |s| self.client_add(&s, body.0))
+    }
+
+    /// client edit: group, status, email and profile fields.
+    #[oai(path = "/admin/client/edit", method = "post", operation_id = "billing_staff_client_edit")]
+    async fn t_client_edit(&self, key: ApiKey, pass: AdminPass, body: Input<ClientEdit>) -> Reply<Done> {
+        staff_op!(self, key, pass, "client", "edit", "Successfully Updated", |s| self.client_edit(&s, body.0))
+    }
+
+    /// client delete.
+    #[oai(path = "/admin/client/delete", method = "post", operation_id = "billing_staff_client_delete")]
+    async fn t_client_delete(&self, key: ApiKey, pass: AdminPass, body: Input<ClientId>) -> Reply<Done> {
+        staff_op!(self, key, pass, "client", "delete", "Successfully Removed", |s| self
+            .client_delete(&s, &[body.client_id]))
+    }
+
+    // ---- client side: profile ----
+
+    /// profile get: the caller's own profile (never its password or API key).
+    #[oai(path = "/client/profile/get", method = "post", operation_id = "billing_client_profile_get")]
+    async fn t_profile_get(&self, key: ApiKey, pass: ClientPass, body: Input<ProfileGet>) -> Reply<ClientOut> {
+        client_op!(self, key, pass, "OK", |c| self.profile_get(&c, body.client_id))
+    }
+
+    /// profile edit: the caller's own profile fields.
+    #[oai(path = "/client/profile/edit", method = "post", operation_id = "billing_client_profile_edit")]
+    async fn t_profile_edit(&self, key: ApiKey, pass: ClientPass, body: Input<ProfileEdit>) -> Reply<Done> {
+        client_op!(self, key, pass, "Successfully Updated", |c| self.profile_edit(&c, body.0))
+    }
+
+    /// profile change_password: the caller's login password (its `client_pass`).
+    #[oai(
+        path = "/client/profile/change_password",
+        method = "post",
+        operation_id = "billing_client_profile_change_password"
+    )]
+    async fn t_profile_password(&self, key: ApiKey, pass: ClientPass, body: Input<ChangePassword>) -> Reply<Done> {
+        client_op!(self, key, pass, "Successfully Updated", |c| self.change_password(&c, body.0))
+    }
+}
+
+/// Parses the fields of a dispatched call as the typed operation's request.
+fn fields_as<T: ParseFromJSON + poem_openapi::types::Type>(
+    fields: &serde_json::Map<String, Value>,
+    from_form: bool,
+) -> CoreResult<T> {
+    parse::<T>(fields.clone(), from_form).map_err(|e| CoreError::invalid(e.field, e.reason))
+}
+
+/// A text field of a dispatched call (a form's values are text; JSON may send a number).
+fn text_field(fields: &serde_json::Map<String, Value>, name: &str) -> CoreResult<Option<String>> {
+    match fields.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(CoreError::invalid(name, "must be text")),
+    }
+}
+
+fn json<T: ToJSON>(v: T) -> Value {
+    v.to_json().unwrap_or(Value::Null)
+}
+
+impl BillingApi {
+    // ---- the dispatcher ----
+
+    async fn dispatched(
+        &self,
+        fields: serde_json::Map<String, Value>,
+        form: bool,
+    ) -> CoreResult<(Value, &'static str)> {
+        let api_key = text_field(&fields, "api_key")?.unwrap_or_default();
+        let module = text_field(&fields, "type")?.ok_or_else(|| CoreError::invalid("type", "is required"))?;
+        let action = text_field(&fields, "action")?.ok_or_else(|| CoreError::invalid("action", "is required"))?;
+        let ids = |name: &str| -> CoreResult<Vec<i64>> {
+            let v = text_field(&fields, name)?.ok_or_else(|| CoreError::invalid(name, "is required"))?;
+            model::ids(name, &v)
+        };
+        if let Some(pass) = text_field(&fields, "admin_pass")? {
+            if !ADMIN_ACTIONS.iter().any(|(m, _)| *m == module) {
+                let modules: Vec<&str> = ADMIN_ACTIONS.iter().map(|(m, _)| *m).collect();
+                return Err(CoreError::invalid(
+                    "type",
+                    format!("is not an admin module; modules: {}", modules.join(", ")),
+                ));
+            }
+            let actions = ADMIN_ACTIONS.iter().find(|(m, _)| *m == module).map(|(_, a)| *a).unwrap_or(&[]);
+            if !actions.contains(&action.as_str()) {
+                return Err(CoreError::invalid("action", format!("{module} has the actions {}", actions.join(", "))));
+            }
+            let s = self.staff(&api_key, &pass, &module, &action).await?;
+            let f = &fields;
+            return Ok(match (module.as_str(), action.as_str()) {
+                ("admin_group", "get") => (self.many(ids("group_id")?, |id| self.group_get(&s, id)).await?, "OK"),
+                ("admin_group", "add") => (json(self.group_add(&s, fields_as(f, form)?).await?), "Successfully Added"),
+                ("admin_group", "edit") => {
+                    (json(self.group_edit(&s, fields_as(f, form)?).await?), "Updated Staff Member Group")
+                }
+                ("admin_group", "delete") => {
+                    (json(self.group_delete(&s, &ids("group_id")?).await?), "Removed Staff Member Group")
+                }
+                ("admin", "get") => (self.many(ids("id")?, |id| self.staff_get(&s, id)).await?, "OK"),
+                ("admin", "add") => (json(self.staff_add(&s, fields_as(f, form)?).await?), "Created New Staff Member"),
+                ("admin", "edit") => (json(self.staff_edit(&s, fields_as(f, form)?).await?), "Updated Staff Member"),
+                ("admin", "delete") => (json(self.staff_delete(&s, &ids("id")?).await?), "Removed Staff Member"),
+                ("client_group", "get") => (self.many(ids("group_id")?, |id| self.cgroup_get(&s, id)).await?, "OK"),
+                ("client_group", "add") => {
+                    (json(self.cgroup_add(&s, fields_as(f, form)?).await?), "Successfully Added")
+                }
+                ("client_group", "edit") => {
+                    (json(self.cgroup_edit(&s, fields_as(f, form)?).await?), "Successfully Updated")
+                }
+                ("client_group", "delete") => {
+                    (json(self.cgroup_delete(&s, &ids("group_id")?).await?), "Successfully Removed")
+                }
+                ("client", "get") => (self.many(ids("client_id")?, |id| self.client_get(&s, id)).await?, "OK"),
+                ("client", "add") => (json(self.client_add(&s, fields_as(f, form)?).await?), "Successfully Added"),
+                ("client", "edit") => (json(self.client_edit(&s, fields_as(f, form)?).await?), "Successfully Updated"),
+                ("client", "delete") => {
+                    (json(self.client_delete(&s, &ids("client_id")?).await?), "Successfully Removed")
+                }
+                _ => return Err(CoreError::internal(format!("admin {module} {action} is listed but not routed"))),
+            });
+        }
+        if let Some(pass) = text_field(&fields, "client_pass")? {
+            if !CLIENT_ACTIONS.iter().any(|(m, _)| *m == module) {
+                let modules: Vec<&str> = CLIENT_ACTIONS.iter().map(|(m, _)| *m).collect();
+                return Err(CoreError::invalid(
+                    "type",
+                    format!("is not a client module; modules: {}", modules.join(", ")),
+                ));
+            }
+            let actions = CLIENT_ACTIONS.iter().find(|(m, _)| *m == module).map(|(_, a)| *a).unwrap_or(&[]);
+            if !actions.contains(&action.as_str()) {
+                return Err(CoreError::invalid("action", format!("{module} has the actions {}", actions.join(", "))));
+            }
+            let c = self.client(&api_key, &pass).await?;
+            let f = &fields;
+            return Ok(match (module.as_str(), action.as_str()) {
+                ("profile", "get") => {
+                    let req: ProfileGet = fields_as(f, form)?;
+                    (json(self.profile_get(&c, req.client_id).await?), "OK")
+                }
+                ("profile", "edit") => {
+                    (json(self.profile_edit(&c, fields_as(f, form)?).await?), "Successfully Updated")
+                }
+                ("profile", "change_password") => {
+                    (json(self.change_password(&c, fields_as(f, form)?).await?), "Successfully Updated")
+                }
+                _ => return Err(CoreError::internal(format!("client {module} {action} is listed but not routed"))),
+            });
+        }
+        Err(CoreError::Unauthenticated(
+            "admin_pass: missing credentials; send api_key with admin_pass (admin modules) or client_pass (client modules)"
+                .into(),
+        ))
+    }
+
+    /// `get` of one id answers the record, of several a list in the order asked.
+    async fn many<T: ToJSON, F, Fut>(&self, ids: Vec<i64>, get: F) -> CoreResult<Value>
+    where
+        F: Fn(i64) -> Fut,
+        Fut: std::future::Future<Output = CoreResult<T>>,
+    {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in &ids {
+            out.push(json(get(*id).await?));
+        }
+        Ok(if out.len() == 1 { out.remove(0) } else { Value::Array(out) })
+    }
+
+    // ---- credentials ----
+
+    /// The principal of an API key whose password is `pass`: argon2 on the first check (counted toward the core's
+    /// lock-out), then remembered for the principal until the password changes.
+    async fn principal(&self, api_key: &str, pass_field: &str, pass: &str) -> CoreResult<Caller> {
+        let caller = self.ctx.authenticate_key(api_key).await?;
+        if pass.is_empty() {
+            return Err(CoreError::Unauthenticated(format!("{pass_field}: missing credentials")));
+        }
+        let digest = hash_secret(&format!("{}:{pass}", caller.principal_id()));
+        if self.passwords.get(&caller.principal_id()).await.as_deref() == Some(digest.as_str()) {
+            return Ok(caller);
+        }
+        let account = format!("billing:{}", caller.principal_id());
+        self.ctx.login_principal(caller.tenant(), &account, Some(caller.principal_id()), pass).await.map_err(|e| {
+            match e {
+                CoreError::Unauthenticated(_) => {
+                    CoreError::Unauthenticated(format!("{pass_field}: wrong password for this api_key"))
+                }
+                e => e,
+            }
+        })?;
+        self.passwords.insert(caller.principal_id(), digest).await;
+        Ok(caller)
+    }
+
+    /// A staff member of the key's business with its password, allowed `action` on `module` by its group.
+    async fn staff(&self, api_key: &str, pass: &str, module: &str, action: &str) -> CoreResult<Staff> {
+        let caller = self.principal(api_key, "admin_pass", pass).await?;
+        let row = store::staff_by_principal(self.ctx.pool(), caller.tenant_id(), caller.principal_id())
+            .await?
+            .ok_or_else(|| CoreError::Unauthenticated("api_key: not the key of a staff member".into()))?;
+        if !row.active.0 {
+            return Err(CoreError::forbidden("this staff member is inactive"));
+        }
+        self.ctx.require(&caller, &model::object(module), verb(action), caller.tenant()).await.map_err(
+            |e| match e {
+                CoreError::Forbidden(_) => {
+                    CoreError::forbidden(format!("this staff member's group has no permission for {module}"))
+                }
+                e => e,
+            },
+        )?;
+        Ok(Staff { caller, row })
+    }
+
+    /// A client of the key's business with its password.
+    async fn client(&self, api_key: &str, pass: &str) -> CoreResult<Client> {
+        let caller = self.principal(api_key, "client_pass", pass).await?;
+        let row = store::client_by_principal(self.ctx.pool(), caller.tenant_id(), caller.principal_id())
+            .await?
+            .ok_or_else(|| CoreError::Unauthenticated("api_key: not the key of a client".into()))?;
+        if row.status != "active" {
+            return Err(CoreError::forbidden(format!("this client is {}", row.status)));
+        }
+        Ok(Client { caller, row })
+    }
+
+    /// Forgets a principal's checked password here and on the other instances.
+    async fn forget_password(&self, principal: i64) {
+        self.passwords.invalidate(&principal).await;
+        self.ctx.publish_change(&principal.to_string()).await;
+    }
+
+    // ---- setup ----
+
+    async fn set_up(&self, key: &BearerKey, req: SetupRequest) -> CoreResult<Inserted> {
+        let caller = self.ctx.authenticate_key(&key.0.token).await?;
+        let business = match req.business_id {
+            Some(id) => self.ctx.visible_tenant(&caller, id, "business_id").await?,
+            None => caller.tenant().clone(),
+        };
+        if business.kind() != TenantKind::Organisation {
+            return Err(CoreError::invalid("business_id", "must be an organisation (the billing business)"));
+        }
+        self.ctx.require(&caller, "billing:setup", "create", &business).await?;
+        let name = model::text("name", &req.name, 100)?;
+        let email = Email::parse("email", &req.email)?;
+        model::password("pass", &req.pass)?;
+        let hash = hash_password(&req.pass).await?;
+        let mut tx = self.ctx.begin().await?;
+        if store::group_count(&mut tx, business.id).await? > 0 {
+            return Err(CoreError::conflict("the business is set up already: its staff add staff members"));
+        }
+        let all: Vec<String> = model::ADMIN_MODULES.iter().map(|m| m.to_string()).collect();
+        let now = now_ms();
+        let group_id =
+            store::insert_group(&mut tx, business.id, "Administrators", &model::permissions_text(&all), true, now)
+                .await?;
+        self.ctx.set_role_rules(&mut tx, &model::group_role(group_id), &rules(&all)).await?;
+        let principal = self.ctx.create_person(&mut tx, &business, &email, &name, &hash).await?;
+        let row = StaffRow {
+            id: 0,
+            principal_id: principal,
+            group_id,
+            name,
+            email: email.as_str().to_string(),
+            active: Flag(true),
+            acc_manager: Flag(false),
+            created_at: now,
+            updated_at: None,
+        };
+        let id = store::insert_staff(&mut tx, business.id, &row, now).await?;
+        self.ctx.grant_role(&mut tx, principal, &model::group_role(group_id), &business, false).await?;
+        let (_, api_key) = self.ctx.create_key(&mut tx, &business, principal, "billing staff").await?;
+        self.ctx.audit(&mut tx, &caller, &business, "setup", &format!("billing_staff:{id}")).await?;
+        tx.commit().await?;
+        Ok(Inserted { inserted_id: id, api_key: Some(api_key) })
+    }
+
+    // ---- admin_group ----
+
+    async fn group_row(&self, s: &Staff, id: i64) -> CoreResult<GroupRow> {
+        store::group(self.ctx.pool(), s.business().id, id)
+            .await?
+            .ok_or_else(|| CoreError::not_found(format!("staff group {id} not found")))
+    }
+
+    async fn group_get(&self, s: &Staff, id: i64) -> CoreResult<GroupOut> {
+        Ok(group_out(self.group_row(s, id).await?))
+    }
+
+    async fn group_add(&self, s: &Staff, req: GroupAdd) -> CoreResult<Inserted> {
+        let name = model::text("name", &req.name, 100)?;
+        let active = match &req.status {
+            Some(v) => model::status_on("status", Some(v))?,
+            None => true,
+        };
+        let granted = model::permissions(&req.permissions.unwrap_or_default())?;
+        let mut tx = self.ctx.begin().await?;
+        let id =
+            store::insert_group(&mut tx, s.business().id, &name, &model::permissions_text(&granted), active, now_ms())
+                .await
+                .map_err(|e| taken(e, "name", "a staff group of the business has this name"))?;
+        let granted_rules = if active { rules(&granted) } else { Vec::new() };
+        self.ctx.set_role_rules(&mut tx, &model::group_role(id), &granted_rules).await?;
+        self.ctx
+            .audit(&mut tx, &s.caller, s.business(), "admin_group.add", &format!("billing_staff_group:{id}"))
+            .await?;
+        tx.commit().await?;
+        Ok(Inserted { inserted_id: id, api_key: None })
+    }
+
+    async fn group_edit(&self, s: &Staff, req: GroupEdit) -> CoreResult<Done> {
+        let mut row = self.group_row(s, req.group_id).await?;
+        if let Some(name) = &req.name {
+            row.name = model::text("name", name, 100)?;
+        }
+        if let Some(status) = &req.status {
+            row.active = Flag(model::status_on("status", Some(status))?);
+        }
+        let granted = match &req.permissions {
+            Some(p) => model::permissions(p)?,
+            None => granted_of(&row.permissions),
+        };
+        row.permissions = model::permissions_text(&granted);
+        if row.id == s.row.group_id && !(row.active.0 && granted.iter().any(|m| m == "admin_group")) {
+            return Err(CoreError::invalid(
+                "permissions",
+                "would take admin_group away from the caller's own group; another group's member must change it",
+            ));
+        }
+        let mut tx = self.ctx.begin().await?;
+        if !store::update_group(&mut tx, s.business().id, &row, now_ms())
+            .await
+            .map_err(|e| taken(e, "name", "a staff group of the business has this name"))?
+        {
+            return Err(CoreError::not_found(format!("staff group {} not found", row.id)));
+        }
+        let granted_rules = if row.active.0 { rules(&granted) } else { Vec::new() };
+        self.ctx.set_role_rules(&mut tx, &model::group_role(row.id), &granted_rules).await?;
+        self.ctx
+            .audit(&mut tx, &s.caller, s.business(), "admin_group.edit", &format!("billing_staff_group:{}", row.id))
+            .await?;
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    async fn group_delete(&self, s: &Staff, ids: &[i64]) -> CoreResult<Done> {
+        let mut tx = self.ctx.begin().await?;
+        for id in ids {
+            if !store::delete_group(&mut tx, s.business().id, *id).await? {
+                return Err(match store::group(self.ctx.pool(), s.business().id, *id).await? {
+                    Some(_) => CoreError::conflict(format!("staff group {id} has members: move or remove them first")),
+                    None => CoreError::not_found(format!("staff group {id} not found")),
+                });
+            }
+            self.ctx.drop_role(&mut tx, &model::group_role(*id)).await?;
+            self.ctx
+                .audit(&mut tx, &s.caller, s.business(), "admin_group.delete", &format!("billing_staff_group:{id}"))
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    // ---- admin (staff) ----
+
+    async fn staff_row(&self, s: &Staff, id: i64) -> CoreResult<StaffRow> {
+        store::staff(self.ctx.pool(), s.business().id, id)
+            .await?
+            .ok_or_else(|| CoreError::not_found(format!("staff member {id} not found")))
+    }
+
+    async fn staff_get(&self, s: &Staff, id: i64) -> CoreResult<StaffOut> {
+        Ok(staff_out(self.staff_row(s, id).await?))
+    }
+
+    async fn staff_add(&self, s: &Staff, req: StaffAdd) -> CoreResult<Inserted> {
+        self.group_row(s, req.group_id).await.map_err(|_| CoreError::invalid("group_id", "no such staff group"))?;
+        let name = model::text("name", &req.name, 100)?;
+        let email = Email::parse("email", &req.email)?;
+        model::password("pass", &req.pass)?;
+        let active = match &req.status {
+            Some(v) => model::status_on("status", Some(v))?,
+            None => true,
+        };
+        let acc_manager = model::status_on("acc_manager", req.acc_manager.as_deref())?;
+        let hash = hash_password(&req.pass).await?;
+        let business = s.business();
+        let mut tx = self.ctx.begin().await?;
+        let principal = self.ctx.create_person(&mut tx, business, &email, &name, &hash).await?;
+        let now = now_ms();
+        let row = StaffRow {
+            id: 0,
+            principal_id: principal,
+            group_id: req.group_id,
+            name,
+            email: email.as_str().to_string(),
+            active: Flag(active),
+            acc_manager: Flag(acc_manager),
+            created_at: now,
+            updated_at: None,
+        };
+        let id = store::insert_staff(&mut tx, business.id, &row, now).await?;
+        self.ctx.grant_role(&mut tx, principal, &model::group_role(req.group_id), business, false).await?;
+        let (_, api_key) = self.ctx.create_key(&mut tx, business, principal, "billing staff").await?;
+        self.ctx.audit(&mut tx, &s.caller, business, "admin.add", &format!("billing_staff:{id}")).await?;
+        tx.commit().await?;
+        Ok(Inserted { inserted_id: id, api_key: Some(api_key) })
+    }
+
+    async fn staff_edit(&self, s: &Staff, req: StaffEdit) -> CoreResult<Done> {
+        let mut row = self.staff_row(s, req.id).await?;
+        let business = s.business();
+        let old_group = row.group_id;
+        if let Some(g) = req.group_id {
+            self.group_row(s, g).await.map_err(|_| CoreError::invalid("group_id", "no such staff group"))?;
+            row.group_id = g;
+        }
+        if let Some(name) = &req.name {
+            row.name = model::text("name", name, 100)?;
+        }
+        let email = req.email.as_deref().map(|e| Email::parse("email", e)).transpose()?;
+        if let Some(e) = &email {
+            row.email = e.as_str().to_string();
+        }
+        if let Some(status) = &req.status {
+            row.active = Flag(model::status_on("status", Some(status))?);
+        }
+        if let Some(m) = &req.acc_manager {
+            row.acc_manager = Flag(model::status_on("acc_manager", Some(m))?);
+        }
+        if row.id == s.row.id && (!row.active.0 || row.group_id != old_group) {
+            return Err(CoreError::invalid("status", "a staff member cannot deactivate itself or leave its group"));
+        }
+        let hash = match &req.pass {
+            Some(p) => {
+                model::password("pass", p)?;
+                Some(hash_password(p).await?)
+            }
+            None => None,
+        };
+        let mut tx = self.ctx.begin().await?;
+        if let Some(e) = &email {
+            self.ctx.set_email(&mut tx, business, row.principal_id, e).await?;
+        }
+        if let Some(h) = &hash {
+            self.ctx.set_password(&mut tx, business, row.principal_id, h).await?;
+        }
+        if !store::update_staff(&mut tx, business.id, &row, now_ms()).await? {
+            return Err(CoreError::not_found(format!("staff member {} not found", row.id)));
+        }
+        if row.group_id != old_group {
+            self.ctx.grant_role(&mut tx, row.principal_id, &model::group_role(old_group), business, true).await?;
+            self.ctx.grant_role(&mut tx, row.principal_id, &model::group_role(row.group_id), business, false).await?;
+        }
+        self.ctx.audit(&mut tx, &s.caller, business, "admin.edit", &format!("billing_staff:{}", row.id)).await?;
+        tx.commit().await?;
+        if hash.is_some() {
+            self.forget_password(row.principal_id).await;
+        }
+        Ok(None)
+    }
+
+    async fn staff_delete(&self, s: &Staff, ids: &[i64]) -> CoreResult<Done> {
+        let business = s.business();
+        let mut tx = self.ctx.begin().await?;
+        for id in ids {
+            if *id == s.row.id {
+                return Err(CoreError::invalid("id", "a staff member cannot remove itself"));
+            }
+            let row = self.staff_row(s, *id).await?;
+            store::delete_staff(&mut tx, business.id, *id).await?;
+            self.ctx.grant_role(&mut tx, row.principal_id, &model::group_role(row.group_id), business, true).await?;
+            self.ctx.audit(&mut tx, &s.caller, business, "admin.delete", &format!("billing_staff:{id}")).await?;
+        }
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    // ---- client_group ----
+
+    async fn cgroup_get(&self, s: &Staff, id: i64) -> CoreResult<ClientGroupOut> {
+        let g = store::client_group(self.ctx.pool(), s.business().id, id)
+            .await?
+            .ok_or_else(|| CoreError::not_found(format!("client group {id} not found")))?;
+        Ok(ClientGroupOut {
+            id: g.id.to_string(),
+            title: g.title,
+            created_at: model::seconds(g.created_at),
+            updated_at: g.updated_at.map(model::seconds),
+        })
+    }
+
+    async fn cgroup_add(&self, s: &Staff, req: ClientGroupAdd) -> CoreResult<Inserted> {
+        let title = model::text("name", &req.name, 100)?;
+        let mut tx = self.ctx.begin().await?;
+        let id = store::insert_client_group(&mut tx, s.business().id, &title, now_ms())
+            .await
+            .map_err(|e| taken(e, "name", "a client group of the business has this name"))?;
+        self.ctx
+            .audit(&mut tx, &s.caller, s.business(), "client_group.add", &format!("billing_client_group:{id}"))
+            .await?;
+        tx.commit().await?;
+        Ok(Inserted { inserted_id: id, api_key: None })
+    }
+
+    async fn cgroup_edit(&self, s: &Staff, req: ClientGroupEdit) -> CoreResult<Done> {
+        let current = self.cgroup_get(s, req.group_id).await?;
+        let title = match &req.name {
+            Some(n) => model::text("name", n, 100)?,
+            None => current.title,
+        };
+        let mut tx = self.ctx.begin().await?;
+        store::update_client_group(&mut tx, s.business().id, req.group_id, &title, now_ms())
+            .await
+            .map_err(|e| taken(e, "name", "a client group of the business has this name"))?;
+        let object = format!("billing_client_group:{}", req.group_id);
+        self.ctx.audit(&mut tx, &s.caller, s.business(), "client_group.edit", &object).await?;
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    async fn cgroup_delete(&self, s: &Staff, ids: &[i64]) -> CoreResult<Done> {
+        let mut tx = self.ctx.begin().await?;
+        for id in ids {
+            if !store::delete_client_group(&mut tx, s.business().id, *id).await? {
+                return Err(CoreError::not_found(format!("client group {id} not found")));
+            }
+            self.ctx
+                .audit(&mut tx, &s.caller, s.business(), "client_group.delete", &format!("billing_client_group:{id}"))
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    // ---- client ----
+
+    async fn client_row(&self, s: &Staff, id: i64) -> CoreResult<ClientRow> {
+        store::client(self.ctx.pool(), s.business().id, id)
+            .await?
+            .ok_or_else(|| CoreError::not_found(format!("client {id} not found")))
+    }
+
+    async fn client_get(&self, s: &Staff, id: i64) -> CoreResult<ClientOut> {
+        Ok(client_out(self.client_row(s, id).await?))
+    }
+
+    async fn client_group_id(&self, s: &Staff, id: Option<i64>) -> CoreResult<Option<i64>> {
+        match id {
+            None | Some(0) => Ok(None),
+            Some(id) => match store::client_group(self.ctx.pool(), s.business().id, id).await? {
+                Some(g) => Ok(Some(g.id)),
+                None => Err(CoreError::invalid("client_group_id", "no such client group")),
+            },
+        }
+    }
+
+    async fn client_add(&self, s: &Staff, req: ClientAdd) -> CoreResult<Inserted> {
+        let group_id = self.client_group_id(s, req.client_group_id).await?;
+        let email = Email::parse("email", &req.email)?;
+        model::password("password", &req.password)?;
+        if req.password != req.confirm_password {
+            return Err(CoreError::invalid("confirm_password", "must equal password"));
+        }
+        let mut row = ClientRow {
+            id: 0,
+            principal_id: 0,
+            group_id,
+            status: "active".into(),
+            first_name: model::text("first_name", &req.first_name, 100)?,
+            last_name: model::text("last_name", &req.last_name, 100)?,
+            email: email.as_str().to_string(),
+            gender: String::new(),
+            dob: String::new(),
+            phone: String::new(),
+            company: String::new(),
+            address_1: String::new(),
+            address_2: String::new(),
+            city: String::new(),
+            state: req.state.trim().to_string(),
+            postcode: String::new(),
+            country: req.country.trim().to_string(),
+            currency: model::currency("currency_code", &req.currency_code)?,
+            balance: 0,
+            created_at: 0,
+            updated_at: None,
+        };
+        let profile = ProfileFields {
+            gender: req.gender,
+            dob: req.dob,
+            phone: req.phone,
+            company: req.company,
+            address_1: req.address_1,
+            address_2: req.address_2,
+            city: req.city,
+            postcode: req.postcode,
+            ..Default::default()
+        };
+        apply_profile(&mut row, profile)?;
+        let hash = hash_password(&req.password).await?;
+        let business = s.business();
+        let name = format!("{} {}", row.first_name, row.last_name);
+        let mut tx = self.ctx.begin().await?;
+        row.principal_id = self.ctx.create_person(&mut tx, business, &email, &name, &hash).await?;
+        let id = store::insert_client(&mut tx, business.id, &row, now_ms()).await?;
+        let (_, api_key) = self.ctx.create_key(&mut tx, business, row.principal_id, "billing client").await?;
+        self.ctx.audit(&mut tx, &s.caller, business, "client.add", &format!("billing_client:{id}")).await?;
+        tx.commit().await?;
+        Ok(Inserted { inserted_id: id, api_key: Some(api_key) })
+    }
+
+    async fn client_edit(&self, s: &Staff, req: ClientEdit) -> CoreResult<Done> {
+        let mut row = self.client_row(s, req.client_id).await?;
+        if req.client_group_id.is_some() {
+            row.group_id = self.client_group_id(s, req.client_group_id).await?;
+        }
+        if let Some(status) = &req.status {
+            let status = status.trim().to_lowercase();
+            if !["active", "suspended", "canceled"].contains(&status.as_str()) {
+                return Err(CoreError::invalid("status", "must be one of: active, suspended, canceled"));
+            }
+            row.status = status;
+        }
+        let email = req.email.as_deref().map(|e| Email::parse("email", e)).transpose()?;
+        if let Some(e) = &email {
+            row.email = e.as_str().to_string();
+        }
+        apply_profile(&mut row, req.profile)?;
+        self.save_client(&s.caller, s.business(), &row, email.as_ref(), "client.edit").await
+    }
+
+    async fn save_client(
+        &self,
+        caller: &Caller,
+        business: &Tenant,
+        row: &ClientRow,
+        email: Option<&Email>,
+        action: &str,
+    ) -> CoreResult<Done> {
+        let mut tx = self.ctx.begin().await?;
+        if let Some(e) = email {
+            self.ctx.set_email(&mut tx, business, row.principal_id, e).await?;
+        }
+        if !store::update_client(&mut tx, business.id, row, now_ms()).await? {
+            return Err(CoreError::not_found(format!("client {} not found", row.id)));
+        }
+        self.ctx.audit(&mut tx, caller, business, action, &format!("billing_client:{}", row.id)).await?;
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    async fn client_delete(&self, s: &Staff, ids: &[i64]) -> CoreResult<Done> {
+        let mut tx = self.ctx.begin().await?;
+        for id in ids {
+            if !store::delete_client(&mut tx, s.business().id, *id).await? {
+                return Err(CoreError::not_found(format!("client {id} not found")));
+            }
+            self.ctx.audit(&mut tx, &s.caller, s.business(), "client.delete", &format!("billing_client:{id}")).await?;
+        }
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    // ---- client side: profile ----
+
+    async fn profile_get(&self, c: &Client, client_id: Option<i64>) -> CoreResult<ClientOut> {
+        c.own(client_id)?;
+        Ok(client_out(c.row.clone()))
+    }
+
+    async fn profile_edit(&self, c: &Client, req: ProfileEdit) -> CoreResult<Done> {
+        c.own(req.client_id)?;
+        let mut row = c.row.clone();
+        apply_profile(&mut row, req.profile)?;
+        self.save_client(&c.caller, c.business(), &row, None, "profile.edit").await
+    }
+
+    async fn change_password(&self, c: &Client, req: ChangePassword) -> CoreResult<Done> {
+        c.own(req.client_id)?;
+        model::password("password", &req.password)?;
+        if req.confirm_password.as_deref().is_some_and(|p| p != req.password) {
+            return Err(CoreError::invalid("confirm_password", "must equal password"));
+        }
+        let hash = hash_password(&req.password).await?;
+        let mut tx = self.ctx.begin().await?;
+        self.ctx.set_password(&mut tx, c.business(), c.row.principal_id, &hash).await?;
+        self.ctx
+            .audit(&mut tx, &c.caller, c.business(), "profile.change_password", &format!("billing_client:{}", c.row.id))
+            .await?;
+        tx.commit().await?;
+        self.forget_password(c.row.principal_id).await;
+        Ok(None)
+    }
+}
+
+/// The admin modules and their actions the dispatcher serves.
+const ADMIN_ACTIONS: &[(&str, &[&str])] = &[
+    ("admin_group", &["get", "add", "edit", "delete"]),
+    ("admin", &["get", "add", "edit", "delete"]),
+    ("client_group", &["get", "add", "edit", "delete"]),
+    ("client", &["get", "add", "edit", "delete"]),
+];
+
+/// The client modules and their actions the dispatcher serves.
+const CLIENT_ACTIONS: &[(&str, &[&str])] = &[("profile", &["get", "edit", "change_password"])];
+
+/// A group's casbin rules: every action of each granted module.
+fn rules(granted: &[String]) -> Vec<(String, String)> {
+    granted.iter().map(|m| (model::object(m), "*".to_string())).collect()
+}
+
+/// The modules a stored permissions text grants.
+fn granted_of(text: &str) -> Vec<String> {
+    let map: BTreeMap<String, Value> = serde_json::from_str(text).unwrap_or_default();
+    model::permissions(&map).unwrap_or_default()
+}
+
+/// A unique index's refusal as the field it concerns.
+fn taken(e: CoreError, field: &str, why: &str) -> CoreError {
+    match e {
+        CoreError::Conflict(_) => CoreError::invalid(field, why),
+        e => e,
+    }
+}
+
+fn group_out(g: GroupRow) -> GroupOut {
+    GroupOut {
+        id: g.id.to_string(),
+        name: g.name,
+        permissions: g.permissions,
+        active: if g.active.0 { "1" } else { "0" }.into(),
+        created_at: model::seconds(g.created_at),
+        updated_at: g.updated_at.map(model::seconds),
+    }
+}
+
+fn staff_out(s: StaffRow) -> StaffOut {
+    StaffOut {
+        id: s.id.to_string(),
+        admin_group_id: s.group_id.to_string(),
+        name: s.name,
+        email: s.email,
+        status: if s.active.0 { "active" } else { "inactive" }.into(),
+        acc_manager: if s.acc_manager.0 { "1" } else { "0" }.into(),
+        created_at: model::seconds(s.created_at),
+        updated_at: s.updated_at.map(model::seconds),
+    }
+}
+
+fn client_out(c: ClientRow) -> ClientOut {
+    ClientOut {
+        id: c.id.to_string(),
+        client_group_id: c.group_id.map(|g| g.to_string()),
+        status: c.status,
+        first_name: c.first_name,
+        last_name: c.last_name,
+        email: c.email,
+        gender: c.gender,
+        dob: c.dob,
+        phone: c.phone,
+        company: c.company,
+        address_1: c.address_1,
+        address_2: c.address_2,
+        city: c.city,
+        state: c.state,
+        postcode: c.postcode,
+        country: c.country,
+        currency: c.currency,
+        balance: format_money(c.balance),
+        created_at: model::seconds(c.created_at),
+        updated_at: c.updated_at.map(model::seconds),
+    }
+}
+
+/// Applies the profile fields given to a client's row, each checked.
+fn apply_profile(row: &mut ClientRow, p: ProfileFields) -> CoreResult<()> {
+    if let Some(v) = p.first_name {
+        row.first_name = model::text("first_name", &v, 100)?;
+    }
+    if let Some(v) = p.last_name {
+        row.last_name = model::text("last_name", &v, 100)?;
+    }
+    if let Some(v) = p.gender {
+        let v = v.trim().to_lowercase();
+        if !["", "male", "female"].contains(&v.as_str()) {
+            return Err(CoreError::invalid("gender", "must be male, female or empty"));
+        }
+        row.gender = v;
+    }
+    if let Some(v) = p.dob {
+        row.dob = model::date("dob", &v)?;
+    }
+    let plain = [
+        (p.phone, &mut row.phone),
+        (p.company, &mut row.company),
+        (p.address_1, &mut row.address_1),
+        (p.address_2, &mut row.address_2),
+        (p.city, &mut row.city),
+        (p.state, &mut row.state),
+        (p.postcode, &mut row.postcode),
+        (p.country, &mut row.country),
+    ];
+    for (value, slot) in plain {
+        if let Some(v) = value {
+            *slot = v.trim().to_string();
+        }
+    }
+    Ok(())
+}

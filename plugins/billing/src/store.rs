@@ -1,0 +1,350 @@
+//! All SQL of the billing plugin: staff groups and staff, client groups and clients. Every statement names the
+//! business (`tenant_id`), so a row of another business is never read or changed.
+
+use sqlx::{AnyConnection, AnyPool};
+use tracing::instrument;
+
+use tessera_core::{CoreResult, Flag};
+
+// ---- staff groups ----
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GroupRow {
+    pub id: i64,
+    pub name: String,
+    pub permissions: String,
+    pub active: Flag,
+    pub created_at: i64,
+    pub updated_at: Option<i64>,
+}
+
+const GROUP_COLS: &str = "SELECT id, name, permissions, active, created_at, updated_at FROM billing_staff_groups";
+
+#[instrument(skip_all)]
+pub async fn insert_group(
+    conn: &mut AnyConnection,
+    tenant_id: i64,
+    name: &str,
+    permissions: &str,
+    active: bool,
+    now: i64,
+) -> CoreResult<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO billing_staff_groups (tenant_id, name, permissions, active, created_at) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(tenant_id)
+    .bind(name)
+    .bind(permissions)
+    .bind(active as i64)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+#[instrument(skip_all)]
+pub async fn group(pool: &AnyPool, tenant_id: i64, id: i64) -> CoreResult<Option<GroupRow>> {
+    let sql = format!("{GROUP_COLS} WHERE tenant_id = $1 AND id = $2");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant_id).bind(id).fetch_optional(pool).await?)
+}
+
+#[instrument(skip_all)]
+pub async fn update_group(conn: &mut AnyConnection, tenant_id: i64, g: &GroupRow, now: i64) -> CoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE billing_staff_groups SET name = $1, permissions = $2, active = $3, updated_at = $4 \
+         WHERE tenant_id = $5 AND id = $6",
+    )
+    .bind(&g.name)
+    .bind(&g.permissions)
+    .bind(g.active.0 as i64)
+    .bind(now)
+    .bind(tenant_id)
+    .bind(g.id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// How many staff groups the business has (none before its setup).
+#[instrument(skip_all)]
+pub async fn group_count(conn: &mut AnyConnection, tenant_id: i64) -> CoreResult<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM billing_staff_groups WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .fetch_one(&mut *conn)
+        .await?)
+}
+
+/// Deletes a group without members; false when it has members (or is not the business's).
+#[instrument(skip_all)]
+pub async fn delete_group(conn: &mut AnyConnection, tenant_id: i64, id: i64) -> CoreResult<bool> {
+    let done = sqlx::query(
+        "DELETE FROM billing_staff_groups WHERE tenant_id = $1 AND id = $2 \
+         AND NOT EXISTS (SELECT 1 FROM billing_staff WHERE group_id = $2)",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+// ---- staff ----
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StaffRow {
+    pub id: i64,
+    pub principal_id: i64,
+    pub group_id: i64,
+    pub name: String,
+    pub email: String,
+    pub active: Flag,
+    pub acc_manager: Flag,
+    pub created_at: i64,
+    pub updated_at: Option<i64>,
+}
+
+const STAFF_COLS: &str = "SELECT id, principal_id, group_id, name, email, active, acc_manager, created_at, updated_at \
+                          FROM billing_staff";
+
+#[instrument(skip_all)]
+pub async fn insert_staff(conn: &mut AnyConnection, tenant_id: i64, s: &StaffRow, now: i64) -> CoreResult<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO billing_staff (tenant_id, principal_id, group_id, name, email, active, acc_manager, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+    )
+    .bind(tenant_id)
+    .bind(s.principal_id)
+    .bind(s.group_id)
+    .bind(&s.name)
+    .bind(&s.email)
+    .bind(s.active.0 as i64)
+    .bind(s.acc_manager.0 as i64)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+#[instrument(skip_all)]
+pub async fn staff(pool: &AnyPool, tenant_id: i64, id: i64) -> CoreResult<Option<StaffRow>> {
+    let sql = format!("{STAFF_COLS} WHERE tenant_id = $1 AND id = $2");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant_id).bind(id).fetch_optional(pool).await?)
+}
+
+#[instrument(skip_all)]
+pub async fn staff_by_principal(pool: &AnyPool, tenant_id: i64, principal_id: i64) -> CoreResult<Option<StaffRow>> {
+    let sql = format!("{STAFF_COLS} WHERE tenant_id = $1 AND principal_id = $2");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant_id).bind(principal_id).fetch_optional(pool).await?)
+}
+
+#[instrument(skip_all)]
+pub async fn update_staff(conn: &mut AnyConnection, tenant_id: i64, s: &StaffRow, now: i64) -> CoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE billing_staff SET group_id = $1, name = $2, email = $3, active = $4, acc_manager = $5, \
+         updated_at = $6 WHERE tenant_id = $7 AND id = $8",
+    )
+    .bind(s.group_id)
+    .bind(&s.name)
+    .bind(&s.email)
+    .bind(s.active.0 as i64)
+    .bind(s.acc_manager.0 as i64)
+    .bind(now)
+    .bind(tenant_id)
+    .bind(s.id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[instrument(skip_all)]
+pub async fn delete_staff(conn: &mut AnyConnection, tenant_id: i64, id: i64) -> CoreResult<bool> {
+    let done = sqlx::query("DELETE FROM billing_staff WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant_id)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+// ---- client groups ----
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClientGroupRow {
+    pub id: i64,
+    pub title: String,
+    pub created_at: i64,
+    pub updated_at: Option<i64>,
+}
+
+#[instrument(skip_all)]
+pub async fn insert_client_group(conn: &mut AnyConnection, tenant_id: i64, title: &str, now: i64) -> CoreResult<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO billing_client_groups (tenant_id, title, created_at) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(tenant_id)
+    .bind(title)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+#[instrument(skip_all)]
+pub async fn client_group(pool: &AnyPool, tenant_id: i64, id: i64) -> CoreResult<Option<ClientGroupRow>> {
+    Ok(sqlx::query_as(
+        "SELECT id, title, created_at, updated_at FROM billing_client_groups WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+#[instrument(skip_all)]
+pub async fn update_client_group(
+    conn: &mut AnyConnection,
+    tenant_id: i64,
+    id: i64,
+    title: &str,
+    now: i64,
+) -> CoreResult<bool> {
+    let done =
+        sqlx::query("UPDATE billing_client_groups SET title = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4")
+            .bind(title)
+            .bind(now)
+            .bind(tenant_id)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deletes a client group; its clients are left without a group.
+#[instrument(skip_all)]
+pub async fn delete_client_group(conn: &mut AnyConnection, tenant_id: i64, id: i64) -> CoreResult<bool> {
+    sqlx::query("UPDATE billing_clients SET group_id = NULL WHERE tenant_id = $1 AND group_id = $2")
+        .bind(tenant_id)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    let done = sqlx::query("DELETE FROM billing_client_groups WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant_id)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+// ---- clients ----
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClientRow {
+    pub id: i64,
+    pub principal_id: i64,
+    pub group_id: Option<i64>,
+    pub status: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub gender: String,
+    pub dob: String,
+    pub phone: String,
+    pub company: String,
+    pub address_1: String,
+    pub address_2: String,
+    pub city: String,
+    pub state: String,
+    pub postcode: String,
+    pub country: String,
+    pub currency: String,
+    pub balance: i64,
+    pub created_at: i64,
+    pub updated_at: Option<i64>,
+}
+
+const CLIENT_COLS: &str =
+    "SELECT id, principal_id, group_id, status, first_name, last_name, email, gender, dob, phone, \
+                           company, address_1, address_2, city, state, postcode, country, currency, balance, \
+                           created_at, updated_at FROM billing_clients";
+
+#[instrument(skip_all)]
+pub async fn insert_client(conn: &mut AnyConnection, tenant_id: i64, c: &ClientRow, now: i64) -> CoreResult<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO billing_clients (tenant_id, principal_id, group_id, status, first_name, last_name, email, \
+         gender, dob, phone, company, address_1, address_2, city, state, postcode, country, currency, balance, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 0, $19) \
+         RETURNING id",
+    )
+    .bind(tenant_id)
+    .bind(c.principal_id)
+    .bind(c.group_id)
+    .bind(&c.status)
+    .bind(&c.first_name)
+    .bind(&c.last_name)
+    .bind(&c.email)
+    .bind(&c.gender)
+    .bind(&c.dob)
+    .bind(&c.phone)
+    .bind(&c.company)
+    .bind(&c.address_1)
+    .bind(&c.address_2)
+    .bind(&c.city)
+    .bind(&c.state)
+    .bind(&c.postcode)
+    .bind(&c.country)
+    .bind(&c.currency)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+#[instrument(skip_all)]
+pub async fn client(pool: &AnyPool, tenant_id: i64, id: i64) -> CoreResult<Option<ClientRow>> {
+    let sql = format!("{CLIENT_COLS} WHERE tenant_id = $1 AND id = $2");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant_id).bind(id).fetch_optional(pool).await?)
+}
+
+#[instrument(skip_all)]
+pub async fn client_by_principal(pool: &AnyPool, tenant_id: i64, principal_id: i64) -> CoreResult<Option<ClientRow>> {
+    let sql = format!("{CLIENT_COLS} WHERE tenant_id = $1 AND principal_id = $2");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant_id).bind(principal_id).fetch_optional(pool).await?)
+}
+
+/// Writes a client's profile (everything but its principal, currency and balance).
+#[instrument(skip_all)]
+pub async fn update_client(conn: &mut AnyConnection, tenant_id: i64, c: &ClientRow, now: i64) -> CoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE billing_clients SET group_id = $1, status = $2, first_name = $3, last_name = $4, email = $5, \
+         gender = $6, dob = $7, phone = $8, company = $9, address_1 = $10, address_2 = $11, city = $12, \
+         state = $13, postcode = $14, country = $15, updated_at = $16 WHERE tenant_id = $17 AND id = $18",
+    )
+    .bind(c.group_id)
+    .bind(&c.status)
+    .bind(&c.first_name)
+    .bind(&c.last_name)
+    .bind(&c.email)
+    .bind(&c.gender)
+    .bind(&c.dob)
+    .bind(&c.phone)
+    .bind(&c.company)
+    .bind(&c.address_1)
+    .bind(&c.address_2)
+    .bind(&c.city)
+    .bind(&c.state)
+    .bind(&c.postcode)
+    .bind(&c.country)
+    .bind(now)
+    .bind(tenant_id)
+    .bind(c.id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[instrument(skip_all)]
+pub async fn delete_client(conn: &mut AnyConnection, tenant_id: i64, id: i64) -> CoreResult<bool> {
+    let done = sqlx::query("DELETE FROM billing_clients WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant_id)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
