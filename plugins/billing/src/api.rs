@@ -100,6 +100,7 @@ pub struct Message {
 #[derive(Object)]
 #[oai(rename = "BillingError")]
 pub struct ErrorBody {
+    #[oai(nullable)]
     pub result: Option<bool>,
     pub message: Message,
 }
@@ -131,6 +132,25 @@ fn reply<T: ToJSON + ParseFromJSON>(r: CoreResult<(T, &'static str)>) -> Reply<T
 
 /// The result of an action that changes something and returns nothing: `null`, as the seed shows it.
 pub type Done = Option<bool>;
+
+/// Success of an action that returns nothing: `result` null and `message.success`.
+#[derive(Object)]
+#[oai(rename = "BillingDone")]
+pub struct DoneBody {
+    #[oai(nullable)]
+    pub result: Done,
+    pub message: Message,
+}
+
+/// The answers of the operations that return nothing.
+pub type DoneReply = tessera_core::Reply<DoneBody, ErrorBody>;
+
+fn done(r: CoreResult<(Done, &'static str)>) -> DoneReply {
+    DoneReply::from_result(r, |(result, success)| DoneBody {
+        result,
+        message: Message { success: Some(success.into()), error: None },
+    })
+}
 
 // ---- wire types ----
 
@@ -172,6 +192,7 @@ pub struct GroupOut {
     pub active: String,
     /// Epoch seconds.
     pub created_at: String,
+    #[oai(nullable)]
     pub updated_at: Option<String>,
 }
 
@@ -218,6 +239,7 @@ pub struct StaffOut {
     /// "1": an account manager.
     pub acc_manager: String,
     pub created_at: String,
+    #[oai(nullable)]
     pub updated_at: Option<String>,
 }
 
@@ -270,6 +292,7 @@ pub struct ClientGroupOut {
     pub id: String,
     pub title: String,
     pub created_at: String,
+    #[oai(nullable)]
     pub updated_at: Option<String>,
 }
 
@@ -299,6 +322,7 @@ pub struct ClientGroupId {
 #[oai(rename = "BillingClient")]
 pub struct ClientOut {
     pub id: String,
+    #[oai(nullable)]
     pub client_group_id: Option<String>,
     /// active, suspended or canceled.
     pub status: String,
@@ -320,6 +344,7 @@ pub struct ClientOut {
     /// The balance, in `currency`, with two decimals.
     pub balance: String,
     pub created_at: String,
+    #[oai(nullable)]
     pub updated_at: Option<String>,
 }
 
@@ -517,23 +542,23 @@ fn verb(action: &str) -> &'static str {
 
 /// Runs a typed operation of an admin module: the staff member's credentials and permission, then `f`.
 macro_rules! staff_op {
-    ($self:ident, $key:ident, $pass:ident, $module:literal, $action:literal, $msg:literal, |$s:ident| $body:expr) => {{
+    ($answer:ident, $self:ident, $key:ident, $pass:ident, $module:literal, $action:literal, $msg:literal, |$s:ident| $body:expr) => {{
         let r = async {
             let $s = $self.staff($key.value(), $pass.value(), $module, $action).await?;
             Ok(($body.await?, $msg))
         };
-        reply(r.await)
+        $answer(r.await)
     }};
 }
 
 /// Runs a typed operation of a client module: the client's credentials, then `f`.
 macro_rules! client_op {
-    ($self:ident, $key:ident, $pass:ident, $msg:literal, |$c:ident| $body:expr) => {{
+    ($answer:ident, $self:ident, $key:ident, $pass:ident, $msg:literal, |$c:ident| $body:expr) => {{
         let r = async {
             let $c = $self.client($key.value(), $pass.value()).await?;
             Ok(($body.await?, $msg))
         };
-        reply(r.await)
+        $answer(r.await)
     }};
 }
 
@@ -571,25 +596,26 @@ impl BillingApi {
     /// admin_group get: a staff group.
     #[oai(path = "/admin/admin_group/get", method = "post", operation_id = "billing_staff_admin_group_get")]
     async fn t_group_get(&self, key: ApiKey, pass: AdminPass, body: Input<GroupId>) -> Reply<GroupOut> {
-        staff_op!(self, key, pass, "admin_group", "get", "OK", |s| self.group_get(&s, body.group_id))
+        staff_op!(reply, self, key, pass, "admin_group", "get", "OK", |s| self.group_get(&s, body.group_id))
     }
 
     /// admin_group add: a staff group; its permissions become the permission rules of its members.
     #[oai(path = "/admin/admin_group/add", method = "post", operation_id = "billing_staff_admin_group_add")]
     async fn t_group_add(&self, key: ApiKey, pass: AdminPass, body: Input<GroupAdd>) -> Reply<Inserted> {
-        staff_op!(self, key, pass, "admin_group", "add", "Successfully Added", |s| self.group_add(&s, body.0))
+        staff_op!(reply, self, key, pass, "admin_group", "add", "Successfully Added", |s| self.group_add(&s, body.0))
     }
 
     /// admin_group edit: name, status, permissions (replaced when given).
     #[oai(path = "/admin/admin_group/edit", method = "post", operation_id = "billing_staff_admin_group_edit")]
-    async fn t_group_edit(&self, key: ApiKey, pass: AdminPass, body: Input<GroupEdit>) -> Reply<Done> {
-        staff_op!(self, key, pass, "admin_group", "edit", "Updated Staff Member Group", |s| self.group_edit(&s, body.0))
+    async fn t_group_edit(&self, key: ApiKey, pass: AdminPass, body: Input<GroupEdit>) -> DoneReply {
+        staff_op!(done, self, key, pass, "admin_group", "edit", "Updated Staff Member Group", |s| self
+            .group_edit(&s, body.0))
     }
 
     /// admin_group delete: a group without members.
     #[oai(path = "/admin/admin_group/delete", method = "post", operation_id = "billing_staff_admin_group_delete")]
-    async fn t_group_delete(&self, key: ApiKey, pass: AdminPass, body: Input<GroupId>) -> Reply<Done> {
-        staff_op!(self, key, pass, "admin_group", "delete", "Removed Staff Member Group", |s| self
+    async fn t_group_delete(&self, key: ApiKey, pass: AdminPass, body: Input<GroupId>) -> DoneReply {
+        staff_op!(done, self, key, pass, "admin_group", "delete", "Removed Staff Member Group", |s| self
             .group_delete(&s, &[body.group_id]))
     }
 
@@ -598,25 +624,26 @@ impl BillingApi {
     /// admin get: a staff member.
     #[oai(path = "/admin/admin/get", method = "post", operation_id = "billing_staff_admin_get")]
     async fn t_staff_get(&self, key: ApiKey, pass: AdminPass, body: Input<StaffId>) -> Reply<StaffOut> {
-        staff_op!(self, key, pass, "admin", "get", "OK", |s| self.staff_get(&s, body.id))
+        staff_op!(reply, self, key, pass, "admin", "get", "OK", |s| self.staff_get(&s, body.id))
     }
 
     /// admin add: a staff member in a group; answers its API key once.
     #[oai(path = "/admin/admin/add", method = "post", operation_id = "billing_staff_admin_add")]
     async fn t_staff_add(&self, key: ApiKey, pass: AdminPass, body: Input<StaffAdd>) -> Reply<Inserted> {
-        staff_op!(self, key, pass, "admin", "add", "Created New Staff Member", |s| self.staff_add(&s, body.0))
+        staff_op!(reply, self, key, pass, "admin", "add", "Created New Staff Member", |s| self.staff_add(&s, body.0))
     }
 
     /// admin edit: group, name, email, password, status, account manager.
     #[oai(path = "/admin/admin/edit", method = "post", operation_id = "billing_staff_admin_edit")]
-    async fn t_staff_edit(&self, key: ApiKey, pass: AdminPass, body: Input<StaffEdit>) -> Reply<Done> {
-        staff_op!(self, key, pass, "admin", "edit", "Updated Staff Member", |s| self.staff_edit(&s, body.0))
+    async fn t_staff_edit(&self, key: ApiKey, pass: AdminPass, body: Input<StaffEdit>) -> DoneReply {
+        staff_op!(done, self, key, pass, "admin", "edit", "Updated Staff Member", |s| self.staff_edit(&s, body.0))
     }
 
     /// admin delete: a staff member (not the caller itself).
     #[oai(path = "/admin/admin/delete", method = "post", operation_id = "billing_staff_admin_delete")]
-    async fn t_staff_delete(&self, key: ApiKey, pass: AdminPass, body: Input<StaffId>) -> Reply<Done> {
-        staff_op!(self, key, pass, "admin", "delete", "Removed Staff Member", |s| self.staff_delete(&s, &[body.id]))
+    async fn t_staff_delete(&self, key: ApiKey, pass: AdminPass, body: Input<StaffId>) -> DoneReply {
+        staff_op!(done, self, key, pass, "admin", "delete", "Removed Staff Member", |s| self
+            .staff_delete(&s, &[body.id]))
     }
 
     // ---- client_group ----
@@ -624,25 +651,26 @@ impl BillingApi {
     /// client_group get.
     #[oai(path = "/admin/client_group/get", method = "post", operation_id = "billing_staff_client_group_get")]
     async fn t_cgroup_get(&self, key: ApiKey, pass: AdminPass, body: Input<ClientGroupId>) -> Reply<ClientGroupOut> {
-        staff_op!(self, key, pass, "client_group", "get", "OK", |s| self.cgroup_get(&s, body.group_id))
+        staff_op!(reply, self, key, pass, "client_group", "get", "OK", |s| self.cgroup_get(&s, body.group_id))
     }
 
     /// client_group add.
     #[oai(path = "/admin/client_group/add", method = "post", operation_id = "billing_staff_client_group_add")]
     async fn t_cgroup_add(&self, key: ApiKey, pass: AdminPass, body: Input<ClientGroupAdd>) -> Reply<Inserted> {
-        staff_op!(self, key, pass, "client_group", "add", "Successfully Added", |s| self.cgroup_add(&s, body.0))
+        staff_op!(reply, self, key, pass, "client_group", "add", "Successfully Added", |s| self.cgroup_add(&s, body.0))
     }
 
     /// client_group edit.
     #[oai(path = "/admin/client_group/edit", method = "post", operation_id = "billing_staff_client_group_edit")]
-    async fn t_cgroup_edit(&self, key: ApiKey, pass: AdminPass, body: Input<ClientGroupEdit>) -> Reply<Done> {
-        staff_op!(self, key, pass, "client_group", "edit", "Successfully Updated", |s| self.cgroup_edit(&s, body.0))
+    async fn t_cgroup_edit(&self, key: ApiKey, pass: AdminPass, body: Input<ClientGroupEdit>) -> DoneReply {
+        staff_op!(done, self, key, pass, "client_group", "edit", "Successfully Updated", |s| self
+            .cgroup_edit(&s, body.0))
     }
 
     /// client_group delete: its clients are left without a group.
     #[oai(path = "/admin/client_group/delete", method = "post", operation_id = "billing_staff_client_group_delete")]
-    async fn t_cgroup_delete(&self, key: ApiKey, pass: AdminPass, body: Input<ClientGroupId>) -> Reply<Done> {
-        staff_op!(self, key, pass, "client_group", "delete", "Successfully Removed", |s| self
+    async fn t_cgroup_delete(&self, key: ApiKey, pass: AdminPass, body: Input<ClientGroupId>) -> DoneReply {
+        staff_op!(done, self, key, pass, "client_group", "delete", "Successfully Removed", |s| self
             .cgroup_delete(&s, &[body.group_id]))
     }
 
@@ -651,25 +679,25 @@ impl BillingApi {
     /// client get.
     #[oai(path = "/admin/client/get", method = "post", operation_id = "billing_staff_client_get")]
     async fn t_client_get(&self, key: ApiKey, pass: AdminPass, body: Input<ClientId>) -> Reply<ClientOut> {
-        staff_op!(self, key, pass, "client", "get", "OK", |s| self.client_get(&s, body.client_id))
+        staff_op!(reply, self, key, pass, "client", "get", "OK", |s| self.client_get(&s, body.client_id))
     }
 
     /// client add: a client with its login password; answers its API key once.
     #[oai(path = "/admin/client/add", method = "post", operation_id = "billing_staff_client_add")]
     async fn t_client_add(&self, key: ApiKey, pass: AdminPass, body: Input<ClientAdd>) -> Reply<Inserted> {
-        staff_op!(self, key, pass, "client", "add", "Successfully Added", |s| self.client_add(&s, body.0))
+        staff_op!(reply, self, key, pass, "client", "add", "Successfully Added", |s| self.client_add(&s, body.0))
     }
 
     /// client edit: group, status, email and profile fields.
     #[oai(path = "/admin/client/edit", method = "post", operation_id = "billing_staff_client_edit")]
-    async fn t_client_edit(&self, key: ApiKey, pass: AdminPass, body: Input<ClientEdit>) -> Reply<Done> {
-        staff_op!(self, key, pass, "client", "edit", "Successfully Updated", |s| self.client_edit(&s, body.0))
+    async fn t_client_edit(&self, key: ApiKey, pass: AdminPass, body: Input<ClientEdit>) -> DoneReply {
+        staff_op!(done, self, key, pass, "client", "edit", "Successfully Updated", |s| self.client_edit(&s, body.0))
     }
 
     /// client delete.
     #[oai(path = "/admin/client/delete", method = "post", operation_id = "billing_staff_client_delete")]
-    async fn t_client_delete(&self, key: ApiKey, pass: AdminPass, body: Input<ClientId>) -> Reply<Done> {
-        staff_op!(self, key, pass, "client", "delete", "Successfully Removed", |s| self
+    async fn t_client_delete(&self, key: ApiKey, pass: AdminPass, body: Input<ClientId>) -> DoneReply {
+        staff_op!(done, self, key, pass, "client", "delete", "Successfully Removed", |s| self
             .client_delete(&s, &[body.client_id]))
     }
 
@@ -678,13 +706,13 @@ impl BillingApi {
     /// profile get: the caller's own profile (never its password or API key).
     #[oai(path = "/client/profile/get", method = "post", operation_id = "billing_client_profile_get")]
     async fn t_profile_get(&self, key: ApiKey, pass: ClientPass, body: Input<ProfileGet>) -> Reply<ClientOut> {
-        client_op!(self, key, pass, "OK", |c| self.profile_get(&c, body.client_id))
+        client_op!(reply, self, key, pass, "OK", |c| self.profile_get(&c, body.client_id))
     }
 
     /// profile edit: the caller's own profile fields.
     #[oai(path = "/client/profile/edit", method = "post", operation_id = "billing_client_profile_edit")]
-    async fn t_profile_edit(&self, key: ApiKey, pass: ClientPass, body: Input<ProfileEdit>) -> Reply<Done> {
-        client_op!(self, key, pass, "Successfully Updated", |c| self.profile_edit(&c, body.0))
+    async fn t_profile_edit(&self, key: ApiKey, pass: ClientPass, body: Input<ProfileEdit>) -> DoneReply {
+        client_op!(done, self, key, pass, "Successfully Updated", |c| self.profile_edit(&c, body.0))
     }
 
     /// profile change_password: the caller's login password (its `client_pass`).
@@ -693,8 +721,8 @@ impl BillingApi {
         method = "post",
         operation_id = "billing_client_profile_change_password"
     )]
-    async fn t_profile_password(&self, key: ApiKey, pass: ClientPass, body: Input<ChangePassword>) -> Reply<Done> {
-        client_op!(self, key, pass, "Successfully Updated", |c| self.change_password(&c, body.0))
+    async fn t_profile_password(&self, key: ApiKey, pass: ClientPass, body: Input<ChangePassword>) -> DoneReply {
+        client_op!(done, self, key, pass, "Successfully Updated", |c| self.change_password(&c, body.0))
     }
 }
 
