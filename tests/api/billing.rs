@@ -427,6 +427,216 @@ async fn typed_operations_serve_every_action(b: crate::support::Backend) {
     failed(&r, 401, "api_key: missing credentials");
 }
 
+/// The catalogue: categories, products, addons and promo codes, through the typed operations and the entry point.
+async fn the_catalogue_is_kept(b: crate::support::Backend) {
+    let srv = Server::start(b).await;
+    let biz = business(&srv, "shop").await;
+    let (key, s) = (biz.key.as_str(), &srv);
+    let staff = |path: &'static str, body: Value| async move { staff_typed(s, path, key, PASS, body).await };
+
+    let r = staff("admin/product_category/add", json!({"title": "Hosting", "description": "Shared plans"})).await;
+    let hosting = ok(&r)["inserted_id"].as_i64().unwrap();
+    failed(&staff("admin/product_category/add", json!({"title": "Hosting"})).await, 400, "title: a product category");
+    let r = api(
+        s,
+        &[
+            ("api_key", key),
+            ("admin_pass", PASS),
+            ("type", "product_category"),
+            ("action", "add"),
+            ("title", "Domains"),
+        ],
+    )
+    .await;
+    let domains = ok(&r)["inserted_id"].as_i64().unwrap();
+    ok(&staff("admin/product_category/edit", json!({"category_id": domains, "title": "Domain names"})).await);
+    let r = staff("admin/product_category/get", json!({"category_id": domains})).await;
+    assert_eq!(ok(&r)["title"], "Domain names");
+
+    // A product, as the seed adds it (category_id, title, product_type) and with its prices.
+    let r = api(
+        s,
+        &[
+            ("api_key", key),
+            ("admin_pass", PASS),
+            ("type", "product"),
+            ("action", "add"),
+            ("category_id", &hosting.to_string()),
+            ("title", "Starter"),
+            ("product_type", "hosting"),
+            ("price", "9.99"),
+            ("setup_price", "5"),
+            ("period", "monthly"),
+            ("currency_code", "usd"),
+            ("status", "on"),
+        ],
+    )
+    .await;
+    let starter = ok(&r)["inserted_id"].as_i64().unwrap();
+    let r = staff("admin/product/get", json!({"id": starter})).await;
+    let p = ok(&r);
+    for (field, value) in [
+        ("kind", "product"),
+        ("title", "Starter"),
+        ("product_type", "hosting"),
+        ("price", "9.99"),
+        ("setup_price", "5.00"),
+        ("period", "monthly"),
+        ("currency", "USD"),
+        ("active", "1"),
+    ] {
+        assert_eq!(p[field], value, "{field}: {p}");
+    }
+    assert_eq!(p["category_id"], hosting.to_string());
+    failed(
+        &staff("admin/product/add", json!({"category_id": hosting, "title": "X", "product_type": "rocket"})).await,
+        400,
+        "product_type: must be one of",
+    );
+    failed(
+        &staff(
+            "admin/product/add",
+            json!({"category_id": hosting, "title": "X", "product_type": "custom", "price": "-1"}),
+        )
+        .await,
+        400,
+        "price: must not be negative",
+    );
+    failed(
+        &staff(
+            "admin/product/add",
+            json!({"category_id": hosting, "title": "X", "product_type": "custom", "price": "1.999"}),
+        )
+        .await,
+        400,
+        "price: must be a number",
+    );
+    failed(
+        &staff("admin/product/add", json!({"category_id": 999999, "title": "X", "product_type": "custom"})).await,
+        400,
+        "category_id: product category 999999 not found",
+    );
+    ok(&staff("admin/product/edit", json!({"id": starter, "category_id": domains, "price": 12, "status": "off"}))
+        .await);
+    let r = staff("admin/product/get", json!({"id": starter})).await;
+    assert_eq!(
+        (&ok(&r)["price"], &ok(&r)["active"], &ok(&r)["category_id"]),
+        (&json!("12.00"), &json!("0"), &json!(domains.to_string()))
+    );
+    // A category holding products is not deleted.
+    failed(&staff("admin/product_category/delete", json!({"category_id": domains})).await, 409, "product category");
+
+    // An addon is not a product: neither is reached through the other's operations.
+    let r = staff("admin/product_addon/add", json!({"title": "Backups", "price": "2.50", "period": "monthly"})).await;
+    let backups = ok(&r)["inserted_id"].as_i64().unwrap();
+    let r = staff("admin/product_addon/get", json!({"id": backups})).await;
+    assert_eq!(
+        (&ok(&r)["kind"], &ok(&r)["price"], &ok(&r)["category_id"]),
+        (&json!("addon"), &json!("2.50"), &Value::Null)
+    );
+    failed(&staff("admin/product/get", json!({"id": backups})).await, 404, &format!("product {backups} not found"));
+    failed(
+        &staff("admin/product_addon/get", json!({"id": starter})).await,
+        404,
+        &format!("product addon {starter} not found"),
+    );
+    ok(&staff("admin/product_addon/edit", json!({"id": backups, "title": "Daily backups"})).await);
+
+    // Promo codes: percentage or fixed, with a validity and a limit.
+    let r = api(
+        s,
+        &[
+            ("api_key", key),
+            ("admin_pass", PASS),
+            ("type", "product_promocode"),
+            ("action", "add"),
+            ("code", "welcome10"),
+            ("promo_type", "percentage"),
+            ("value", "10"),
+        ],
+    )
+    .await;
+    let welcome = ok(&r)["inserted_id"].as_i64().unwrap();
+    let r = staff("admin/product_promocode/get", json!({"promo_id": welcome})).await;
+    let p = ok(&r);
+    assert_eq!(
+        (&p["code"], &p["type"], &p["value"], &p["max_uses"], &p["used"]),
+        (&json!("WELCOME10"), &json!("percentage"), &json!("10.00"), &json!("0"), &json!("0"))
+    );
+    assert_eq!((&p["start_at"], &p["end_at"]), (&Value::Null, &Value::Null));
+    failed(
+        &staff("admin/product_promocode/add", json!({"code": "WELCOME10", "promo_type": "fixed", "value": "5"})).await,
+        400,
+        "code: a promo code",
+    );
+    failed(
+        &staff("admin/product_promocode/add", json!({"code": "BIG", "promo_type": "percentage", "value": "150"})).await,
+        400,
+        "value: a percentage must be at most 100",
+    );
+    failed(
+        &staff("admin/product_promocode/add", json!({"code": "NO SPACE", "promo_type": "fixed", "value": "5"})).await,
+        400,
+        "code: must be letters",
+    );
+    let body = json!({"code": "WINTER", "promo_type": "fixed", "value": "5", "max_uses": 3, "start_at": "2026-12-01", "end_at": "2026-12-31"});
+    let winter = ok(&staff("admin/product_promocode/add", body).await)["inserted_id"].as_i64().unwrap();
+    let r = staff("admin/product_promocode/get", json!({"promo_id": winter})).await;
+    assert_eq!(
+        (&ok(&r)["start_at"], &ok(&r)["end_at"], &ok(&r)["max_uses"]),
+        (&json!("1796083200"), &json!("1798761599"), &json!("3"))
+    );
+    failed(
+        &staff("admin/product_promocode/edit", json!({"promo_id": winter, "end_at": "2026-11-30"})).await,
+        400,
+        "end_at: must not be before start_at",
+    );
+    ok(&staff("admin/product_promocode/edit", json!({"promo_id": winter, "promo_type": "percentage", "value": "20"}))
+        .await);
+    // Deletes, one id or several at once (all or none).
+    let both = format!("{welcome},{winter}");
+    let r = api(
+        s,
+        &[
+            ("api_key", key),
+            ("admin_pass", PASS),
+            ("type", "product_promocode"),
+            ("action", "delete"),
+            ("promo_id", &format!("{both},999999")),
+        ],
+    )
+    .await;
+    failed(&r, 404, "promo code 999999 not found");
+    ok(&staff("admin/product_promocode/get", json!({"promo_id": winter})).await);
+    let r = api(
+        s,
+        &[
+            ("api_key", key),
+            ("admin_pass", PASS),
+            ("type", "product_promocode"),
+            ("action", "delete"),
+            ("promo_id", &both),
+        ],
+    )
+    .await;
+    ok(&r);
+    failed(&staff("admin/product_promocode/get", json!({"promo_id": welcome})).await, 404, "promo code");
+    let r = api(
+        s,
+        &[
+            ("api_key", key),
+            ("admin_pass", PASS),
+            ("type", "product"),
+            ("action", "delete"),
+            ("product_id", &starter.to_string()),
+        ],
+    )
+    .await;
+    ok(&r);
+    ok(&staff("admin/product_addon/delete", json!({"id": backups})).await);
+    ok(&staff("admin/product_category/delete", json!({"category_id": domains})).await);
+}
+
 /// A group's permissions are its members' casbin policy: a module the group lacks is 403 on every action, through
 /// the dispatcher and the typed operation alike, and a change of the group applies at once.
 async fn staff_permissions_follow_their_group(b: crate::support::Backend) {
@@ -608,6 +818,7 @@ both!(
     the_seeds_examples_replay,
     the_entry_point_names_what_is_wrong,
     typed_operations_serve_every_action,
+    the_catalogue_is_kept,
     staff_permissions_follow_their_group,
     businesses_and_clients_are_apart,
     wrong_passwords_lock_the_account_out,

@@ -46,6 +46,8 @@ struct Tree {
     billing_group: i64,
     billing_client_group: i64,
     billing_client: (i64, String),
+    /// Its catalogue: a category, a product, an addon and a promo code.
+    billing_catalogue: [i64; 4],
 }
 
 const PASSWORD: &str = "correct horse battery";
@@ -259,12 +261,30 @@ async fn tree(srv: &Server, slug: &str) -> Tree {
     let client = json!({"first_name": "C", "last_name": "C", "email": format!("c@{slug}-billing.example"),
                         "country": "IN", "state": "D", "currency_code": "INR", "password": PASSWORD,
                         "confirm_password": PASSWORD});
+    let mut billing_catalogue = [0; 4];
+    for (i, (path, body)) in [
+        ("product_category/add", json!({"title": "C"})),
+        ("product/add", json!({"category_id": 0, "title": "P", "product_type": "hosting", "price": "1"})),
+        ("product_addon/add", json!({"title": "A", "price": "1"})),
+        ("product_promocode/add", json!({"code": "P", "promo_type": "fixed", "value": "1"})),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut body = body;
+        if i == 1 {
+            body["category_id"] = json!(billing_catalogue[0]);
+        }
+        let r = staff(path, body).await;
+        billing_catalogue[i] = r.body["result"]["inserted_id"].as_i64().unwrap_or_else(|| panic!("{path}: {}", r.text));
+    }
     let r = staff("client/add", client).await;
     let billing_client = (
         r.body["result"]["inserted_id"].as_i64().expect("billing client"),
         r.body["result"]["api_key"].as_str().expect("client key").to_string(),
     );
     Tree {
+        billing_catalogue,
         billing_org,
         billing_staff,
         billing_group,
@@ -340,6 +360,10 @@ async fn snapshot(srv: &Server, t: &Tree) -> Vec<String> {
         ("admin/admin_group/get", json!({"group_id": t.billing_group})),
         ("admin/client_group/get", json!({"group_id": t.billing_client_group})),
         ("admin/client/get", json!({"client_id": t.billing_client.0})),
+        ("admin/product_category/get", json!({"category_id": t.billing_catalogue[0]})),
+        ("admin/product/get", json!({"id": t.billing_catalogue[1]})),
+        ("admin/product_addon/get", json!({"id": t.billing_catalogue[2]})),
+        ("admin/product_promocode/get", json!({"promo_id": t.billing_catalogue[3]})),
     ] {
         let req = srv.client.post(format!("{}/billing/{path}", srv.base));
         let req = req.header("api_key", &t.billing_staff.1).header("admin_pass", PASSWORD).json(&body);
@@ -745,14 +769,31 @@ fn attack(operation_id: &str, a: &Tree, z: &Tree) -> Option<Attack> {
                 ("name", "pwned".into()),
             ]),
         ]),
-        // An add acts in the key's own business: the request cannot name another.
+        // An add acts in the key's own business; these name nothing of another.
         "billing_staff_admin_group_add"
-        | "billing_staff_admin_add"
         | "billing_staff_client_group_add"
-        | "billing_staff_client_add" => NotTenantScoped,
+        | "billing_staff_product_category_add"
+        | "billing_staff_product_addon_add"
+        | "billing_staff_product_promocode_add" => NotTenantScoped,
+        // Adds in the key's own business, naming a group or category of another.
+        "billing_staff_admin_add" => BillingStaff(
+            "admin/admin/add",
+            json!({"group_id": a.billing_group, "name": "E", "email": "e@evil.example", "pass": PASSWORD}),
+        ),
+        "billing_staff_client_add" => BillingStaff(
+            "admin/client/add",
+            json!({"client_group_id": a.billing_client_group, "first_name": "E", "last_name": "E",
+                   "email": "e@evil.example", "country": "X", "state": "X", "currency_code": "USD",
+                   "password": PASSWORD, "confirm_password": PASSWORD}),
+        ),
+        "billing_staff_product_add" => BillingStaff(
+            "admin/product/add",
+            json!({"category_id": a.billing_catalogue[0], "title": "E", "product_type": "custom"}),
+        ),
         id if id.starts_with("billing_staff_") => {
             let (group, staff, cgroup, client) =
                 (a.billing_group, a.billing_staff.0, a.billing_client_group, a.billing_client.0);
+            let [cat, product, addon, promo] = a.billing_catalogue;
             match &id["billing_staff_".len()..] {
                 "admin_group_get" => BillingStaff("admin/admin_group/get", json!({"group_id": group})),
                 "admin_group_edit" => {
@@ -770,6 +811,24 @@ fn attack(operation_id: &str, a: &Tree, z: &Tree) -> Option<Attack> {
                 "client_get" => BillingStaff("admin/client/get", json!({"client_id": client})),
                 "client_edit" => BillingStaff("admin/client/edit", json!({"client_id": client, "city": "pwned"})),
                 "client_delete" => BillingStaff("admin/client/delete", json!({"client_id": client})),
+                "product_category_get" => BillingStaff("admin/product_category/get", json!({"category_id": cat})),
+                "product_category_edit" => {
+                    BillingStaff("admin/product_category/edit", json!({"category_id": cat, "title": "pwned"}))
+                }
+                "product_category_delete" => BillingStaff("admin/product_category/delete", json!({"category_id": cat})),
+                "product_get" => BillingStaff("admin/product/get", json!({"id": product})),
+                "product_edit" => BillingStaff("admin/product/edit", json!({"id": product, "price": "0"})),
+                "product_delete" => BillingStaff("admin/product/delete", json!({"product_id": product})),
+                "product_addon_get" => BillingStaff("admin/product_addon/get", json!({"id": addon})),
+                "product_addon_edit" => BillingStaff("admin/product_addon/edit", json!({"id": addon, "price": "0"})),
+                "product_addon_delete" => BillingStaff("admin/product_addon/delete", json!({"id": addon})),
+                "product_promocode_get" => BillingStaff("admin/product_promocode/get", json!({"promo_id": promo})),
+                "product_promocode_edit" => {
+                    BillingStaff("admin/product_promocode/edit", json!({"promo_id": promo, "value": "99"}))
+                }
+                "product_promocode_delete" => {
+                    BillingStaff("admin/product_promocode/delete", json!({"promo_id": promo}))
+                }
                 _ => return None,
             }
         }
@@ -880,17 +939,35 @@ async fn run(srv: &Server, a: &Tree, z: &Tree, attack: Attack) -> Option<Resp> {
 }
 
 /// The fields through which an attack names the other tree's objects.
-const TARGET_FIELDS: [&str; 9] =
-    ["parent_id", "tenant_id", "organisation_id", "ispid", "resellerid", "customer-id", "order-id", "id", "user"];
+const TARGET_FIELDS: [&str; 12] = [
+    "parent_id",
+    "tenant_id",
+    "organisation_id",
+    "ispid",
+    "resellerid",
+    "customer-id",
+    "order-id",
+    "id",
+    "user",
+    "category_id",
+    "group_id",
+    "client_group_id",
+];
 
 /// The answer refuses, or (for listings and counts) shows nothing of the other tree. A 400 counts as a refusal only
 /// when it says that the object named by the field carrying the other tree's object does not exist for the caller:
 /// any other 400 (a missing or malformed field) means the attack itself was malformed and proved nothing.
 fn refused_or_empty(op: &str, r: &Resp) -> bool {
-    let message = [&r.body["detail"], &r.body["error"], &r.body["message"], &r.body["error"]["message"]]
-        .into_iter()
-        .find_map(|v| v.as_str())
-        .unwrap_or("");
+    let message = [
+        &r.body["detail"],
+        &r.body["error"],
+        &r.body["message"],
+        &r.body["error"]["message"],
+        &r.body["message"]["error"],
+    ]
+    .into_iter()
+    .find_map(|v| v.as_str())
+    .unwrap_or("");
     let names_target = TARGET_FIELDS.iter().any(|f| message.starts_with(&format!("{f}:")))
         && ["not found", "does not exist", "not yours"].iter().any(|m| message.contains(m));
     // mlm: the seed's codes for "no such sponsor, placement, member, product or e-pin" in the caller's business.

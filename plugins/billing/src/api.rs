@@ -25,7 +25,7 @@ use tessera_core::identity::{hash_password, hash_secret};
 use tessera_core::money::format_money;
 use tessera_core::{
     now_ms, parse, BearerKey, Caller, CoreError, CoreResult, Email, ErrorEnvelope, Fields, Flag, HeaderKey,
-    HeaderNames, Input, PluginContext, Tenant, TenantKind,
+    HeaderNames, Input, PluginContext, StoredEnum, Tenant, TenantKind,
 };
 
 use crate::model;
@@ -470,6 +470,225 @@ pub struct ChangePassword {
     pub confirm_password: Option<String>,
 }
 
+/// A product category.
+#[derive(Object)]
+#[oai(rename = "BillingProductCategory")]
+pub struct CategoryOut {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub created_at: String,
+    #[oai(nullable)]
+    pub updated_at: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingProductCategoryAddRequest")]
+pub struct CategoryAdd {
+    #[oai(validator(max_length = 100))]
+    pub title: String,
+    #[oai(validator(max_length = 2000))]
+    pub description: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingProductCategoryEditRequest")]
+pub struct CategoryEdit {
+    pub category_id: i64,
+    #[oai(validator(max_length = 100))]
+    pub title: Option<String>,
+    #[oai(validator(max_length = 2000))]
+    pub description: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingProductCategoryIdRequest")]
+pub struct CategoryId {
+    pub category_id: i64,
+}
+
+/// A product, or an addon ordered with one (`kind` addon: no category).
+#[derive(Object)]
+#[oai(rename = "BillingProduct")]
+pub struct ProductOut {
+    pub id: String,
+    /// product or addon.
+    pub kind: String,
+    #[oai(nullable)]
+    pub category_id: Option<String>,
+    pub title: String,
+    pub product_type: String,
+    pub description: String,
+    /// ISO 4217: the currency of the prices; a client pays in its own currency, so it can order only products in it.
+    pub currency: String,
+    /// Each period's price, two decimals.
+    pub price: String,
+    /// Charged once, with the first invoice.
+    pub setup_price: String,
+    /// once, monthly, quarterly, biannually or annually.
+    pub period: String,
+    /// "1" on offer, "0" not.
+    pub active: String,
+    pub created_at: String,
+    #[oai(nullable)]
+    pub updated_at: Option<String>,
+}
+
+/// The pricing fields of a product or an addon; absent ones keep their value (or their default on add: no charge,
+/// USD, once, on offer).
+#[derive(Object, Default)]
+#[oai(rename = "BillingPriceFields")]
+pub struct PriceFields {
+    #[oai(validator(max_length = 2000))]
+    pub description: Option<String>,
+    /// ISO 4217.
+    #[oai(validator(max_length = 3))]
+    pub currency_code: Option<String>,
+    /// A number with at most two decimals.
+    #[oai(validator(max_length = 20))]
+    pub price: Option<String>,
+    #[oai(validator(max_length = 20))]
+    pub setup_price: Option<String>,
+    pub period: Option<model::Period>,
+    /// `on` for on offer.
+    #[oai(validator(max_length = 10))]
+    pub status: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingProductAddRequest")]
+pub struct ProductAdd {
+    pub category_id: i64,
+    #[oai(validator(max_length = 100))]
+    pub title: String,
+    pub product_type: model::ProductType,
+    #[oai(flatten)]
+    pub pricing: PriceFields,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingProductEditRequest")]
+pub struct ProductEdit {
+    pub id: i64,
+    pub category_id: Option<i64>,
+    #[oai(validator(max_length = 100))]
+    pub title: Option<String>,
+    pub product_type: Option<model::ProductType>,
+    #[oai(flatten)]
+    pub pricing: PriceFields,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingProductGetRequest")]
+pub struct ProductGet {
+    pub id: i64,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingProductDeleteRequest")]
+pub struct ProductDelete {
+    pub product_id: i64,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingAddonAddRequest")]
+pub struct AddonAdd {
+    #[oai(validator(max_length = 100))]
+    pub title: String,
+    #[oai(flatten)]
+    pub pricing: PriceFields,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingAddonEditRequest")]
+pub struct AddonEdit {
+    pub id: i64,
+    #[oai(validator(max_length = 100))]
+    pub title: Option<String>,
+    #[oai(flatten)]
+    pub pricing: PriceFields,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingAddonIdRequest")]
+pub struct AddonId {
+    pub id: i64,
+}
+
+/// A promo code.
+#[derive(Object)]
+#[oai(rename = "BillingPromoCode")]
+pub struct PromoOut {
+    pub id: String,
+    pub code: String,
+    /// percentage or fixed.
+    #[oai(rename = "type")]
+    pub promo_type: String,
+    /// The percentage, or the amount off, two decimals.
+    pub value: String,
+    /// "0": no limit.
+    pub max_uses: String,
+    pub used: String,
+    /// Valid from (epoch seconds), or always.
+    #[oai(nullable)]
+    pub start_at: Option<String>,
+    /// Valid until (epoch seconds), or always.
+    #[oai(nullable)]
+    pub end_at: Option<String>,
+    pub active: String,
+    pub created_at: String,
+    #[oai(nullable)]
+    pub updated_at: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingPromoCodeAddRequest")]
+pub struct PromoAdd {
+    #[oai(validator(max_length = 50))]
+    pub code: String,
+    pub promo_type: model::PromoType,
+    /// The percentage (at most 100) or the amount off, at most two decimals.
+    #[oai(validator(max_length = 20))]
+    pub value: String,
+    /// How many orders may use it; 0 or absent: no limit.
+    #[oai(validator(minimum(value = "0")))]
+    pub max_uses: Option<i64>,
+    /// First day it is valid, YYYY-MM-DD (UTC).
+    #[oai(validator(max_length = 10))]
+    pub start_at: Option<String>,
+    /// Last day it is valid, YYYY-MM-DD (UTC).
+    #[oai(validator(max_length = 10))]
+    pub end_at: Option<String>,
+    #[oai(validator(max_length = 10))]
+    pub status: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingPromoCodeEditRequest")]
+pub struct PromoEdit {
+    pub promo_id: i64,
+    #[oai(validator(max_length = 50))]
+    pub code: Option<String>,
+    pub promo_type: Option<model::PromoType>,
+    #[oai(validator(max_length = 20))]
+    pub value: Option<String>,
+    #[oai(validator(minimum(value = "0")))]
+    pub max_uses: Option<i64>,
+    /// YYYY-MM-DD; empty: always.
+    #[oai(validator(max_length = 10))]
+    pub start_at: Option<String>,
+    #[oai(validator(max_length = 10))]
+    pub end_at: Option<String>,
+    #[oai(validator(max_length = 10))]
+    pub status: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingPromoCodeIdRequest")]
+pub struct PromoId {
+    pub promo_id: i64,
+}
+
 /// The first staff member of a business, added by an admin of the business (or above) with a core API key.
 #[derive(Object)]
 #[oai(rename = "BillingSetupRequest")]
@@ -574,6 +793,10 @@ impl BillingApi {
     /// | admin | admin | get, add, edit, delete | id; group_id, name, email, pass, status, acc_manager |
     /// | admin | client_group | get, add, edit, delete | group_id; name |
     /// | admin | client | get, add, edit, delete | client_id; client_group_id, first_name, last_name, email, country, state, currency_code, password, confirm_password |
+    /// | admin | product_category | get, add, edit, delete | category_id; title, description |
+    /// | admin | product | get, add, edit, delete | id (delete: product_id); category_id, title, product_type, description, currency_code, price, setup_price, period, status |
+    /// | admin | product_addon | get, add, edit, delete | id; title, description, currency_code, price, setup_price, period, status |
+    /// | admin | product_promocode | get, add, edit, delete | promo_id; code, promo_type (percentage, fixed), value, max_uses, start_at, end_at, status |
     /// | client | profile | get, edit, change_password | client_id; first_name, last_name, dob, address_1, address_2, country, state, city, postcode; password |
     ///
     /// The typed operations are documented one by one; this one's body schema lists the common fields only,
@@ -701,6 +924,137 @@ impl BillingApi {
             .client_delete(&s, &[body.client_id]))
     }
 
+    // ---- product_category ----
+
+    /// product_category get.
+    #[oai(path = "/admin/product_category/get", method = "post", operation_id = "billing_staff_product_category_get")]
+    async fn t_category_get(&self, key: ApiKey, pass: AdminPass, body: Input<CategoryId>) -> Reply<CategoryOut> {
+        staff_op!(reply, self, key, pass, "product_category", "get", "OK", |s| self.category_get(&s, body.category_id))
+    }
+
+    /// product_category add.
+    #[oai(path = "/admin/product_category/add", method = "post", operation_id = "billing_staff_product_category_add")]
+    async fn t_category_add(&self, key: ApiKey, pass: AdminPass, body: Input<CategoryAdd>) -> Reply<Inserted> {
+        staff_op!(reply, self, key, pass, "product_category", "add", "Successfully Added", |s| self
+            .category_add(&s, body.0))
+    }
+
+    /// product_category edit.
+    #[oai(path = "/admin/product_category/edit", method = "post", operation_id = "billing_staff_product_category_edit")]
+    async fn t_category_edit(&self, key: ApiKey, pass: AdminPass, body: Input<CategoryEdit>) -> DoneReply {
+        staff_op!(done, self, key, pass, "product_category", "edit", "Successfully Updated", |s| self
+            .category_edit(&s, body.0))
+    }
+
+    /// product_category delete: a category without products.
+    #[oai(
+        path = "/admin/product_category/delete",
+        method = "post",
+        operation_id = "billing_staff_product_category_delete"
+    )]
+    async fn t_category_delete(&self, key: ApiKey, pass: AdminPass, body: Input<CategoryId>) -> DoneReply {
+        staff_op!(done, self, key, pass, "product_category", "delete", "Successfully Removed", |s| self
+            .category_delete(&s, &[body.category_id]))
+    }
+
+    // ---- product ----
+
+    /// product get.
+    #[oai(path = "/admin/product/get", method = "post", operation_id = "billing_staff_product_get")]
+    async fn t_product_get(&self, key: ApiKey, pass: AdminPass, body: Input<ProductGet>) -> Reply<ProductOut> {
+        staff_op!(reply, self, key, pass, "product", "get", "OK", |s| self.product_get(&s, PRODUCT, body.id))
+    }
+
+    /// product add: in a category, with its type, prices and period.
+    #[oai(path = "/admin/product/add", method = "post", operation_id = "billing_staff_product_add")]
+    async fn t_product_add(&self, key: ApiKey, pass: AdminPass, body: Input<ProductAdd>) -> Reply<Inserted> {
+        staff_op!(reply, self, key, pass, "product", "add", "Successfully Added", |s| self.product_add(&s, body.0))
+    }
+
+    /// product edit.
+    #[oai(path = "/admin/product/edit", method = "post", operation_id = "billing_staff_product_edit")]
+    async fn t_product_edit(&self, key: ApiKey, pass: AdminPass, body: Input<ProductEdit>) -> DoneReply {
+        staff_op!(done, self, key, pass, "product", "edit", "Successfully Updated", |s| self.product_edit(&s, body.0))
+    }
+
+    /// product delete (the seed names it `product_id`).
+    #[oai(path = "/admin/product/delete", method = "post", operation_id = "billing_staff_product_delete")]
+    async fn t_product_delete(&self, key: ApiKey, pass: AdminPass, body: Input<ProductDelete>) -> DoneReply {
+        staff_op!(done, self, key, pass, "product", "delete", "Successfully Removed", |s| self.product_delete(
+            &s,
+            PRODUCT,
+            &[body.product_id]
+        ))
+    }
+
+    // ---- product_addon ----
+
+    /// product_addon get.
+    #[oai(path = "/admin/product_addon/get", method = "post", operation_id = "billing_staff_product_addon_get")]
+    async fn t_addon_get(&self, key: ApiKey, pass: AdminPass, body: Input<AddonId>) -> Reply<ProductOut> {
+        staff_op!(reply, self, key, pass, "product_addon", "get", "OK", |s| self.product_get(&s, ADDON, body.id))
+    }
+
+    /// product_addon add: ordered with a product, priced on its own.
+    #[oai(path = "/admin/product_addon/add", method = "post", operation_id = "billing_staff_product_addon_add")]
+    async fn t_addon_add(&self, key: ApiKey, pass: AdminPass, body: Input<AddonAdd>) -> Reply<Inserted> {
+        staff_op!(reply, self, key, pass, "product_addon", "add", "Successfully Added", |s| self.addon_add(&s, body.0))
+    }
+
+    /// product_addon edit.
+    #[oai(path = "/admin/product_addon/edit", method = "post", operation_id = "billing_staff_product_addon_edit")]
+    async fn t_addon_edit(&self, key: ApiKey, pass: AdminPass, body: Input<AddonEdit>) -> DoneReply {
+        staff_op!(done, self, key, pass, "product_addon", "edit", "Successfully Updated", |s| self
+            .addon_edit(&s, body.0))
+    }
+
+    /// product_addon delete.
+    #[oai(path = "/admin/product_addon/delete", method = "post", operation_id = "billing_staff_product_addon_delete")]
+    async fn t_addon_delete(&self, key: ApiKey, pass: AdminPass, body: Input<AddonId>) -> DoneReply {
+        staff_op!(done, self, key, pass, "product_addon", "delete", "Successfully Removed", |s| self.product_delete(
+            &s,
+            ADDON,
+            &[body.id]
+        ))
+    }
+
+    // ---- product_promocode ----
+
+    /// product_promocode get.
+    #[oai(path = "/admin/product_promocode/get", method = "post", operation_id = "billing_staff_product_promocode_get")]
+    async fn t_promo_get(&self, key: ApiKey, pass: AdminPass, body: Input<PromoId>) -> Reply<PromoOut> {
+        staff_op!(reply, self, key, pass, "product_promocode", "get", "OK", |s| self.promo_get(&s, body.promo_id))
+    }
+
+    /// product_promocode add: a percentage or a fixed amount off, with a validity and a usage limit.
+    #[oai(path = "/admin/product_promocode/add", method = "post", operation_id = "billing_staff_product_promocode_add")]
+    async fn t_promo_add(&self, key: ApiKey, pass: AdminPass, body: Input<PromoAdd>) -> Reply<Inserted> {
+        staff_op!(reply, self, key, pass, "product_promocode", "add", "Successfully Added", |s| self
+            .promo_add(&s, body.0))
+    }
+
+    /// product_promocode edit.
+    #[oai(
+        path = "/admin/product_promocode/edit",
+        method = "post",
+        operation_id = "billing_staff_product_promocode_edit"
+    )]
+    async fn t_promo_edit(&self, key: ApiKey, pass: AdminPass, body: Input<PromoEdit>) -> DoneReply {
+        staff_op!(done, self, key, pass, "product_promocode", "edit", "Successfully Updated", |s| self
+            .promo_edit(&s, body.0))
+    }
+
+    /// product_promocode delete.
+    #[oai(
+        path = "/admin/product_promocode/delete",
+        method = "post",
+        operation_id = "billing_staff_product_promocode_delete"
+    )]
+    async fn t_promo_delete(&self, key: ApiKey, pass: AdminPass, body: Input<PromoId>) -> DoneReply {
+        staff_op!(done, self, key, pass, "product_promocode", "delete", "Successfully Removed", |s| self
+            .promo_delete(&s, &[body.promo_id]))
+    }
+
     // ---- client side: profile ----
 
     /// profile get: the caller's own profile (never its password or API key).
@@ -805,6 +1159,46 @@ impl BillingApi {
                 ("client", "edit") => (json(self.client_edit(&s, fields_as(f, form)?).await?), "Successfully Updated"),
                 ("client", "delete") => {
                     (json(self.client_delete(&s, &ids("client_id")?).await?), "Successfully Removed")
+                }
+                ("product_category", "get") => {
+                    (self.many(ids("category_id")?, |id| self.category_get(&s, id)).await?, "OK")
+                }
+                ("product_category", "add") => {
+                    (json(self.category_add(&s, fields_as(f, form)?).await?), "Successfully Added")
+                }
+                ("product_category", "edit") => {
+                    (json(self.category_edit(&s, fields_as(f, form)?).await?), "Successfully Updated")
+                }
+                ("product_category", "delete") => {
+                    (json(self.category_delete(&s, &ids("category_id")?).await?), "Successfully Removed")
+                }
+                ("product", "get") => (self.many(ids("id")?, |id| self.product_get(&s, PRODUCT, id)).await?, "OK"),
+                ("product", "add") => (json(self.product_add(&s, fields_as(f, form)?).await?), "Successfully Added"),
+                ("product", "edit") => {
+                    (json(self.product_edit(&s, fields_as(f, form)?).await?), "Successfully Updated")
+                }
+                ("product", "delete") => {
+                    (json(self.product_delete(&s, PRODUCT, &ids("product_id")?).await?), "Successfully Removed")
+                }
+                ("product_addon", "get") => (self.many(ids("id")?, |id| self.product_get(&s, ADDON, id)).await?, "OK"),
+                ("product_addon", "add") => {
+                    (json(self.addon_add(&s, fields_as(f, form)?).await?), "Successfully Added")
+                }
+                ("product_addon", "edit") => {
+                    (json(self.addon_edit(&s, fields_as(f, form)?).await?), "Successfully Updated")
+                }
+                ("product_addon", "delete") => {
+                    (json(self.product_delete(&s, ADDON, &ids("id")?).await?), "Successfully Removed")
+                }
+                ("product_promocode", "get") => (self.many(ids("promo_id")?, |id| self.promo_get(&s, id)).await?, "OK"),
+                ("product_promocode", "add") => {
+                    (json(self.promo_add(&s, fields_as(f, form)?).await?), "Successfully Added")
+                }
+                ("product_promocode", "edit") => {
+                    (json(self.promo_edit(&s, fields_as(f, form)?).await?), "Successfully Updated")
+                }
+                ("product_promocode", "delete") => {
+                    (json(self.promo_delete(&s, &ids("promo_id")?).await?), "Successfully Removed")
                 }
                 _ => return Err(CoreError::internal(format!("admin {module} {action} is listed but not routed"))),
             });
@@ -1065,7 +1459,10 @@ impl BillingApi {
     }
 
     async fn staff_add(&self, s: &Staff, req: StaffAdd) -> CoreResult<Inserted> {
-        self.group_row(s, req.group_id).await.map_err(|_| CoreError::invalid("group_id", "no such staff group"))?;
+        let group = req.group_id;
+        self.group_row(s, group)
+            .await
+            .map_err(|_| CoreError::invalid("group_id", format!("staff group {group} not found")))?;
         let name = model::text("name", &req.name, 100)?;
         let email = Email::parse("email", &req.email)?;
         model::password("pass", &req.pass)?;
@@ -1103,7 +1500,9 @@ impl BillingApi {
         let business = s.business();
         let old_group = row.group_id;
         if let Some(g) = req.group_id {
-            self.group_row(s, g).await.map_err(|_| CoreError::invalid("group_id", "no such staff group"))?;
+            self.group_row(s, g)
+                .await
+                .map_err(|_| CoreError::invalid("group_id", format!("staff group {g} not found")))?;
             row.group_id = g;
         }
         if let Some(name) = &req.name {
@@ -1241,7 +1640,7 @@ impl BillingApi {
             None | Some(0) => Ok(None),
             Some(id) => match store::client_group(self.ctx.pool(), s.business().id, id).await? {
                 Some(g) => Ok(Some(g.id)),
-                None => Err(CoreError::invalid("client_group_id", "no such client group")),
+                None => Err(CoreError::invalid("client_group_id", format!("client group {id} not found"))),
             },
         }
     }
@@ -1352,6 +1751,263 @@ impl BillingApi {
         Ok(None)
     }
 
+    // ---- product_category ----
+
+    async fn category_row(&self, s: &Staff, id: i64) -> CoreResult<store::CategoryRow> {
+        store::category(self.ctx.pool(), s.business().id, id)
+            .await?
+            .ok_or_else(|| CoreError::not_found(format!("product category {id} not found")))
+    }
+
+    async fn category_get(&self, s: &Staff, id: i64) -> CoreResult<CategoryOut> {
+        let c = self.category_row(s, id).await?;
+        Ok(CategoryOut {
+            id: c.id.to_string(),
+            title: c.title,
+            description: c.description,
+            created_at: model::seconds(c.created_at),
+            updated_at: c.updated_at.map(model::seconds),
+        })
+    }
+
+    async fn category_add(&self, s: &Staff, req: CategoryAdd) -> CoreResult<Inserted> {
+        let row = store::CategoryRow {
+            id: 0,
+            title: model::text("title", &req.title, 100)?,
+            description: req.description.unwrap_or_default().trim().to_string(),
+            created_at: 0,
+            updated_at: None,
+        };
+        let mut tx = self.ctx.begin().await?;
+        let id = store::insert_category(&mut tx, s.business().id, &row, now_ms())
+            .await
+            .map_err(|e| taken(e, "title", "a product category of the business has this title"))?;
+        self.ctx
+            .audit(&mut tx, &s.caller, s.business(), "product_category.add", &format!("billing_product_category:{id}"))
+            .await?;
+        tx.commit().await?;
+        Ok(Inserted { inserted_id: id, api_key: None })
+    }
+
+    async fn category_edit(&self, s: &Staff, req: CategoryEdit) -> CoreResult<Done> {
+        let mut row = self.category_row(s, req.category_id).await?;
+        if let Some(t) = &req.title {
+            row.title = model::text("title", t, 100)?;
+        }
+        if let Some(d) = &req.description {
+            row.description = d.trim().to_string();
+        }
+        let mut tx = self.ctx.begin().await?;
+        store::update_category(&mut tx, s.business().id, &row, now_ms())
+            .await
+            .map_err(|e| taken(e, "title", "a product category of the business has this title"))?;
+        let object = format!("billing_product_category:{}", row.id);
+        self.ctx.audit(&mut tx, &s.caller, s.business(), "product_category.edit", &object).await?;
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    async fn category_delete(&self, s: &Staff, ids: &[i64]) -> CoreResult<Done> {
+        let mut tx = self.ctx.begin().await?;
+        for id in ids {
+            if !store::delete_category(&mut tx, s.business().id, *id).await? {
+                self.category_row(s, *id).await?;
+                return Err(CoreError::conflict(format!(
+                    "product category {id} has products: move or remove them first"
+                )));
+            }
+            let object = format!("billing_product_category:{id}");
+            self.ctx.audit(&mut tx, &s.caller, s.business(), "product_category.delete", &object).await?;
+        }
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    // ---- product and product_addon ----
+
+    async fn product_row(&self, s: &Staff, kind: &str, id: i64) -> CoreResult<store::ProductRow> {
+        let what = if kind == ADDON { "product addon" } else { "product" };
+        store::product(self.ctx.pool(), s.business().id, kind, id)
+            .await?
+            .ok_or_else(|| CoreError::not_found(format!("{what} {id} not found")))
+    }
+
+    async fn product_get(&self, s: &Staff, kind: &str, id: i64) -> CoreResult<ProductOut> {
+        Ok(product_out(self.product_row(s, kind, id).await?))
+    }
+
+    async fn category_id(&self, s: &Staff, id: i64) -> CoreResult<i64> {
+        let not_found = |_| CoreError::invalid("category_id", format!("product category {id} not found"));
+        self.category_row(s, id).await.map(|c| c.id).map_err(not_found)
+    }
+
+    async fn product_add(&self, s: &Staff, req: ProductAdd) -> CoreResult<Inserted> {
+        let mut row = new_product(PRODUCT, &req.title)?;
+        row.category_id = Some(self.category_id(s, req.category_id).await?);
+        row.product_type = req.product_type.stored();
+        apply_pricing(&mut row, req.pricing)?;
+        self.insert_product(s, row, "product.add").await
+    }
+
+    async fn addon_add(&self, s: &Staff, req: AddonAdd) -> CoreResult<Inserted> {
+        let mut row = new_product(ADDON, &req.title)?;
+        apply_pricing(&mut row, req.pricing)?;
+        self.insert_product(s, row, "product_addon.add").await
+    }
+
+    async fn insert_product(&self, s: &Staff, row: store::ProductRow, action: &str) -> CoreResult<Inserted> {
+        let mut tx = self.ctx.begin().await?;
+        let id = store::insert_product(&mut tx, s.business().id, &row, now_ms())
+            .await
+            .map_err(|e| taken(e, "title", "a product of the business has this title"))?;
+        self.ctx.audit(&mut tx, &s.caller, s.business(), action, &format!("billing_product:{id}")).await?;
+        tx.commit().await?;
+        Ok(Inserted { inserted_id: id, api_key: None })
+    }
+
+    async fn product_edit(&self, s: &Staff, req: ProductEdit) -> CoreResult<Done> {
+        let mut row = self.product_row(s, PRODUCT, req.id).await?;
+        if let Some(c) = req.category_id {
+            row.category_id = Some(self.category_id(s, c).await?);
+        }
+        if let Some(t) = &req.title {
+            row.title = model::text("title", t, 100)?;
+        }
+        if let Some(t) = req.product_type {
+            row.product_type = t.stored();
+        }
+        apply_pricing(&mut row, req.pricing)?;
+        self.save_product(s, &row, "product.edit").await
+    }
+
+    async fn addon_edit(&self, s: &Staff, req: AddonEdit) -> CoreResult<Done> {
+        let mut row = self.product_row(s, ADDON, req.id).await?;
+        if let Some(t) = &req.title {
+            row.title = model::text("title", t, 100)?;
+        }
+        apply_pricing(&mut row, req.pricing)?;
+        self.save_product(s, &row, "product_addon.edit").await
+    }
+
+    async fn save_product(&self, s: &Staff, row: &store::ProductRow, action: &str) -> CoreResult<Done> {
+        let mut tx = self.ctx.begin().await?;
+        store::update_product(&mut tx, s.business().id, row, now_ms())
+            .await
+            .map_err(|e| taken(e, "title", "a product of the business has this title"))?;
+        self.ctx.audit(&mut tx, &s.caller, s.business(), action, &format!("billing_product:{}", row.id)).await?;
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    async fn product_delete(&self, s: &Staff, kind: &str, ids: &[i64]) -> CoreResult<Done> {
+        let mut tx = self.ctx.begin().await?;
+        for id in ids {
+            if !store::delete_product(&mut tx, s.business().id, kind, *id).await? {
+                let what = if kind == ADDON { "product addon" } else { "product" };
+                return Err(CoreError::not_found(format!("{what} {id} not found")));
+            }
+            let action = if kind == ADDON { "product_addon.delete" } else { "product.delete" };
+            self.ctx.audit(&mut tx, &s.caller, s.business(), action, &format!("billing_product:{id}")).await?;
+        }
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    // ---- product_promocode ----
+
+    async fn promo_row(&self, s: &Staff, id: i64) -> CoreResult<store::PromoRow> {
+        store::promo(self.ctx.pool(), s.business().id, id)
+            .await?
+            .ok_or_else(|| CoreError::not_found(format!("promo code {id} not found")))
+    }
+
+    async fn promo_get(&self, s: &Staff, id: i64) -> CoreResult<PromoOut> {
+        let p = self.promo_row(s, id).await?;
+        Ok(PromoOut {
+            id: p.id.to_string(),
+            code: p.code,
+            promo_type: p.promo_type,
+            value: format_money(p.value),
+            max_uses: p.max_uses.to_string(),
+            used: p.used.to_string(),
+            start_at: p.starts_at.map(model::seconds),
+            end_at: p.ends_at.map(model::seconds),
+            active: if p.active.0 { "1" } else { "0" }.into(),
+            created_at: model::seconds(p.created_at),
+            updated_at: p.updated_at.map(model::seconds),
+        })
+    }
+
+    async fn promo_add(&self, s: &Staff, req: PromoAdd) -> CoreResult<Inserted> {
+        let mut row = store::PromoRow {
+            id: 0,
+            code: promo_code(&req.code)?,
+            promo_type: req.promo_type.stored(),
+            value: model::promo_value("value", req.promo_type, &req.value)?,
+            max_uses: req.max_uses.unwrap_or(0),
+            used: 0,
+            starts_at: None,
+            ends_at: None,
+            active: Flag(true),
+            created_at: 0,
+            updated_at: None,
+        };
+        apply_validity(&mut row, req.start_at.as_deref(), req.end_at.as_deref(), req.status.as_deref())?;
+        let mut tx = self.ctx.begin().await?;
+        let id = store::insert_promo(&mut tx, s.business().id, &row, now_ms())
+            .await
+            .map_err(|e| taken(e, "code", "a promo code of the business has this code"))?;
+        self.ctx
+            .audit(&mut tx, &s.caller, s.business(), "product_promocode.add", &format!("billing_promocode:{id}"))
+            .await?;
+        tx.commit().await?;
+        Ok(Inserted { inserted_id: id, api_key: None })
+    }
+
+    async fn promo_edit(&self, s: &Staff, req: PromoEdit) -> CoreResult<Done> {
+        let mut row = self.promo_row(s, req.promo_id).await?;
+        if let Some(c) = &req.code {
+            row.code = promo_code(c)?;
+        }
+        let promo_type = match req.promo_type {
+            Some(t) => t,
+            None => model::PromoType::from_stored("promo_type", &row.promo_type)?,
+        };
+        match &req.value {
+            Some(v) => row.value = model::promo_value("value", promo_type, v)?,
+            None if req.promo_type.is_some() => {
+                row.value = model::promo_value("value", promo_type, &format_money(row.value))?;
+            }
+            None => {}
+        }
+        row.promo_type = promo_type.stored();
+        if let Some(m) = req.max_uses {
+            row.max_uses = m;
+        }
+        apply_validity(&mut row, req.start_at.as_deref(), req.end_at.as_deref(), req.status.as_deref())?;
+        let mut tx = self.ctx.begin().await?;
+        store::update_promo(&mut tx, s.business().id, &row, now_ms())
+            .await
+            .map_err(|e| taken(e, "code", "a promo code of the business has this code"))?;
+        let object = format!("billing_promocode:{}", row.id);
+        self.ctx.audit(&mut tx, &s.caller, s.business(), "product_promocode.edit", &object).await?;
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    async fn promo_delete(&self, s: &Staff, ids: &[i64]) -> CoreResult<Done> {
+        let mut tx = self.ctx.begin().await?;
+        for id in ids {
+            if !store::delete_promo(&mut tx, s.business().id, *id).await? {
+                return Err(CoreError::not_found(format!("promo code {id} not found")));
+            }
+            let object = format!("billing_promocode:{id}");
+            self.ctx.audit(&mut tx, &s.caller, s.business(), "product_promocode.delete", &object).await?;
+        }
+        tx.commit().await?;
+        Ok(None)
+    }
+
     // ---- client side: profile ----
 
     async fn profile_get(&self, c: &Client, client_id: Option<i64>) -> CoreResult<ClientOut> {
@@ -1390,7 +2046,15 @@ const ADMIN_ACTIONS: &[(&str, &[&str])] = &[
     ("admin", &["get", "add", "edit", "delete"]),
     ("client_group", &["get", "add", "edit", "delete"]),
     ("client", &["get", "add", "edit", "delete"]),
+    ("product_category", &["get", "add", "edit", "delete"]),
+    ("product", &["get", "add", "edit", "delete"]),
+    ("product_addon", &["get", "add", "edit", "delete"]),
+    ("product_promocode", &["get", "add", "edit", "delete"]),
 ];
+
+/// The kinds of catalogue rows (`billing_products.kind`).
+const PRODUCT: &str = "product";
+const ADDON: &str = "addon";
 
 /// The client modules and their actions the dispatcher serves.
 const CLIENT_ACTIONS: &[(&str, &[&str])] = &[("profile", &["get", "edit", "change_password"])];
@@ -1495,6 +2159,98 @@ fn apply_profile(row: &mut ClientRow, p: ProfileFields) -> CoreResult<()> {
         if let Some(v) = value {
             *slot = v.trim().to_string();
         }
+    }
+    Ok(())
+}
+
+fn product_out(p: store::ProductRow) -> ProductOut {
+    ProductOut {
+        id: p.id.to_string(),
+        kind: p.kind,
+        category_id: p.category_id.map(|c| c.to_string()),
+        title: p.title,
+        product_type: p.product_type,
+        description: p.description,
+        currency: p.currency,
+        price: format_money(p.price),
+        setup_price: format_money(p.setup_price),
+        period: p.period,
+        active: if p.active.0 { "1" } else { "0" }.into(),
+        created_at: model::seconds(p.created_at),
+        updated_at: p.updated_at.map(model::seconds),
+    }
+}
+
+/// A new catalogue row with the defaults of an add: no charge, USD, billed once, on offer.
+fn new_product(kind: &str, title: &str) -> CoreResult<store::ProductRow> {
+    Ok(store::ProductRow {
+        id: 0,
+        kind: kind.into(),
+        category_id: None,
+        title: model::text("title", title, 100)?,
+        product_type: model::ProductType::Custom.stored(),
+        description: String::new(),
+        currency: "USD".into(),
+        price: 0,
+        setup_price: 0,
+        period: model::Period::Once.stored(),
+        active: Flag(true),
+        created_at: 0,
+        updated_at: None,
+    })
+}
+
+fn apply_pricing(row: &mut store::ProductRow, p: PriceFields) -> CoreResult<()> {
+    if let Some(d) = p.description {
+        row.description = d.trim().to_string();
+    }
+    if let Some(c) = p.currency_code {
+        row.currency = model::currency("currency_code", &c)?;
+    }
+    if let Some(v) = p.price {
+        row.price = model::price("price", &v)?;
+    }
+    if let Some(v) = p.setup_price {
+        row.setup_price = model::price("setup_price", &v)?;
+    }
+    if let Some(period) = p.period {
+        row.period = period.stored();
+    }
+    if let Some(status) = p.status {
+        row.active = Flag(model::status_on("status", Some(&status))?);
+    }
+    Ok(())
+}
+
+/// A promo code as customers type it: letters, digits, `-` and `_`, compared in capitals.
+fn promo_code(code: &str) -> CoreResult<String> {
+    let c = model::text("code", code, 50)?.to_uppercase();
+    if !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(CoreError::invalid("code", "must be letters, digits, - and _"));
+    }
+    Ok(c)
+}
+
+/// A promo code's validity days (an empty one: always) and status; the first day must not come after the last.
+fn apply_validity(
+    row: &mut store::PromoRow,
+    start: Option<&str>,
+    end: Option<&str>,
+    status: Option<&str>,
+) -> CoreResult<()> {
+    if let Some(v) = start {
+        row.starts_at = if v.trim().is_empty() { None } else { Some(model::day("start_at", v, false)?) };
+    }
+    if let Some(v) = end {
+        row.ends_at = if v.trim().is_empty() { None } else { Some(model::day("end_at", v, true)?) };
+    }
+    if let (Some(a), Some(b)) = (row.starts_at, row.ends_at) {
+        if a > b {
+            return Err(CoreError::invalid("end_at", "must not be before start_at"));
+        }
+    }
+    if let Some(v) = status {
+        row.active = Flag(model::status_on("status", Some(v))?);
     }
     Ok(())
 }

@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use poem_openapi::Enum;
 use serde_json::Value;
-use tessera_core::{CoreError, CoreResult};
+use tessera_core::{CoreError, CoreResult, StoredEnum};
 
 /// The admin modules of the seed: a staff group's `permissions` name them, and each is the casbin object
 /// `billing:<module>` its members need for every action of it.
@@ -151,6 +152,90 @@ pub fn password(field: &str, value: &str) -> CoreResult<()> {
     }
 }
 
+/// How often a product or addon is billed.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename = "BillingPeriod", rename_all = "lowercase")]
+pub enum Period {
+    Once,
+    Monthly,
+    Quarterly,
+    Biannually,
+    Annually,
+}
+
+impl StoredEnum for Period {}
+
+/// What a product is (the seed's `product_type`).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename = "BillingProductType", rename_all = "lowercase")]
+pub enum ProductType {
+    Custom,
+    Hosting,
+    Domain,
+    License,
+    Downloadable,
+    Membership,
+}
+
+impl StoredEnum for ProductType {}
+
+/// A promo code's discount: a percentage of the price, or a fixed amount off it.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename = "BillingPromoType", rename_all = "lowercase")]
+pub enum PromoType {
+    Percentage,
+    Fixed,
+}
+
+impl StoredEnum for PromoType {}
+
+/// A promo code's value, stored in hundredths: basis points of a percentage (at most 100%), or minor units.
+pub fn promo_value(field: &str, promo_type: PromoType, value: &str) -> CoreResult<i64> {
+    let v = tessera_core::money::parse_money(field, value)?;
+    match promo_type {
+        _ if v <= 0 => Err(CoreError::invalid(field, "must be more than 0")),
+        PromoType::Percentage if v > 10_000 => Err(CoreError::invalid(field, "a percentage must be at most 100")),
+        _ => Ok(v),
+    }
+}
+
+/// A price: a number with at most two decimals, not negative, in minor units.
+pub fn price(field: &str, value: &str) -> CoreResult<i64> {
+    let v = tessera_core::money::parse_money(field, value)?;
+    if v < 0 {
+        return Err(CoreError::invalid(field, "must not be negative"));
+    }
+    Ok(v)
+}
+
+/// A day as `YYYY-MM-DD`, as epoch milliseconds at its start (UTC); `end` gives the end of the day instead.
+pub fn day(field: &str, value: &str, end: bool) -> CoreResult<i64> {
+    let bad = || CoreError::invalid(field, "must be a date, YYYY-MM-DD");
+    let parts: Vec<i64> =
+        value.trim().split('-').map(|p| p.parse::<i64>().map_err(|_| bad())).collect::<Result<_, _>>()?;
+    let [y, m, d] = parts.as_slice() else { return Err(bad()) };
+    if !(1970..=9999).contains(y) || !(1..=12).contains(m) || !(1..=days_in(*y, *m)).contains(d) {
+        return Err(bad());
+    }
+    // Days since the epoch (Howard Hinnant's days_from_civil).
+    let (y, m) = if *m <= 2 { (y - 1, m + 9) } else { (*y, m - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Ok(days * 86_400_000 + if end { 86_400_000 - 1 } else { 0 })
+}
+
+fn days_in(y: i64, m: i64) -> i64 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +260,24 @@ mod tests {
         let bad: BTreeMap<String, Value> = [("email".to_string(), Value::from(1))].into();
         assert!(permissions(&bad).unwrap_err().public_message().starts_with("permissions[email]:"));
         assert_eq!(permissions_text(&["client".into()]), r#"{"client":"1"}"#);
+    }
+
+    #[test]
+    fn days_are_utc_instants() {
+        assert_eq!(day("d", "1970-01-01", false).unwrap(), 0);
+        assert_eq!(day("d", "2026-12-06", false).unwrap(), 1_796_515_200_000);
+        assert_eq!(day("d", "2024-02-29", true).unwrap() + 1, day("d", "2024-03-01", false).unwrap());
+        for bad in ["2023-02-29", "2026-13-01", "06-12-2026", "x"] {
+            assert!(day("d", bad, false).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn promo_values() {
+        assert_eq!(promo_value("value", PromoType::Percentage, "12.5").unwrap(), 1250);
+        assert!(promo_value("value", PromoType::Percentage, "101").is_err());
+        assert_eq!(promo_value("value", PromoType::Fixed, "101").unwrap(), 10_100);
+        assert!(promo_value("value", PromoType::Fixed, "0").is_err());
     }
 
     #[test]

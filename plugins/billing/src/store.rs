@@ -348,3 +348,238 @@ pub async fn delete_client(conn: &mut AnyConnection, tenant_id: i64, id: i64) ->
         .await?;
     Ok(done.rows_affected() == 1)
 }
+
+// ---- catalogue: categories ----
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CategoryRow {
+    pub id: i64,
+    pub title: String,
+    pub description: String,
+    pub created_at: i64,
+    pub updated_at: Option<i64>,
+}
+
+#[instrument(skip_all)]
+pub async fn insert_category(conn: &mut AnyConnection, tenant_id: i64, c: &CategoryRow, now: i64) -> CoreResult<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO billing_product_categories (tenant_id, title, description, created_at) VALUES ($1, $2, $3, $4) \
+         RETURNING id",
+    )
+    .bind(tenant_id)
+    .bind(&c.title)
+    .bind(&c.description)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+#[instrument(skip_all)]
+pub async fn category(pool: &AnyPool, tenant_id: i64, id: i64) -> CoreResult<Option<CategoryRow>> {
+    Ok(sqlx::query_as(
+        "SELECT id, title, description, created_at, updated_at FROM billing_product_categories \
+         WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+#[instrument(skip_all)]
+pub async fn update_category(conn: &mut AnyConnection, tenant_id: i64, c: &CategoryRow, now: i64) -> CoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE billing_product_categories SET title = $1, description = $2, updated_at = $3 \
+         WHERE tenant_id = $4 AND id = $5",
+    )
+    .bind(&c.title)
+    .bind(&c.description)
+    .bind(now)
+    .bind(tenant_id)
+    .bind(c.id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deletes a category holding no products; false when it holds some (or is not the business's).
+#[instrument(skip_all)]
+pub async fn delete_category(conn: &mut AnyConnection, tenant_id: i64, id: i64) -> CoreResult<bool> {
+    let done = sqlx::query(
+        "DELETE FROM billing_product_categories WHERE tenant_id = $1 AND id = $2 \
+         AND NOT EXISTS (SELECT 1 FROM billing_products WHERE category_id = $2)",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+// ---- catalogue: products and addons ----
+
+/// A product (`kind` product) or an addon (`kind` addon, no category).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProductRow {
+    pub id: i64,
+    pub kind: String,
+    pub category_id: Option<i64>,
+    pub title: String,
+    pub product_type: String,
+    pub description: String,
+    pub currency: String,
+    pub price: i64,
+    pub setup_price: i64,
+    pub period: String,
+    pub active: Flag,
+    pub created_at: i64,
+    pub updated_at: Option<i64>,
+}
+
+#[instrument(skip_all)]
+pub async fn insert_product(conn: &mut AnyConnection, tenant_id: i64, p: &ProductRow, now: i64) -> CoreResult<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO billing_products (tenant_id, kind, category_id, title, product_type, description, currency, \
+         price, setup_price, period, active, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+    )
+    .bind(tenant_id)
+    .bind(&p.kind)
+    .bind(p.category_id)
+    .bind(&p.title)
+    .bind(&p.product_type)
+    .bind(&p.description)
+    .bind(&p.currency)
+    .bind(p.price)
+    .bind(p.setup_price)
+    .bind(&p.period)
+    .bind(p.active.0 as i64)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+#[instrument(skip_all)]
+pub async fn product(pool: &AnyPool, tenant_id: i64, kind: &str, id: i64) -> CoreResult<Option<ProductRow>> {
+    Ok(sqlx::query_as(
+        "SELECT id, kind, category_id, title, product_type, description, currency, price, setup_price, period, \
+         active, created_at, updated_at FROM billing_products WHERE tenant_id = $1 AND kind = $2 AND id = $3",
+    )
+    .bind(tenant_id)
+    .bind(kind)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+#[instrument(skip_all)]
+pub async fn update_product(conn: &mut AnyConnection, tenant_id: i64, p: &ProductRow, now: i64) -> CoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE billing_products SET category_id = $1, title = $2, product_type = $3, description = $4, \
+         currency = $5, price = $6, setup_price = $7, period = $8, active = $9, updated_at = $10 \
+         WHERE tenant_id = $11 AND kind = $12 AND id = $13",
+    )
+    .bind(p.category_id)
+    .bind(&p.title)
+    .bind(&p.product_type)
+    .bind(&p.description)
+    .bind(&p.currency)
+    .bind(p.price)
+    .bind(p.setup_price)
+    .bind(&p.period)
+    .bind(p.active.0 as i64)
+    .bind(now)
+    .bind(tenant_id)
+    .bind(&p.kind)
+    .bind(p.id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[instrument(skip_all)]
+pub async fn delete_product(conn: &mut AnyConnection, tenant_id: i64, kind: &str, id: i64) -> CoreResult<bool> {
+    let done = sqlx::query("DELETE FROM billing_products WHERE tenant_id = $1 AND kind = $2 AND id = $3")
+        .bind(tenant_id)
+        .bind(kind)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+// ---- catalogue: promo codes ----
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PromoRow {
+    pub id: i64,
+    pub code: String,
+    pub promo_type: String,
+    pub value: i64,
+    pub max_uses: i64,
+    pub used: i64,
+    pub starts_at: Option<i64>,
+    pub ends_at: Option<i64>,
+    pub active: Flag,
+    pub created_at: i64,
+    pub updated_at: Option<i64>,
+}
+
+#[instrument(skip_all)]
+pub async fn insert_promo(conn: &mut AnyConnection, tenant_id: i64, p: &PromoRow, now: i64) -> CoreResult<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO billing_promocodes (tenant_id, code, promo_type, value, max_uses, starts_at, ends_at, active, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+    )
+    .bind(tenant_id)
+    .bind(&p.code)
+    .bind(&p.promo_type)
+    .bind(p.value)
+    .bind(p.max_uses)
+    .bind(p.starts_at)
+    .bind(p.ends_at)
+    .bind(p.active.0 as i64)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+const PROMO_COLS: &str = "SELECT id, code, promo_type, value, max_uses, used, starts_at, ends_at, active, created_at, \
+                          updated_at FROM billing_promocodes";
+
+#[instrument(skip_all)]
+pub async fn promo(pool: &AnyPool, tenant_id: i64, id: i64) -> CoreResult<Option<PromoRow>> {
+    let sql = format!("{PROMO_COLS} WHERE tenant_id = $1 AND id = $2");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant_id).bind(id).fetch_optional(pool).await?)
+}
+
+#[instrument(skip_all)]
+pub async fn update_promo(conn: &mut AnyConnection, tenant_id: i64, p: &PromoRow, now: i64) -> CoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE billing_promocodes SET code = $1, promo_type = $2, value = $3, max_uses = $4, starts_at = $5, \
+         ends_at = $6, active = $7, updated_at = $8 WHERE tenant_id = $9 AND id = $10",
+    )
+    .bind(&p.code)
+    .bind(&p.promo_type)
+    .bind(p.value)
+    .bind(p.max_uses)
+    .bind(p.starts_at)
+    .bind(p.ends_at)
+    .bind(p.active.0 as i64)
+    .bind(now)
+    .bind(tenant_id)
+    .bind(p.id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[instrument(skip_all)]
+pub async fn delete_promo(conn: &mut AnyConnection, tenant_id: i64, id: i64) -> CoreResult<bool> {
+    let done = sqlx::query("DELETE FROM billing_promocodes WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant_id)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -26,7 +26,7 @@ use tessera_core::{
 };
 
 use crate::model::{self, Gender, KycStatus, PackageKind, PaymentMethod, PayoutStatus, Position, UsernameType};
-use crate::store::{self, MemberRow, NewMember, PackageRow, SettingsRow, WalletMove};
+use crate::store::{self, MemberListRow, MemberRow, NewMember, PackageRow, SettingsRow, WalletMove};
 
 #[derive(Tags)]
 enum MlmTag {
@@ -2441,7 +2441,7 @@ impl MlmApi {
         self.ctx.audit(&mut tx, &caller, &business, "member.top", &format!("mlm_member:{id}")).await?;
         tx.commit().await?;
         let row = store::member(self.ctx.pool(), business.id, id).await?;
-        Ok(member_out(row.ok_or_else(|| CoreError::internal("a created member is missing"))?))
+        Ok(member_out(row.ok_or_else(|| CoreError::internal("a created member is missing"))?.into()))
     }
 
     async fn members(
@@ -2453,25 +2453,7 @@ impl MlmApi {
     ) -> Result<MemberPage> {
         let (_, business) = self.admin(key, business_id, "read").await?;
         let (rows, total) = store::list_members(self.ctx.reader(), business.id, search, page).await?;
-        let items = rows
-            .into_iter()
-            .map(|r| MemberOut {
-                id: r.id,
-                username: r.username,
-                firstname: r.firstname,
-                lastname: r.lastname,
-                email: r.email,
-                position: r.position.unwrap_or_default(),
-                depth: r.depth,
-                balance: number(r.balance),
-                left_count: r.left_count,
-                right_count: r.right_count,
-                left_pv: r.left_pv,
-                right_pv: r.right_pv,
-                kyc_status: r.kyc_status,
-                joined_at: r.created_at,
-            })
-            .collect();
+        let items = rows.into_iter().map(member_out).collect();
         Ok(MemberPage { items, total })
     }
 
@@ -2704,7 +2686,7 @@ pub async fn compensation_job(ctx: &PluginContext) -> CoreResult<()> {
     Ok(())
 }
 
-fn member_out(r: MemberRow) -> MemberOut {
+fn member_out(r: MemberListRow) -> MemberOut {
     MemberOut {
         id: r.id,
         username: r.username,

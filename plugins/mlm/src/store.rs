@@ -481,6 +481,28 @@ pub struct MemberListRow {
     pub created_at: i64,
 }
 
+/// What a listing shows of a member, from the full row (the admin's answer for one member is the same shape).
+impl From<MemberRow> for MemberListRow {
+    fn from(r: MemberRow) -> Self {
+        MemberListRow {
+            id: r.id,
+            username: r.username,
+            firstname: r.firstname,
+            lastname: r.lastname,
+            email: r.email,
+            position: r.position,
+            depth: r.depth,
+            balance: r.balance,
+            left_pv: r.left_pv,
+            right_pv: r.right_pv,
+            left_count: r.left_count,
+            right_count: r.right_count,
+            kyc_status: r.kyc_status,
+            created_at: r.created_at,
+        }
+    }
+}
+
 /// A page of the business's members, optionally those whose username, name or email contains `search`.
 #[instrument(skip_all)]
 pub async fn list_members(
