@@ -58,6 +58,8 @@ pub struct Granted(());
 pub struct Authz {
     enforcer: Arc<RwLock<Enforcer>>,
     decisions: Cache<(i64, String, String, String), bool>,
+    /// Counts policy changes: a decision made while the policy changed is not cached (it may be the old policy's).
+    generation: Arc<std::sync::atomic::AtomicU64>,
     pool: AnyPool,
     events: Events,
 }
@@ -74,6 +76,7 @@ impl Authz {
         Ok(Authz {
             enforcer: Arc::new(RwLock::new(enforcer)),
             decisions: Cache::builder().max_capacity(100_000).build(),
+            generation: Default::default(),
             pool,
             events,
         })
@@ -85,7 +88,7 @@ impl Authz {
         let rule = vec![role.to_string(), object.to_string(), action.to_string()];
         if !e.has_policy(rule.clone()) {
             e.add_policy(rule).await.map_err(CoreError::internal)?;
-            self.decisions.invalidate_all();
+            self.policy_changed();
             drop(e);
             self.events.publish(Change::Policy).await;
         }
@@ -106,7 +109,7 @@ impl Authz {
         e.add_grouping_policy(vec![subject(principal_id), role.to_string(), subtree(tenant_path)])
             .await
             .map_err(CoreError::internal)?;
-        self.decisions.invalidate_all();
+        self.policy_changed();
         drop(e);
         self.events.publish(Change::Policy).await;
         Ok(())
@@ -117,7 +120,7 @@ impl Authz {
         e.remove_grouping_policy(vec![subject(principal_id), role.to_string(), subtree(tenant_path)])
             .await
             .map_err(CoreError::internal)?;
-        self.decisions.invalidate_all();
+        self.policy_changed();
         drop(e);
         self.events.publish(Change::Policy).await;
         Ok(())
@@ -129,12 +132,18 @@ impl Authz {
         if let Err(err) = e.load_policy().await {
             tracing::error!("cannot reload the permission policy: {err}");
         }
-        self.decisions.invalidate_all();
+        self.policy_changed();
     }
 
     /// The (role, tenant pattern) grants of a principal, from storage.
     pub async fn grants_of(&self, principal_id: i64) -> CoreResult<Vec<(String, String)>> {
         store::grants_of(&self.pool, &subject(principal_id)).await
+    }
+
+    /// Drops every cached decision; called with the enforcer's write lock held, after the policy changed.
+    fn policy_changed(&self) {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.decisions.invalidate_all();
     }
 
     /// True when the principal holds `object:action` on the tenant at `tenant_path`.
@@ -144,11 +153,18 @@ impl Authz {
         if let Some(hit) = Box::pin(self.decisions.get(&key)).await {
             return Ok(hit);
         }
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
         let decision = {
             let e = self.enforcer.read().await;
             e.enforce((subject(principal_id).as_str(), tenant_path, object, action)).map_err(CoreError::internal)?
         };
-        Box::pin(self.decisions.insert(key, decision)).await;
+        // A policy change since the load above may have been missed by this decision while its invalidation has
+        // already passed: the decision would keep the old policy's answer until the next change. Checked after the
+        // insert, so a change whose invalidation comes later removes the entry itself.
+        Box::pin(self.decisions.insert(key.clone(), decision)).await;
+        if self.generation.load(std::sync::atomic::Ordering::SeqCst) != generation {
+            Box::pin(self.decisions.invalidate(&key)).await;
+        }
         Ok(decision)
     }
 

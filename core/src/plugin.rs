@@ -410,6 +410,16 @@ impl PluginContext {
         }
     }
 
+    /// Closes a person of `tenant` the plugin created (a removed staff member or client): its keys are revoked and
+    /// it can no longer log in, here and on the other instances once the transaction commits; its email is free for
+    /// a new person.
+    pub async fn close_person(&self, tx: &mut Tx, tenant: &Tenant, principal: i64) -> CoreResult<()> {
+        for hash in crate::store::close_principal(tx, tenant.id, principal, now_ms()).await? {
+            tx.after_commit.push(Change::Key { hash });
+        }
+        Ok(())
+    }
+
     /// A new API key of a person of `tenant`, stored (as a hash) in the plugin's transaction: (key id, plaintext).
     /// The plaintext is shown once, to whoever asked for the key.
     pub async fn create_key(

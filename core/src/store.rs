@@ -384,6 +384,31 @@ pub async fn key(pool: &AnyPool, id: i64) -> CoreResult<Option<KeyRow>> {
 }
 
 /// Marks a key revoked and returns its hash, so the caller can drop it from the cache.
+/// Closes a person: it can no longer log in or use a key, and its email is free again (the closed row keeps it
+/// behind a prefix no email can have: a space). Returns the hashes of the keys it revoked.
+#[instrument(skip_all)]
+pub async fn close_principal(conn: &mut AnyConnection, tenant_id: i64, id: i64, now: i64) -> CoreResult<Vec<String>> {
+    let done = sqlx::query(
+        "UPDATE principals SET status = 'closed', email = $1 || email WHERE tenant_id = $2 AND id = $3 \
+         AND status <> 'closed'",
+    )
+    .bind(format!("closed {id} "))
+    .bind(tenant_id)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(Vec::new());
+    }
+    Ok(sqlx::query_scalar(
+        "UPDATE api_keys SET revoked_at = $1 WHERE principal_id = $2 AND revoked_at IS NULL RETURNING key_hash",
+    )
+    .bind(now)
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 #[instrument(skip_all)]
 pub async fn revoke_key(pool: &AnyPool, id: i64, now: i64) -> CoreResult<Option<String>> {
     Ok(sqlx::query_scalar("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 RETURNING key_hash")

@@ -317,7 +317,7 @@ async fn the_entry_point_names_what_is_wrong(b: crate::support::Backend) {
         ("type", "admin_group".into()),
         ("action", "get".into()),
     ];
-    failed(&call(bad_key).await, 401, "invalid API key");
+    failed(&call(bad_key).await, 401, "api_key: invalid API key");
     let r = srv
         .send(srv.client.post(format!("{}{DISPATCH}", srv.base)).header("content-type", "text/plain").body("x"))
         .await;
@@ -401,14 +401,14 @@ async fn typed_operations_serve_every_action(b: crate::support::Backend) {
     failed(
         &client_typed(s, "client/profile/get", &ann_key, "another secret 2", json!({})).await,
         401,
-        "api_key: not the key of a client",
+        "api_key: invalid API key",
     );
     ok(&staff("admin/client_group/delete", json!({"group_id": vip})).await);
     ok(&staff("admin/admin/delete", json!({"id": sam})).await);
     failed(
         &staff_typed(s, "admin/admin/get", &sam_key, PASS, json!({"id": sam})).await,
         401,
-        "api_key: not the key of a staff member",
+        "api_key: invalid API key",
     );
     failed(
         &staff("admin/admin/delete", json!({"id": biz.owner})).await,
@@ -707,6 +707,125 @@ async fn staff_permissions_follow_their_group(b: crate::support::Backend) {
     failed(&r, 400, "permissions: would take admin_group away");
 }
 
+/// Concurrent moves of one staff member between groups leave it in one group with that group's permissions only.
+async fn concurrent_group_moves_leave_one_group(b: crate::support::Backend) {
+    let srv = Server::start(b).await;
+    let biz = business(&srv, "moves").await;
+    let s = &srv;
+    let owner = |path: &'static str, body: Value| {
+        let key = biz.key.clone();
+        async move { staff_typed(s, path, &key, PASS, body).await }
+    };
+    let clients = ok(&owner("admin/admin_group/add", json!({"name": "Clients", "permissions": {"client": 1}})).await)
+        ["inserted_id"]
+        .as_i64()
+        .unwrap();
+    let groups =
+        ok(&owner("admin/admin_group/add", json!({"name": "Groups", "permissions": {"client_group": 1}})).await)
+            ["inserted_id"]
+            .as_i64()
+            .unwrap();
+    let r =
+        owner("admin/admin/add", json!({"group_id": clients, "name": "Mo", "email": "mo@moves.example", "pass": PASS}))
+            .await;
+    let (mo, mo_key) = (ok(&r)["inserted_id"].as_i64().unwrap(), ok(&r)["api_key"].as_str().unwrap().to_string());
+    let moves = (0..8)
+        .map(|i| owner("admin/admin/edit", json!({"id": mo, "group_id": if i % 2 == 0 { groups } else { clients }})));
+    for r in futures::future::join_all(moves).await {
+        ok(&r);
+    }
+    let now = ok(&owner("admin/admin/get", json!({"id": mo})).await)["admin_group_id"]
+        .as_str()
+        .unwrap()
+        .parse::<i64>()
+        .unwrap();
+    let (client, _) = add_client(&srv, &biz, "c@moves.example").await;
+    let read_client = staff_typed(s, "admin/client/get", &mo_key, PASS, json!({"client_id": client})).await;
+    let add_group = staff_typed(s, "admin/client_group/add", &mo_key, PASS, json!({"name": "X"})).await;
+    let (allowed, refused) = if now == clients { (read_client, add_group) } else { (add_group, read_client) };
+    ok(&allowed);
+    failed(&refused, 403, "this staff member's group has no permission");
+}
+
+/// A staff member hands out no more than its own group has: groups with other modules cannot be made, edited or
+/// joined by it, and staff of a group with more cannot be changed or removed by it.
+async fn staff_give_no_more_than_they_have(b: crate::support::Backend) {
+    let srv = Server::start(b).await;
+    let biz = business(&srv, "climb").await;
+    let s = &srv;
+    let owner = |path: &'static str, body: Value| {
+        let key = biz.key.clone();
+        async move { staff_typed(s, path, &key, PASS, body).await }
+    };
+    let perms = json!({"admin": 1, "admin_group": 1, "client": 1});
+    let r = owner("admin/admin_group/add", json!({"name": "People", "permissions": perms})).await;
+    let people = ok(&r)["inserted_id"].as_i64().unwrap();
+    let r = owner(
+        "admin/admin/add",
+        json!({"group_id": people, "name": "Pat", "email": "pat@climb.example", "pass": PASS}),
+    )
+    .await;
+    let pat = ok(&r)["api_key"].as_str().unwrap().to_string();
+    let as_pat = |path: &'static str, body: Value| {
+        let key = pat.clone();
+        async move { staff_typed(s, path, &key, PASS, body).await }
+    };
+    // Into the owner's group (every module): refused; into its own: allowed.
+    let r = as_pat(
+        "admin/admin/add",
+        json!({"group_id": biz.group, "name": "Mole", "email": "mole@climb.example", "pass": PASS}),
+    )
+    .await;
+    failed(&r, 403, "group_id: gives modules the caller's own group does not have");
+    let r = as_pat(
+        "admin/admin/add",
+        json!({"group_id": people, "name": "Sam", "email": "sam@climb.example", "pass": PASS}),
+    )
+    .await;
+    let sam = ok(&r)["inserted_id"].as_i64().unwrap();
+    // A new group, or its own group, with a module it lacks: refused.
+    let r = as_pat("admin/admin_group/add", json!({"name": "Money", "permissions": {"invoice": 1}})).await;
+    failed(&r, 403, "permissions: gives modules the caller's own group does not have: invoice");
+    let r = as_pat(
+        "admin/admin_group/edit",
+        json!({"group_id": people, "permissions": {"admin": 1, "admin_group": 1, "client": 1, "order": 1}}),
+    )
+    .await;
+    failed(&r, 403, "permissions: gives modules the caller's own group does not have: order");
+    // The owner's group and the owner: neither edited nor removed by it.
+    failed(&as_pat("admin/admin_group/edit", json!({"group_id": biz.group, "name": "Mine"})).await, 403, "group_id:");
+    failed(&as_pat("admin/admin/edit", json!({"id": biz.owner, "pass": "taken over now"})).await, 403, "id:");
+    failed(&as_pat("admin/admin/delete", json!({"id": biz.owner})).await, 403, "id:");
+    ok(&owner("admin/admin/get", json!({"id": biz.owner})).await);
+    // Its peers: changed and removed. A removed member's key stops working everywhere, and its email is free again.
+    let r = as_pat(
+        "admin/admin/add",
+        json!({"group_id": people, "name": "Tom", "email": "tom@climb.example", "pass": PASS}),
+    )
+    .await;
+    let (tom, tom_key) = (ok(&r)["inserted_id"].as_i64().unwrap(), ok(&r)["api_key"].as_str().unwrap().to_string());
+    ok(&as_pat("admin/admin/edit", json!({"id": sam, "name": "Samuel"})).await);
+    ok(&staff_typed(s, "admin/admin/get", &tom_key, PASS, json!({"id": tom})).await);
+    ok(&as_pat("admin/admin/delete", json!({"id": tom})).await);
+    failed(
+        &staff_typed(s, "admin/admin/get", &tom_key, PASS, json!({"id": sam})).await,
+        401,
+        "api_key: invalid API key",
+    );
+    assert_eq!(srv.get("/core/v1/me", &tom_key).await.status, 401, "the core refuses the removed member's key too");
+    let r = as_pat(
+        "admin/admin/add",
+        json!({"group_id": people, "name": "Tom", "email": "tom@climb.example", "pass": PASS}),
+    )
+    .await;
+    ok(&r);
+    // The same for a client.
+    let (client, client_key) = add_client(&srv, &biz, "gone@climb.example").await;
+    ok(&as_pat("admin/client/delete", json!({"client_id": client})).await);
+    failed(&client_typed(s, "client/profile/get", &client_key, PASS, json!({})).await, 401, "api_key: invalid API key");
+    add_client(&srv, &biz, "gone@climb.example").await;
+}
+
 /// One business's staff and clients never reach another's records, a client reaches only its own, and a client's
 /// key is not a staff member's.
 async fn businesses_and_clients_are_apart(b: crate::support::Backend) {
@@ -820,6 +939,8 @@ both!(
     typed_operations_serve_every_action,
     the_catalogue_is_kept,
     staff_permissions_follow_their_group,
+    staff_give_no_more_than_they_have,
+    concurrent_group_moves_leave_one_group,
     businesses_and_clients_are_apart,
     wrong_passwords_lock_the_account_out,
 );

@@ -801,7 +801,11 @@ fn attack(operation_id: &str, a: &Tree, z: &Tree) -> Option<Attack> {
                 }
                 "admin_group_delete" => BillingStaff("admin/admin_group/delete", json!({"group_id": group})),
                 "admin_get" => BillingStaff("admin/admin/get", json!({"id": staff})),
-                "admin_edit" => BillingStaff("admin/admin/edit", json!({"id": staff, "name": "pwned"})),
+                // This tree's member; and the attacker's own member moved into this tree's group.
+                "admin_edit" => Each(vec![
+                    BillingStaff("admin/admin/edit", json!({"id": staff, "name": "pwned"})),
+                    BillingStaff("admin/admin/edit", json!({"id": z.billing_staff.0, "group_id": group})),
+                ]),
                 "admin_delete" => BillingStaff("admin/admin/delete", json!({"id": staff})),
                 "client_group_get" => BillingStaff("admin/client_group/get", json!({"group_id": cgroup})),
                 "client_group_edit" => {
@@ -809,7 +813,13 @@ fn attack(operation_id: &str, a: &Tree, z: &Tree) -> Option<Attack> {
                 }
                 "client_group_delete" => BillingStaff("admin/client_group/delete", json!({"group_id": cgroup})),
                 "client_get" => BillingStaff("admin/client/get", json!({"client_id": client})),
-                "client_edit" => BillingStaff("admin/client/edit", json!({"client_id": client, "city": "pwned"})),
+                "client_edit" => Each(vec![
+                    BillingStaff("admin/client/edit", json!({"client_id": client, "city": "pwned"})),
+                    BillingStaff(
+                        "admin/client/edit",
+                        json!({"client_id": z.billing_client.0, "client_group_id": cgroup}),
+                    ),
+                ]),
                 "client_delete" => BillingStaff("admin/client/delete", json!({"client_id": client})),
                 "product_category_get" => BillingStaff("admin/product_category/get", json!({"category_id": cat})),
                 "product_category_edit" => {
@@ -817,7 +827,10 @@ fn attack(operation_id: &str, a: &Tree, z: &Tree) -> Option<Attack> {
                 }
                 "product_category_delete" => BillingStaff("admin/product_category/delete", json!({"category_id": cat})),
                 "product_get" => BillingStaff("admin/product/get", json!({"id": product})),
-                "product_edit" => BillingStaff("admin/product/edit", json!({"id": product, "price": "0"})),
+                "product_edit" => Each(vec![
+                    BillingStaff("admin/product/edit", json!({"id": product, "price": "0"})),
+                    BillingStaff("admin/product/edit", json!({"id": z.billing_catalogue[1], "category_id": cat})),
+                ]),
                 "product_delete" => BillingStaff("admin/product/delete", json!({"product_id": product})),
                 "product_addon_get" => BillingStaff("admin/product_addon/get", json!({"id": addon})),
                 "product_addon_edit" => BillingStaff("admin/product_addon/edit", json!({"id": addon, "price": "0"})),

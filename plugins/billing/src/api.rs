@@ -15,6 +15,8 @@
 //! returned, except a new API key once, in the answer of the `add` that created it.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use moka::future::Cache;
@@ -25,11 +27,11 @@ use tessera_core::identity::{hash_password, hash_secret};
 use tessera_core::money::format_money;
 use tessera_core::{
     now_ms, parse, BearerKey, Caller, CoreError, CoreResult, Email, ErrorEnvelope, Fields, Flag, HeaderKey,
-    HeaderNames, Input, PluginContext, StoredEnum, Tenant, TenantKind,
+    HeaderNames, Input, PluginContext, StoredEnum, Tenant, TenantKind, Tx,
 };
 
 use crate::model;
-use crate::store::{self, ClientRow, GroupRow, StaffRow};
+use crate::store::{self, ClientRow, GroupRow, StaffRow, Table};
 
 #[derive(Tags)]
 enum BillingTag {
@@ -76,12 +78,53 @@ type ApiKey = HeaderKey<ApiKeyHeader>;
 type AdminPass = HeaderKey<AdminPassHeader>;
 type ClientPass = HeaderKey<ClientPassHeader>;
 
-/// principal → a digest of the password last checked for it with argon2. Shared with the plugin, which drops the
-/// entries of passwords changed on other instances (`on_change`).
-pub type Passwords = Cache<i64, String>;
+/// The passwords checked with argon2: principal → a digest of the password that passed. Shared with the plugin,
+/// which forgets those changed on other instances (`on_change`).
+#[derive(Clone)]
+pub struct Passwords {
+    checked: Cache<i64, String>,
+    /// Counts forgotten passwords: a check that began before a change and passed with the old password after it is
+    /// not remembered.
+    changes: Arc<AtomicU64>,
+}
 
-pub fn passwords() -> Passwords {
-    Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(900)).build()
+impl Default for Passwords {
+    fn default() -> Self {
+        Passwords {
+            checked: Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(900)).build(),
+            changes: Arc::default(),
+        }
+    }
+}
+
+impl Passwords {
+    async fn matches(&self, principal: i64, digest: &str) -> bool {
+        self.checked.get(&principal).await.as_deref() == Some(digest)
+    }
+
+    /// Read before a check, given back to `remember`.
+    fn changes(&self) -> u64 {
+        self.changes.load(Ordering::SeqCst)
+    }
+
+    /// Remembers a password that passed, unless one was forgotten since the check began (checked after the insert,
+    /// so a change whose forgetting comes later removes it itself).
+    async fn remember(&self, principal: i64, digest: String, changes: u64) {
+        self.checked.insert(principal, digest).await;
+        if self.changes() != changes {
+            self.checked.invalidate(&principal).await;
+        }
+    }
+
+    pub async fn forget(&self, principal: i64) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        self.checked.invalidate(&principal).await;
+    }
+
+    pub fn forget_all(&self) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        self.checked.invalidate_all();
+    }
 }
 
 // ---- envelope ----
@@ -1255,14 +1298,18 @@ impl BillingApi {
     /// The principal of an API key whose password is `pass`: argon2 on the first check (counted toward the core's
     /// lock-out), then remembered for the principal until the password changes.
     async fn principal(&self, api_key: &str, pass_field: &str, pass: &str) -> CoreResult<Caller> {
-        let caller = self.ctx.authenticate_key(api_key).await?;
+        let caller = self.ctx.authenticate_key(api_key).await.map_err(|e| match e {
+            CoreError::Unauthenticated(m) => CoreError::Unauthenticated(format!("api_key: {m}")),
+            e => e,
+        })?;
         if pass.is_empty() {
             return Err(CoreError::Unauthenticated(format!("{pass_field}: missing credentials")));
         }
         let digest = hash_secret(&format!("{}:{pass}", caller.principal_id()));
-        if self.passwords.get(&caller.principal_id()).await.as_deref() == Some(digest.as_str()) {
+        if self.passwords.matches(caller.principal_id(), &digest).await {
             return Ok(caller);
         }
+        let changes = self.passwords.changes();
         let account = format!("billing:{}", caller.principal_id());
         self.ctx.login_principal(caller.tenant(), &account, Some(caller.principal_id()), pass).await.map_err(|e| {
             match e {
@@ -1272,7 +1319,7 @@ impl BillingApi {
                 e => e,
             }
         })?;
-        self.passwords.insert(caller.principal_id(), digest).await;
+        self.passwords.remember(caller.principal_id(), digest, changes).await;
         Ok(caller)
     }
 
@@ -1310,8 +1357,29 @@ impl BillingApi {
 
     /// Forgets a principal's checked password here and on the other instances.
     async fn forget_password(&self, principal: i64) {
-        self.passwords.invalidate(&principal).await;
+        self.passwords.forget(principal).await;
         self.ctx.publish_change(&principal.to_string()).await;
+    }
+
+    /// The modules of the caller's own group, read in the transaction: a staff member hands out no more than it
+    /// has (groups it creates or edits, staff it adds, edits or removes).
+    async fn own_modules(&self, tx: &mut Tx, s: &Staff) -> CoreResult<Vec<String>> {
+        let mine = store::group(&mut **tx, s.business().id, s.row.group_id).await?;
+        Ok(mine.map(|g| granted_of(&g.permissions)).unwrap_or_default())
+    }
+
+    /// A staff group of the business, locked for the transaction: `field` names it when it is not the business's,
+    /// and it may hold no module the caller's group lacks.
+    async fn usable_group(&self, tx: &mut Tx, s: &Staff, field: &str, id: i64) -> CoreResult<GroupRow> {
+        let business = s.business().id;
+        if !store::lock(tx, Table::StaffGroups, business, id).await? {
+            return Err(CoreError::invalid(field, format!("staff group {id} not found")));
+        }
+        let group = store::group(&mut **tx, business, id)
+            .await?
+            .ok_or_else(|| CoreError::invalid(field, format!("staff group {id} not found")))?;
+        within(field, &granted_of(&group.permissions), &self.own_modules(tx, s).await?)?;
+        Ok(group)
     }
 
     // ---- setup ----
@@ -1330,15 +1398,21 @@ impl BillingApi {
         let email = Email::parse("email", &req.email)?;
         model::password("pass", &req.pass)?;
         let hash = hash_password(&req.pass).await?;
+        let set_up_already = || CoreError::conflict("the business is set up already: its staff add staff members");
         let mut tx = self.ctx.begin().await?;
         if store::group_count(&mut tx, business.id).await? > 0 {
-            return Err(CoreError::conflict("the business is set up already: its staff add staff members"));
+            return Err(set_up_already());
         }
         let all: Vec<String> = model::ADMIN_MODULES.iter().map(|m| m.to_string()).collect();
         let now = now_ms();
+        // Two setups at once on PostgreSQL: the group's unique name lets one in.
         let group_id =
             store::insert_group(&mut tx, business.id, "Administrators", &model::permissions_text(&all), true, now)
-                .await?;
+                .await
+                .map_err(|e| match e {
+                    CoreError::Conflict(_) => set_up_already(),
+                    e => e,
+                })?;
         self.ctx.set_role_rules(&mut tx, &model::group_role(group_id), &rules(&all)).await?;
         let principal = self.ctx.create_person(&mut tx, &business, &email, &name, &hash).await?;
         let row = StaffRow {
@@ -1362,14 +1436,11 @@ impl BillingApi {
 
     // ---- admin_group ----
 
-    async fn group_row(&self, s: &Staff, id: i64) -> CoreResult<GroupRow> {
-        store::group(self.ctx.pool(), s.business().id, id)
-            .await?
-            .ok_or_else(|| CoreError::not_found(format!("staff group {id} not found")))
-    }
-
     async fn group_get(&self, s: &Staff, id: i64) -> CoreResult<GroupOut> {
-        Ok(group_out(self.group_row(s, id).await?))
+        let g = store::group(self.ctx.pool(), s.business().id, id)
+            .await?
+            .ok_or_else(|| CoreError::not_found(format!("staff group {id} not found")))?;
+        Ok(group_out(g))
     }
 
     async fn group_add(&self, s: &Staff, req: GroupAdd) -> CoreResult<Inserted> {
@@ -1380,6 +1451,7 @@ impl BillingApi {
         };
         let granted = model::permissions(&req.permissions.unwrap_or_default())?;
         let mut tx = self.ctx.begin().await?;
+        within("permissions", &granted, &self.own_modules(&mut tx, s).await?)?;
         let id =
             store::insert_group(&mut tx, s.business().id, &name, &model::permissions_text(&granted), active, now_ms())
                 .await
@@ -1394,7 +1466,16 @@ impl BillingApi {
     }
 
     async fn group_edit(&self, s: &Staff, req: GroupEdit) -> CoreResult<Done> {
-        let mut row = self.group_row(s, req.group_id).await?;
+        let business = s.business();
+        let mut tx = self.ctx.begin().await?;
+        if !store::lock(&mut tx, Table::StaffGroups, business.id, req.group_id).await? {
+            return Err(CoreError::not_found(format!("staff group {} not found", req.group_id)));
+        }
+        let mut row = store::group(&mut *tx, business.id, req.group_id)
+            .await?
+            .ok_or_else(|| CoreError::not_found(format!("staff group {} not found", req.group_id)))?;
+        let mine = self.own_modules(&mut tx, s).await?;
+        within("group_id", &granted_of(&row.permissions), &mine)?;
         if let Some(name) = &req.name {
             row.name = model::text("name", name, 100)?;
         }
@@ -1405,41 +1486,46 @@ impl BillingApi {
             Some(p) => model::permissions(p)?,
             None => granted_of(&row.permissions),
         };
+        within("permissions", &granted, &mine)?;
         row.permissions = model::permissions_text(&granted);
-        if row.id == s.row.group_id && !(row.active.0 && granted.iter().any(|m| m == "admin_group")) {
-            return Err(CoreError::invalid(
-                "permissions",
-                "would take admin_group away from the caller's own group; another group's member must change it",
-            ));
+        if row.id == s.row.group_id {
+            if !row.active.0 {
+                return Err(CoreError::invalid("status", "would switch off the caller's own group"));
+            }
+            if !granted.iter().any(|m| m == "admin_group") {
+                return Err(CoreError::invalid(
+                    "permissions",
+                    "would take admin_group away from the caller's own group; another group's member must change it",
+                ));
+            }
         }
-        let mut tx = self.ctx.begin().await?;
-        if !store::update_group(&mut tx, s.business().id, &row, now_ms())
+        store::update_group(&mut tx, business.id, &row, now_ms())
             .await
-            .map_err(|e| taken(e, "name", "a staff group of the business has this name"))?
-        {
-            return Err(CoreError::not_found(format!("staff group {} not found", row.id)));
-        }
+            .map_err(|e| taken(e, "name", "a staff group of the business has this name"))?;
         let granted_rules = if row.active.0 { rules(&granted) } else { Vec::new() };
         self.ctx.set_role_rules(&mut tx, &model::group_role(row.id), &granted_rules).await?;
         self.ctx
-            .audit(&mut tx, &s.caller, s.business(), "admin_group.edit", &format!("billing_staff_group:{}", row.id))
+            .audit(&mut tx, &s.caller, business, "admin_group.edit", &format!("billing_staff_group:{}", row.id))
             .await?;
         tx.commit().await?;
         Ok(None)
     }
 
     async fn group_delete(&self, s: &Staff, ids: &[i64]) -> CoreResult<Done> {
+        let business = s.business();
         let mut tx = self.ctx.begin().await?;
+        let mine = self.own_modules(&mut tx, s).await?;
         for id in ids {
-            if !store::delete_group(&mut tx, s.business().id, *id).await? {
-                return Err(match store::group(self.ctx.pool(), s.business().id, *id).await? {
-                    Some(_) => CoreError::conflict(format!("staff group {id} has members: move or remove them first")),
-                    None => CoreError::not_found(format!("staff group {id} not found")),
-                });
+            let group = store::group(&mut *tx, business.id, *id)
+                .await?
+                .ok_or_else(|| CoreError::not_found(format!("staff group {id} not found")))?;
+            within("group_id", &granted_of(&group.permissions), &mine)?;
+            if !store::delete_group(&mut tx, business.id, *id).await? {
+                return Err(CoreError::conflict(format!("staff group {id} has members: move or remove them first")));
             }
             self.ctx.drop_role(&mut tx, &model::group_role(*id)).await?;
             self.ctx
-                .audit(&mut tx, &s.caller, s.business(), "admin_group.delete", &format!("billing_staff_group:{id}"))
+                .audit(&mut tx, &s.caller, business, "admin_group.delete", &format!("billing_staff_group:{id}"))
                 .await?;
         }
         tx.commit().await?;
@@ -1448,21 +1534,28 @@ impl BillingApi {
 
     // ---- admin (staff) ----
 
-    async fn staff_row(&self, s: &Staff, id: i64) -> CoreResult<StaffRow> {
-        store::staff(self.ctx.pool(), s.business().id, id)
+    async fn staff_get(&self, s: &Staff, id: i64) -> CoreResult<StaffOut> {
+        let row = store::staff(self.ctx.pool(), s.business().id, id)
             .await?
-            .ok_or_else(|| CoreError::not_found(format!("staff member {id} not found")))
+            .ok_or_else(|| CoreError::not_found(format!("staff member {id} not found")))?;
+        Ok(staff_out(row))
     }
 
-    async fn staff_get(&self, s: &Staff, id: i64) -> CoreResult<StaffOut> {
-        Ok(staff_out(self.staff_row(s, id).await?))
+    /// A staff member of the business, locked for the transaction, whose group holds no module the caller lacks.
+    async fn staff_locked(&self, tx: &mut Tx, s: &Staff, id: i64) -> CoreResult<StaffRow> {
+        let business = s.business().id;
+        let not_found = || CoreError::not_found(format!("staff member {id} not found"));
+        if !store::lock(tx, Table::Staff, business, id).await? {
+            return Err(not_found());
+        }
+        let row = store::staff(&mut **tx, business, id).await?.ok_or_else(not_found)?;
+        if let Some(group) = store::group(&mut **tx, business, row.group_id).await? {
+            within("id", &granted_of(&group.permissions), &self.own_modules(tx, s).await?)?;
+        }
+        Ok(row)
     }
 
     async fn staff_add(&self, s: &Staff, req: StaffAdd) -> CoreResult<Inserted> {
-        let group = req.group_id;
-        self.group_row(s, group)
-            .await
-            .map_err(|_| CoreError::invalid("group_id", format!("staff group {group} not found")))?;
         let name = model::text("name", &req.name, 100)?;
         let email = Email::parse("email", &req.email)?;
         model::password("pass", &req.pass)?;
@@ -1474,6 +1567,7 @@ impl BillingApi {
         let hash = hash_password(&req.pass).await?;
         let business = s.business();
         let mut tx = self.ctx.begin().await?;
+        self.usable_group(&mut tx, s, "group_id", req.group_id).await?;
         let principal = self.ctx.create_person(&mut tx, business, &email, &name, &hash).await?;
         let now = now_ms();
         let row = StaffRow {
@@ -1496,19 +1590,25 @@ impl BillingApi {
     }
 
     async fn staff_edit(&self, s: &Staff, req: StaffEdit) -> CoreResult<Done> {
-        let mut row = self.staff_row(s, req.id).await?;
+        let email = req.email.as_deref().map(|e| Email::parse("email", e)).transpose()?;
+        let hash = match &req.pass {
+            Some(p) => {
+                model::password("pass", p)?;
+                Some(hash_password(p).await?)
+            }
+            None => None,
+        };
         let business = s.business();
+        let mut tx = self.ctx.begin().await?;
+        let mut row = self.staff_locked(&mut tx, s, req.id).await?;
         let old_group = row.group_id;
         if let Some(g) = req.group_id {
-            self.group_row(s, g)
-                .await
-                .map_err(|_| CoreError::invalid("group_id", format!("staff group {g} not found")))?;
+            self.usable_group(&mut tx, s, "group_id", g).await?;
             row.group_id = g;
         }
         if let Some(name) = &req.name {
             row.name = model::text("name", name, 100)?;
         }
-        let email = req.email.as_deref().map(|e| Email::parse("email", e)).transpose()?;
         if let Some(e) = &email {
             row.email = e.as_str().to_string();
         }
@@ -1518,26 +1618,19 @@ impl BillingApi {
         if let Some(m) = &req.acc_manager {
             row.acc_manager = Flag(model::status_on("acc_manager", Some(m))?);
         }
-        if row.id == s.row.id && (!row.active.0 || row.group_id != old_group) {
-            return Err(CoreError::invalid("status", "a staff member cannot deactivate itself or leave its group"));
+        if row.id == s.row.id && !row.active.0 {
+            return Err(CoreError::invalid("status", "a staff member cannot switch itself off"));
         }
-        let hash = match &req.pass {
-            Some(p) => {
-                model::password("pass", p)?;
-                Some(hash_password(p).await?)
-            }
-            None => None,
-        };
-        let mut tx = self.ctx.begin().await?;
+        if row.id == s.row.id && row.group_id != old_group {
+            return Err(CoreError::invalid("group_id", "a staff member cannot move itself to another group"));
+        }
         if let Some(e) = &email {
             self.ctx.set_email(&mut tx, business, row.principal_id, e).await?;
         }
         if let Some(h) = &hash {
             self.ctx.set_password(&mut tx, business, row.principal_id, h).await?;
         }
-        if !store::update_staff(&mut tx, business.id, &row, now_ms()).await? {
-            return Err(CoreError::not_found(format!("staff member {} not found", row.id)));
-        }
+        store::update_staff(&mut tx, business.id, &row, now_ms()).await?;
         if row.group_id != old_group {
             self.ctx.grant_role(&mut tx, row.principal_id, &model::group_role(old_group), business, true).await?;
             self.ctx.grant_role(&mut tx, row.principal_id, &model::group_role(row.group_id), business, false).await?;
@@ -1550,6 +1643,7 @@ impl BillingApi {
         Ok(None)
     }
 
+    /// Removes staff members: each is closed in the core (its keys revoked, its email free again).
     async fn staff_delete(&self, s: &Staff, ids: &[i64]) -> CoreResult<Done> {
         let business = s.business();
         let mut tx = self.ctx.begin().await?;
@@ -1557,9 +1651,10 @@ impl BillingApi {
             if *id == s.row.id {
                 return Err(CoreError::invalid("id", "a staff member cannot remove itself"));
             }
-            let row = self.staff_row(s, *id).await?;
+            let row = self.staff_locked(&mut tx, s, *id).await?;
             store::delete_staff(&mut tx, business.id, *id).await?;
             self.ctx.grant_role(&mut tx, row.principal_id, &model::group_role(row.group_id), business, true).await?;
+            self.ctx.close_person(&mut tx, business, row.principal_id).await?;
             self.ctx.audit(&mut tx, &s.caller, business, "admin.delete", &format!("billing_staff:{id}")).await?;
         }
         tx.commit().await?;
@@ -1594,17 +1689,19 @@ impl BillingApi {
     }
 
     async fn cgroup_edit(&self, s: &Staff, req: ClientGroupEdit) -> CoreResult<Done> {
-        let current = self.cgroup_get(s, req.group_id).await?;
-        let title = match &req.name {
-            Some(n) => model::text("name", n, 100)?,
-            None => current.title,
-        };
+        let business = s.business();
         let mut tx = self.ctx.begin().await?;
-        store::update_client_group(&mut tx, s.business().id, req.group_id, &title, now_ms())
-            .await
-            .map_err(|e| taken(e, "name", "a client group of the business has this name"))?;
+        if !store::lock(&mut tx, Table::ClientGroups, business.id, req.group_id).await? {
+            return Err(CoreError::not_found(format!("client group {} not found", req.group_id)));
+        }
+        if let Some(n) = &req.name {
+            let title = model::text("name", n, 100)?;
+            store::update_client_group(&mut tx, business.id, req.group_id, &title, now_ms())
+                .await
+                .map_err(|e| taken(e, "name", "a client group of the business has this name"))?;
+        }
         let object = format!("billing_client_group:{}", req.group_id);
-        self.ctx.audit(&mut tx, &s.caller, s.business(), "client_group.edit", &object).await?;
+        self.ctx.audit(&mut tx, &s.caller, business, "client_group.edit", &object).await?;
         tx.commit().await?;
         Ok(None)
     }
@@ -1625,28 +1722,32 @@ impl BillingApi {
 
     // ---- client ----
 
-    async fn client_row(&self, s: &Staff, id: i64) -> CoreResult<ClientRow> {
-        store::client(self.ctx.pool(), s.business().id, id)
-            .await?
-            .ok_or_else(|| CoreError::not_found(format!("client {id} not found")))
-    }
-
     async fn client_get(&self, s: &Staff, id: i64) -> CoreResult<ClientOut> {
-        Ok(client_out(self.client_row(s, id).await?))
+        let row = store::client(self.ctx.pool(), s.business().id, id)
+            .await?
+            .ok_or_else(|| CoreError::not_found(format!("client {id} not found")))?;
+        Ok(client_out(row))
     }
 
-    async fn client_group_id(&self, s: &Staff, id: Option<i64>) -> CoreResult<Option<i64>> {
+    /// A client of the business, locked for the transaction.
+    async fn client_locked(&self, tx: &mut Tx, business: &Tenant, id: i64) -> CoreResult<ClientRow> {
+        let not_found = || CoreError::not_found(format!("client {id} not found"));
+        if !store::lock(tx, Table::Clients, business.id, id).await? {
+            return Err(not_found());
+        }
+        store::client(&mut **tx, business.id, id).await?.ok_or_else(not_found)
+    }
+
+    /// A client group of the business for `client_group_id`, locked for the transaction; 0 is none.
+    async fn client_group_id(&self, tx: &mut Tx, s: &Staff, id: Option<i64>) -> CoreResult<Option<i64>> {
         match id {
             None | Some(0) => Ok(None),
-            Some(id) => match store::client_group(self.ctx.pool(), s.business().id, id).await? {
-                Some(g) => Ok(Some(g.id)),
-                None => Err(CoreError::invalid("client_group_id", format!("client group {id} not found"))),
-            },
+            Some(id) if store::lock(tx, Table::ClientGroups, s.business().id, id).await? => Ok(Some(id)),
+            Some(id) => Err(CoreError::invalid("client_group_id", format!("client group {id} not found"))),
         }
     }
 
     async fn client_add(&self, s: &Staff, req: ClientAdd) -> CoreResult<Inserted> {
-        let group_id = self.client_group_id(s, req.client_group_id).await?;
         let email = Email::parse("email", &req.email)?;
         model::password("password", &req.password)?;
         if req.password != req.confirm_password {
@@ -1655,7 +1756,7 @@ impl BillingApi {
         let mut row = ClientRow {
             id: 0,
             principal_id: 0,
-            group_id,
+            group_id: None,
             status: "active".into(),
             first_name: model::text("first_name", &req.first_name, 100)?,
             last_name: model::text("last_name", &req.last_name, 100)?,
@@ -1691,6 +1792,7 @@ impl BillingApi {
         let business = s.business();
         let name = format!("{} {}", row.first_name, row.last_name);
         let mut tx = self.ctx.begin().await?;
+        row.group_id = self.client_group_id(&mut tx, s, req.client_group_id).await?;
         row.principal_id = self.ctx.create_person(&mut tx, business, &email, &name, &hash).await?;
         let id = store::insert_client(&mut tx, business.id, &row, now_ms()).await?;
         let (_, api_key) = self.ctx.create_key(&mut tx, business, row.principal_id, "billing client").await?;
@@ -1700,52 +1802,46 @@ impl BillingApi {
     }
 
     async fn client_edit(&self, s: &Staff, req: ClientEdit) -> CoreResult<Done> {
-        let mut row = self.client_row(s, req.client_id).await?;
-        if req.client_group_id.is_some() {
-            row.group_id = self.client_group_id(s, req.client_group_id).await?;
-        }
-        if let Some(status) = &req.status {
-            let status = status.trim().to_lowercase();
-            if !["active", "suspended", "canceled"].contains(&status.as_str()) {
-                return Err(CoreError::invalid("status", "must be one of: active, suspended, canceled"));
+        let status = match &req.status {
+            Some(v) => {
+                let v = v.trim().to_lowercase();
+                if !["active", "suspended", "canceled"].contains(&v.as_str()) {
+                    return Err(CoreError::invalid("status", "must be one of: active, suspended, canceled"));
+                }
+                Some(v)
             }
-            row.status = status;
-        }
+            None => None,
+        };
         let email = req.email.as_deref().map(|e| Email::parse("email", e)).transpose()?;
+        let business = s.business();
+        let mut tx = self.ctx.begin().await?;
+        let mut row = self.client_locked(&mut tx, business, req.client_id).await?;
+        if req.client_group_id.is_some() {
+            row.group_id = self.client_group_id(&mut tx, s, req.client_group_id).await?;
+        }
+        if let Some(v) = status {
+            row.status = v;
+        }
         if let Some(e) = &email {
             row.email = e.as_str().to_string();
-        }
-        apply_profile(&mut row, req.profile)?;
-        self.save_client(&s.caller, s.business(), &row, email.as_ref(), "client.edit").await
-    }
-
-    async fn save_client(
-        &self,
-        caller: &Caller,
-        business: &Tenant,
-        row: &ClientRow,
-        email: Option<&Email>,
-        action: &str,
-    ) -> CoreResult<Done> {
-        let mut tx = self.ctx.begin().await?;
-        if let Some(e) = email {
             self.ctx.set_email(&mut tx, business, row.principal_id, e).await?;
         }
-        if !store::update_client(&mut tx, business.id, row, now_ms()).await? {
-            return Err(CoreError::not_found(format!("client {} not found", row.id)));
-        }
-        self.ctx.audit(&mut tx, caller, business, action, &format!("billing_client:{}", row.id)).await?;
+        apply_profile(&mut row, req.profile)?;
+        store::update_client(&mut tx, business.id, &row, now_ms()).await?;
+        self.ctx.audit(&mut tx, &s.caller, business, "client.edit", &format!("billing_client:{}", row.id)).await?;
         tx.commit().await?;
         Ok(None)
     }
 
+    /// Removes clients: each is closed in the core (its keys revoked, its email free again).
     async fn client_delete(&self, s: &Staff, ids: &[i64]) -> CoreResult<Done> {
+        let business = s.business();
         let mut tx = self.ctx.begin().await?;
         for id in ids {
-            if !store::delete_client(&mut tx, s.business().id, *id).await? {
-                return Err(CoreError::not_found(format!("client {id} not found")));
-            }
-            self.ctx.audit(&mut tx, &s.caller, s.business(), "client.delete", &format!("billing_client:{id}")).await?;
+            let row = self.client_locked(&mut tx, business, *id).await?;
+            store::delete_client(&mut tx, business.id, *id).await?;
+            self.ctx.close_person(&mut tx, business, row.principal_id).await?;
+            self.ctx.audit(&mut tx, &s.caller, business, "client.delete", &format!("billing_client:{id}")).await?;
         }
         tx.commit().await?;
         Ok(None)
@@ -1790,19 +1886,24 @@ impl BillingApi {
     }
 
     async fn category_edit(&self, s: &Staff, req: CategoryEdit) -> CoreResult<Done> {
-        let mut row = self.category_row(s, req.category_id).await?;
+        let business = s.business();
+        let mut tx = self.ctx.begin().await?;
+        let not_found = || CoreError::not_found(format!("product category {} not found", req.category_id));
+        if !store::lock(&mut tx, Table::Categories, business.id, req.category_id).await? {
+            return Err(not_found());
+        }
+        let mut row = store::category(&mut *tx, business.id, req.category_id).await?.ok_or_else(not_found)?;
         if let Some(t) = &req.title {
             row.title = model::text("title", t, 100)?;
         }
         if let Some(d) = &req.description {
             row.description = d.trim().to_string();
         }
-        let mut tx = self.ctx.begin().await?;
-        store::update_category(&mut tx, s.business().id, &row, now_ms())
+        store::update_category(&mut tx, business.id, &row, now_ms())
             .await
             .map_err(|e| taken(e, "title", "a product category of the business has this title"))?;
         let object = format!("billing_product_category:{}", row.id);
-        self.ctx.audit(&mut tx, &s.caller, s.business(), "product_category.edit", &object).await?;
+        self.ctx.audit(&mut tx, &s.caller, business, "product_category.edit", &object).await?;
         tx.commit().await?;
         Ok(None)
     }
@@ -1836,27 +1937,37 @@ impl BillingApi {
         Ok(product_out(self.product_row(s, kind, id).await?))
     }
 
-    async fn category_id(&self, s: &Staff, id: i64) -> CoreResult<i64> {
-        let not_found = |_| CoreError::invalid("category_id", format!("product category {id} not found"));
-        self.category_row(s, id).await.map(|c| c.id).map_err(not_found)
+    /// A product category of the business for `category_id`, locked for the transaction.
+    async fn category_id(&self, tx: &mut Tx, s: &Staff, id: i64) -> CoreResult<i64> {
+        if !store::lock(tx, Table::Categories, s.business().id, id).await? {
+            return Err(CoreError::invalid("category_id", format!("product category {id} not found")));
+        }
+        Ok(id)
     }
 
     async fn product_add(&self, s: &Staff, req: ProductAdd) -> CoreResult<Inserted> {
         let mut row = new_product(PRODUCT, &req.title)?;
-        row.category_id = Some(self.category_id(s, req.category_id).await?);
         row.product_type = req.product_type.stored();
         apply_pricing(&mut row, req.pricing)?;
-        self.insert_product(s, row, "product.add").await
+        let mut tx = self.ctx.begin().await?;
+        row.category_id = Some(self.category_id(&mut tx, s, req.category_id).await?);
+        self.insert_product(tx, s, row, "product.add").await
     }
 
     async fn addon_add(&self, s: &Staff, req: AddonAdd) -> CoreResult<Inserted> {
         let mut row = new_product(ADDON, &req.title)?;
         apply_pricing(&mut row, req.pricing)?;
-        self.insert_product(s, row, "product_addon.add").await
+        let tx = self.ctx.begin().await?;
+        self.insert_product(tx, s, row, "product_addon.add").await
     }
 
-    async fn insert_product(&self, s: &Staff, row: store::ProductRow, action: &str) -> CoreResult<Inserted> {
-        let mut tx = self.ctx.begin().await?;
+    async fn insert_product(
+        &self,
+        mut tx: Tx,
+        s: &Staff,
+        row: store::ProductRow,
+        action: &str,
+    ) -> CoreResult<Inserted> {
         let id = store::insert_product(&mut tx, s.business().id, &row, now_ms())
             .await
             .map_err(|e| taken(e, "title", "a product of the business has this title"))?;
@@ -1866,9 +1977,10 @@ impl BillingApi {
     }
 
     async fn product_edit(&self, s: &Staff, req: ProductEdit) -> CoreResult<Done> {
-        let mut row = self.product_row(s, PRODUCT, req.id).await?;
+        let mut tx = self.ctx.begin().await?;
+        let mut row = self.product_locked(&mut tx, s, PRODUCT, req.id).await?;
         if let Some(c) = req.category_id {
-            row.category_id = Some(self.category_id(s, c).await?);
+            row.category_id = Some(self.category_id(&mut tx, s, c).await?);
         }
         if let Some(t) = &req.title {
             row.title = model::text("title", t, 100)?;
@@ -1877,20 +1989,30 @@ impl BillingApi {
             row.product_type = t.stored();
         }
         apply_pricing(&mut row, req.pricing)?;
-        self.save_product(s, &row, "product.edit").await
+        self.save_product(tx, s, &row, "product.edit").await
     }
 
     async fn addon_edit(&self, s: &Staff, req: AddonEdit) -> CoreResult<Done> {
-        let mut row = self.product_row(s, ADDON, req.id).await?;
+        let mut tx = self.ctx.begin().await?;
+        let mut row = self.product_locked(&mut tx, s, ADDON, req.id).await?;
         if let Some(t) = &req.title {
             row.title = model::text("title", t, 100)?;
         }
         apply_pricing(&mut row, req.pricing)?;
-        self.save_product(s, &row, "product_addon.edit").await
+        self.save_product(tx, s, &row, "product_addon.edit").await
     }
 
-    async fn save_product(&self, s: &Staff, row: &store::ProductRow, action: &str) -> CoreResult<Done> {
-        let mut tx = self.ctx.begin().await?;
+    /// A product or addon of the business, locked for the transaction.
+    async fn product_locked(&self, tx: &mut Tx, s: &Staff, kind: &str, id: i64) -> CoreResult<store::ProductRow> {
+        let what = if kind == ADDON { "product addon" } else { "product" };
+        let not_found = || CoreError::not_found(format!("{what} {id} not found"));
+        if !store::lock(tx, Table::Products, s.business().id, id).await? {
+            return Err(not_found());
+        }
+        store::product(&mut **tx, s.business().id, kind, id).await?.ok_or_else(not_found)
+    }
+
+    async fn save_product(&self, mut tx: Tx, s: &Staff, row: &store::ProductRow, action: &str) -> CoreResult<Done> {
         store::update_product(&mut tx, s.business().id, row, now_ms())
             .await
             .map_err(|e| taken(e, "title", "a product of the business has this title"))?;
@@ -1965,7 +2087,13 @@ impl BillingApi {
     }
 
     async fn promo_edit(&self, s: &Staff, req: PromoEdit) -> CoreResult<Done> {
-        let mut row = self.promo_row(s, req.promo_id).await?;
+        let business = s.business();
+        let mut tx = self.ctx.begin().await?;
+        let not_found = || CoreError::not_found(format!("promo code {} not found", req.promo_id));
+        if !store::lock(&mut tx, Table::Promos, business.id, req.promo_id).await? {
+            return Err(not_found());
+        }
+        let mut row = store::promo(&mut *tx, business.id, req.promo_id).await?.ok_or_else(not_found)?;
         if let Some(c) = &req.code {
             row.code = promo_code(c)?;
         }
@@ -1985,12 +2113,11 @@ impl BillingApi {
             row.max_uses = m;
         }
         apply_validity(&mut row, req.start_at.as_deref(), req.end_at.as_deref(), req.status.as_deref())?;
-        let mut tx = self.ctx.begin().await?;
-        store::update_promo(&mut tx, s.business().id, &row, now_ms())
+        store::update_promo(&mut tx, business.id, &row, now_ms())
             .await
             .map_err(|e| taken(e, "code", "a promo code of the business has this code"))?;
         let object = format!("billing_promocode:{}", row.id);
-        self.ctx.audit(&mut tx, &s.caller, s.business(), "product_promocode.edit", &object).await?;
+        self.ctx.audit(&mut tx, &s.caller, business, "product_promocode.edit", &object).await?;
         tx.commit().await?;
         Ok(None)
     }
@@ -2017,9 +2144,14 @@ impl BillingApi {
 
     async fn profile_edit(&self, c: &Client, req: ProfileEdit) -> CoreResult<Done> {
         c.own(req.client_id)?;
-        let mut row = c.row.clone();
+        let business = c.business();
+        let mut tx = self.ctx.begin().await?;
+        let mut row = self.client_locked(&mut tx, business, c.row.id).await?;
         apply_profile(&mut row, req.profile)?;
-        self.save_client(&c.caller, c.business(), &row, None, "profile.edit").await
+        store::update_client(&mut tx, business.id, &row, now_ms()).await?;
+        self.ctx.audit(&mut tx, &c.caller, business, "profile.edit", &format!("billing_client:{}", row.id)).await?;
+        tx.commit().await?;
+        Ok(None)
     }
 
     async fn change_password(&self, c: &Client, req: ChangePassword) -> CoreResult<Done> {
@@ -2246,11 +2378,26 @@ fn apply_validity(
     }
     if let (Some(a), Some(b)) = (row.starts_at, row.ends_at) {
         if a > b {
-            return Err(CoreError::invalid("end_at", "must not be before start_at"));
+            return Err(match end {
+                Some(_) => CoreError::invalid("end_at", "must not be before start_at"),
+                None => CoreError::invalid("start_at", "must not be after end_at"),
+            });
         }
     }
     if let Some(v) = status {
         row.active = Flag(model::status_on("status", Some(v))?);
     }
     Ok(())
+}
+
+/// Refuses modules beyond the caller's own group's, naming `field` and the modules.
+fn within(field: &str, modules: &[String], mine: &[String]) -> CoreResult<()> {
+    let beyond: Vec<&str> = modules.iter().filter(|m| !mine.contains(m)).map(String::as_str).collect();
+    if beyond.is_empty() {
+        return Ok(());
+    }
+    Err(CoreError::forbidden(format!(
+        "{field}: gives modules the caller's own group does not have: {}",
+        beyond.join(", ")
+    )))
 }

@@ -15,7 +15,7 @@ pub struct BillingPlugin {
 
 impl Default for BillingPlugin {
     fn default() -> Self {
-        BillingPlugin { passwords: api::passwords() }
+        BillingPlugin { passwords: api::Passwords::default() }
     }
 }
 
@@ -52,10 +52,10 @@ impl Plugin for BillingPlugin {
         match change {
             Change::Plugin { plugin, key } if plugin == NAME => {
                 if let Ok(principal) = key.parse::<i64>() {
-                    self.passwords.invalidate(&principal).await;
+                    self.passwords.forget(principal).await;
                 }
             }
-            Change::All => self.passwords.invalidate_all(),
+            Change::All => self.passwords.forget_all(),
             _ => {}
         }
     }

@@ -45,7 +45,7 @@ pub fn group_role(group_id: i64) -> String {
     format!("billing_group_{group_id}")
 }
 
-/// One id or several: a number, `"1,2,3"`, or a list of either; each a positive whole number, none twice, at most
+/// One id or several: a number or `"1,2,3"`; each a positive whole number (one given twice counts once), at most
 /// `MAX_IDS`.
 pub fn ids(field: &str, value: &str) -> CoreResult<Vec<i64>> {
     let mut out = Vec::new();

@@ -1,10 +1,41 @@
 //! All SQL of the billing plugin: staff groups and staff, client groups and clients. Every statement names the
 //! business (`tenant_id`), so a row of another business is never read or changed.
 
-use sqlx::{AnyConnection, AnyPool};
+use sqlx::{Any, AnyConnection, AnyPool, Executor};
 use tracing::instrument;
 
 use tessera_core::{CoreResult, Flag};
+
+// ---- row locks ----
+
+/// The tables whose rows an edit locks before it reads them.
+#[derive(Debug, Clone, Copy)]
+pub enum Table {
+    StaffGroups,
+    Staff,
+    ClientGroups,
+    Clients,
+    Categories,
+    Products,
+    Promos,
+}
+
+/// Takes the write lock of one row of the business for the rest of the transaction, so that what the transaction
+/// reads next is what it writes over: a concurrent edit waits, then sees this one's result. (PostgreSQL locks the
+/// row; SQLite's writer already holds the whole database.) False when the business has no such row.
+#[instrument(skip_all)]
+pub async fn lock(conn: &mut AnyConnection, table: Table, tenant_id: i64, id: i64) -> CoreResult<bool> {
+    let sql = match table {
+        Table::StaffGroups => "UPDATE billing_staff_groups SET id = id WHERE tenant_id = $1 AND id = $2",
+        Table::Staff => "UPDATE billing_staff SET id = id WHERE tenant_id = $1 AND id = $2",
+        Table::ClientGroups => "UPDATE billing_client_groups SET id = id WHERE tenant_id = $1 AND id = $2",
+        Table::Clients => "UPDATE billing_clients SET id = id WHERE tenant_id = $1 AND id = $2",
+        Table::Categories => "UPDATE billing_product_categories SET id = id WHERE tenant_id = $1 AND id = $2",
+        Table::Products => "UPDATE billing_products SET id = id WHERE tenant_id = $1 AND id = $2",
+        Table::Promos => "UPDATE billing_promocodes SET id = id WHERE tenant_id = $1 AND id = $2",
+    };
+    Ok(sqlx::query(sql).bind(tenant_id).bind(id).execute(&mut *conn).await?.rows_affected() == 1)
+}
 
 // ---- staff groups ----
 
@@ -43,7 +74,11 @@ pub async fn insert_group(
 }
 
 #[instrument(skip_all)]
-pub async fn group(pool: &AnyPool, tenant_id: i64, id: i64) -> CoreResult<Option<GroupRow>> {
+pub async fn group<'c, E: Executor<'c, Database = Any>>(
+    pool: E,
+    tenant_id: i64,
+    id: i64,
+) -> CoreResult<Option<GroupRow>> {
     let sql = format!("{GROUP_COLS} WHERE tenant_id = $1 AND id = $2");
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant_id).bind(id).fetch_optional(pool).await?)
 }
@@ -125,7 +160,11 @@ pub async fn insert_staff(conn: &mut AnyConnection, tenant_id: i64, s: &StaffRow
 }
 
 #[instrument(skip_all)]
-pub async fn staff(pool: &AnyPool, tenant_id: i64, id: i64) -> CoreResult<Option<StaffRow>> {
+pub async fn staff<'c, E: Executor<'c, Database = Any>>(
+    pool: E,
+    tenant_id: i64,
+    id: i64,
+) -> CoreResult<Option<StaffRow>> {
     let sql = format!("{STAFF_COLS} WHERE tenant_id = $1 AND id = $2");
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant_id).bind(id).fetch_optional(pool).await?)
 }
@@ -188,7 +227,11 @@ pub async fn insert_client_group(conn: &mut AnyConnection, tenant_id: i64, title
 }
 
 #[instrument(skip_all)]
-pub async fn client_group(pool: &AnyPool, tenant_id: i64, id: i64) -> CoreResult<Option<ClientGroupRow>> {
+pub async fn client_group<'c, E: Executor<'c, Database = Any>>(
+    pool: E,
+    tenant_id: i64,
+    id: i64,
+) -> CoreResult<Option<ClientGroupRow>> {
     Ok(sqlx::query_as(
         "SELECT id, title, created_at, updated_at FROM billing_client_groups WHERE tenant_id = $1 AND id = $2",
     )
@@ -297,7 +340,11 @@ pub async fn insert_client(conn: &mut AnyConnection, tenant_id: i64, c: &ClientR
 }
 
 #[instrument(skip_all)]
-pub async fn client(pool: &AnyPool, tenant_id: i64, id: i64) -> CoreResult<Option<ClientRow>> {
+pub async fn client<'c, E: Executor<'c, Database = Any>>(
+    pool: E,
+    tenant_id: i64,
+    id: i64,
+) -> CoreResult<Option<ClientRow>> {
     let sql = format!("{CLIENT_COLS} WHERE tenant_id = $1 AND id = $2");
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant_id).bind(id).fetch_optional(pool).await?)
 }
@@ -375,7 +422,11 @@ pub async fn insert_category(conn: &mut AnyConnection, tenant_id: i64, c: &Categ
 }
 
 #[instrument(skip_all)]
-pub async fn category(pool: &AnyPool, tenant_id: i64, id: i64) -> CoreResult<Option<CategoryRow>> {
+pub async fn category<'c, E: Executor<'c, Database = Any>>(
+    pool: E,
+    tenant_id: i64,
+    id: i64,
+) -> CoreResult<Option<CategoryRow>> {
     Ok(sqlx::query_as(
         "SELECT id, title, description, created_at, updated_at FROM billing_product_categories \
          WHERE tenant_id = $1 AND id = $2",
@@ -460,7 +511,12 @@ pub async fn insert_product(conn: &mut AnyConnection, tenant_id: i64, p: &Produc
 }
 
 #[instrument(skip_all)]
-pub async fn product(pool: &AnyPool, tenant_id: i64, kind: &str, id: i64) -> CoreResult<Option<ProductRow>> {
+pub async fn product<'c, E: Executor<'c, Database = Any>>(
+    pool: E,
+    tenant_id: i64,
+    kind: &str,
+    id: i64,
+) -> CoreResult<Option<ProductRow>> {
     Ok(sqlx::query_as(
         "SELECT id, kind, category_id, title, product_type, description, currency, price, setup_price, period, \
          active, created_at, updated_at FROM billing_products WHERE tenant_id = $1 AND kind = $2 AND id = $3",
@@ -548,7 +604,11 @@ const PROMO_COLS: &str = "SELECT id, code, promo_type, value, max_uses, used, st
                           updated_at FROM billing_promocodes";
 
 #[instrument(skip_all)]
-pub async fn promo(pool: &AnyPool, tenant_id: i64, id: i64) -> CoreResult<Option<PromoRow>> {
+pub async fn promo<'c, E: Executor<'c, Database = Any>>(
+    pool: E,
+    tenant_id: i64,
+    id: i64,
+) -> CoreResult<Option<PromoRow>> {
     let sql = format!("{PROMO_COLS} WHERE tenant_id = $1 AND id = $2");
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant_id).bind(id).fetch_optional(pool).await?)
 }
