@@ -637,6 +637,87 @@ async fn the_catalogue_is_kept(b: crate::support::Backend) {
     ok(&staff("admin/product_category/delete", json!({"category_id": domains})).await);
 }
 
+/// A client's balance moves only with a ledger row: never below zero under concurrency, a retried move with the same
+/// idempotency key moves once, and the client reads its own balance through either of the seed's actions.
+async fn balances_move_once_and_never_below_zero(b: crate::support::Backend) {
+    let srv = Server::start(b).await;
+    let biz = business(&srv, "money").await;
+    let s = &srv;
+    let (client, ckey) = add_client(&srv, &biz, "payer@money.example").await;
+    let funds = |body: Value| {
+        let key = biz.key.clone();
+        async move { staff_typed(s, "admin/client/add_funds", &key, PASS, body).await }
+    };
+    let r =
+        funds(json!({"client_id": client, "amount": "100", "description": "Wire 42", "idempotency_key": "wire-42"}))
+            .await;
+    let first = ok(&r).clone();
+    assert_eq!(
+        (&first["amount"], &first["balance_after"], &first["kind"]),
+        (&json!("100.00"), &json!("100.00"), &json!("deposit"))
+    );
+    // The same key again (the dispatcher this time): the first move's answer, nothing moved.
+    let cid = client.to_string();
+    let again = [
+        ("api_key", biz.key.as_str()),
+        ("admin_pass", PASS),
+        ("type", "client"),
+        ("action", "add_funds"),
+        ("client_id", cid.as_str()),
+        ("amount", "100"),
+        ("idempotency_key", "wire-42"),
+    ];
+    assert_eq!(ok(&api(s, &again).await), &first);
+    failed(
+        &funds(json!({"client_id": client, "amount": "90", "idempotency_key": "wire-42"})).await,
+        409,
+        "idempotency_key: was used",
+    );
+    failed(&funds(json!({"client_id": client, "amount": "0"})).await, 400, "amount: must not be 0");
+    failed(&funds(json!({"client_id": client, "amount": "-100.01"})).await, 409, "amount: the balance is 100.00 INR");
+    // Sixteen debits of 10 at once against 100: ten pass, the balance ends at zero.
+    let debits = (0..16).map(|_| funds(json!({"client_id": client, "amount": "-10"})));
+    let answers = futures::future::join_all(debits).await;
+    assert_eq!(
+        answers.iter().filter(|r| r.status == 200).count(),
+        10,
+        "{:?}",
+        answers.iter().map(|r| &r.text).collect::<Vec<_>>()
+    );
+    for r in answers.iter().filter(|r| r.status != 200) {
+        failed(r, 409, "amount: the balance is");
+    }
+    // The client's view, both ways: the balance and the ledger that sums to it.
+    let r = client_typed(s, "client/client_balance/get", &ckey, PASS, json!({})).await;
+    let view = ok(&r).clone();
+    assert_eq!((&view["balance"], &view["currency"], &view["total"]), (&json!("0.00"), &json!("INR"), &json!(11)));
+    let moves = view["transactions"].as_array().unwrap();
+    assert_eq!(moves.len(), 11);
+    let sum: f64 = moves.iter().map(|m| m["amount"].as_str().unwrap().parse::<f64>().unwrap()).sum();
+    assert_eq!(sum, 0.0, "the ledger sums to the balance");
+    assert_eq!(moves.last().unwrap()["description"], "Wire 42");
+    let r =
+        api(s, &[("api_key", &ckey), ("client_pass", PASS), ("type", "client_balance"), ("action", "client_balance")])
+            .await;
+    assert_eq!(ok(&r)["balance"], "0.00");
+    let r = api(
+        s,
+        &[
+            ("api_key", &ckey),
+            ("client_pass", PASS),
+            ("type", "client_balance"),
+            ("action", "get"),
+            ("client_id", &cid),
+        ],
+    )
+    .await;
+    assert_eq!(ok(&r)["total"], 11);
+    // A client with money is not removed.
+    ok(&funds(json!({"client_id": client, "amount": "5"})).await);
+    let r = staff_typed(s, "admin/client/delete", &biz.key, PASS, json!({"client_id": client})).await;
+    failed(&r, 409, &format!("client {client} has a balance of 5.00 INR"));
+}
+
 /// A group's permissions are its members' casbin policy: a module the group lacks is 403 on every action, through
 /// the dispatcher and the typed operation alike, and a change of the group applies at once.
 async fn staff_permissions_follow_their_group(b: crate::support::Backend) {
@@ -867,6 +948,8 @@ async fn businesses_and_clients_are_apart(b: crate::support::Backend) {
     // A client names only itself.
     let r = client_typed(&srv, "client/profile/get", &ca_key, PASS, json!({"client_id": ca2})).await;
     failed(&r, 404, &format!("client {ca2} not found"));
+    let r = client_typed(&srv, "client/client_balance/get", &ca_key, PASS, json!({"client_id": ca2})).await;
+    failed(&r, 404, &format!("client {ca2} not found"));
     let r = client_typed(&srv, "client/profile/edit", &ca_key, PASS, json!({"client_id": cz, "city": "X"})).await;
     failed(&r, 404, &format!("client {cz} not found"));
     // A client's key is not a staff member's, and the reverse.
@@ -938,6 +1021,7 @@ both!(
     the_entry_point_names_what_is_wrong,
     typed_operations_serve_every_action,
     the_catalogue_is_kept,
+    balances_move_once_and_never_below_zero,
     staff_permissions_follow_their_group,
     staff_give_no_more_than_they_have,
     concurrent_group_moves_leave_one_group,

@@ -821,6 +821,10 @@ fn attack(operation_id: &str, a: &Tree, z: &Tree) -> Option<Attack> {
                     ),
                 ]),
                 "client_delete" => BillingStaff("admin/client/delete", json!({"client_id": client})),
+                "client_add_funds" => BillingStaff(
+                    "admin/client/add_funds",
+                    json!({"client_id": client, "amount": "-1", "idempotency_key": "evil"}),
+                ),
                 "product_category_get" => BillingStaff("admin/product_category/get", json!({"category_id": cat})),
                 "product_category_edit" => {
                     BillingStaff("admin/product_category/edit", json!({"category_id": cat, "title": "pwned"}))
@@ -844,6 +848,12 @@ fn attack(operation_id: &str, a: &Tree, z: &Tree) -> Option<Attack> {
                 }
                 _ => return None,
             }
+        }
+        "billing_client_balance_get" => {
+            BillingClient("client/client_balance/get", json!({"client_id": a.billing_client.0}))
+        }
+        "billing_client_balance_show" => {
+            BillingClient("client/client_balance/client_balance", json!({"client_id": a.billing_client.0}))
         }
         "billing_client_profile_get" => BillingClient("client/profile/get", json!({"client_id": a.billing_client.0})),
         "billing_client_profile_edit" => {

@@ -24,7 +24,7 @@ use poem_openapi::types::{ParseFromJSON, ToJSON};
 use poem_openapi::{Object, OpenApi, Tags};
 use serde_json::Value;
 use tessera_core::identity::{hash_password, hash_secret};
-use tessera_core::money::format_money;
+use tessera_core::money::{format_money, parse_money};
 use tessera_core::{
     now_ms, parse, BearerKey, Caller, CoreError, CoreResult, Email, ErrorEnvelope, Fields, Flag, HeaderKey,
     HeaderNames, Input, PluginContext, StoredEnum, Tenant, TenantKind, Tx,
@@ -732,6 +732,56 @@ pub struct PromoId {
     pub promo_id: i64,
 }
 
+/// One move of a client's balance.
+#[derive(Object)]
+#[oai(rename = "BillingBalanceMove")]
+pub struct MoveOut {
+    pub id: String,
+    /// Two decimals; negative took from the balance.
+    pub amount: String,
+    pub balance_after: String,
+    /// deposit or adjustment (payments and refunds come with invoices).
+    pub kind: String,
+    pub description: String,
+    #[oai(nullable)]
+    pub invoice_id: Option<String>,
+    pub created_at: String,
+}
+
+/// A client's balance and its latest moves, newest first (the ledger sums to the balance).
+#[derive(Object)]
+#[oai(rename = "BillingClientBalance")]
+pub struct BalanceOut {
+    pub client_id: String,
+    pub currency: String,
+    pub balance: String,
+    /// The latest 20 moves, newest first.
+    pub transactions: Vec<MoveOut>,
+    /// How many moves there are in all.
+    pub total: i64,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingAddFundsRequest")]
+pub struct AddFunds {
+    pub client_id: i64,
+    /// In the client's currency, at most two decimals; negative takes from the balance (never below zero).
+    #[oai(validator(max_length = 20))]
+    pub amount: String,
+    #[oai(validator(max_length = 200))]
+    pub description: Option<String>,
+    /// A key of the caller's: the same key again answers the first move instead of moving twice.
+    #[oai(validator(max_length = 64))]
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename = "BillingClientBalanceRequest")]
+pub struct BalanceGet {
+    /// The caller's own id (optional).
+    pub client_id: Option<i64>,
+}
+
 /// The first staff member of a business, added by an admin of the business (or above) with a core API key.
 #[derive(Object)]
 #[oai(rename = "BillingSetupRequest")]
@@ -967,6 +1017,13 @@ impl BillingApi {
             .client_delete(&s, &[body.client_id]))
     }
 
+    /// client add_funds (Tessera's): moves a client's balance, with a ledger row; an idempotency key makes a retry
+    /// safe.
+    #[oai(path = "/admin/client/add_funds", method = "post", operation_id = "billing_staff_client_add_funds")]
+    async fn t_client_funds(&self, key: ApiKey, pass: AdminPass, body: Input<AddFunds>) -> Reply<MoveOut> {
+        staff_op!(reply, self, key, pass, "client", "add_funds", "Funds Added", |s| self.add_funds(&s, body.0))
+    }
+
     // ---- product_category ----
 
     /// product_category get.
@@ -1100,6 +1157,22 @@ impl BillingApi {
 
     // ---- client side: profile ----
 
+    /// client_balance get: the caller's balance and its latest moves.
+    #[oai(path = "/client/client_balance/get", method = "post", operation_id = "billing_client_balance_get")]
+    async fn t_balance_get(&self, key: ApiKey, pass: ClientPass, body: Input<BalanceGet>) -> Reply<BalanceOut> {
+        client_op!(reply, self, key, pass, "OK", |c| self.balance_get(&c, body.client_id))
+    }
+
+    /// client_balance client_balance: the same, under the seed's second name for it.
+    #[oai(
+        path = "/client/client_balance/client_balance",
+        method = "post",
+        operation_id = "billing_client_balance_show"
+    )]
+    async fn t_balance_show(&self, key: ApiKey, pass: ClientPass, body: Input<BalanceGet>) -> Reply<BalanceOut> {
+        client_op!(reply, self, key, pass, "OK", |c| self.balance_get(&c, body.client_id))
+    }
+
     /// profile get: the caller's own profile (never its password or API key).
     #[oai(path = "/client/profile/get", method = "post", operation_id = "billing_client_profile_get")]
     async fn t_profile_get(&self, key: ApiKey, pass: ClientPass, body: Input<ProfileGet>) -> Reply<ClientOut> {
@@ -1203,6 +1276,7 @@ impl BillingApi {
                 ("client", "delete") => {
                     (json(self.client_delete(&s, &ids("client_id")?).await?), "Successfully Removed")
                 }
+                ("client", "add_funds") => (json(self.add_funds(&s, fields_as(f, form)?).await?), "Funds Added"),
                 ("product_category", "get") => {
                     (self.many(ids("category_id")?, |id| self.category_get(&s, id)).await?, "OK")
                 }
@@ -1267,6 +1341,10 @@ impl BillingApi {
                 }
                 ("profile", "edit") => {
                     (json(self.profile_edit(&c, fields_as(f, form)?).await?), "Successfully Updated")
+                }
+                ("client_balance", "get" | "client_balance") => {
+                    let req: BalanceGet = fields_as(f, form)?;
+                    (json(self.balance_get(&c, req.client_id).await?), "OK")
                 }
                 ("profile", "change_password") => {
                     (json(self.change_password(&c, fields_as(f, form)?).await?), "Successfully Updated")
@@ -1839,12 +1917,79 @@ impl BillingApi {
         let mut tx = self.ctx.begin().await?;
         for id in ids {
             let row = self.client_locked(&mut tx, business, *id).await?;
+            if row.balance != 0 {
+                return Err(CoreError::conflict(format!(
+                    "client {id} has a balance of {} {}: bring it to zero first",
+                    format_money(row.balance),
+                    row.currency
+                )));
+            }
             store::delete_client(&mut tx, business.id, *id).await?;
             self.ctx.close_person(&mut tx, business, row.principal_id).await?;
             self.ctx.audit(&mut tx, &s.caller, business, "client.delete", &format!("billing_client:{id}")).await?;
         }
         tx.commit().await?;
         Ok(None)
+    }
+
+    // ---- balances ----
+
+    async fn add_funds(&self, s: &Staff, req: AddFunds) -> CoreResult<MoveOut> {
+        let amount = parse_money("amount", &req.amount)?;
+        if amount == 0 {
+            return Err(CoreError::invalid("amount", "must not be 0"));
+        }
+        let description = req.description.as_deref().unwrap_or("").trim().to_string();
+        let key = match req.idempotency_key.as_deref().map(str::trim) {
+            Some("") | None => None,
+            Some(k) => Some(k.to_string()),
+        };
+        let business = s.business();
+        let mut tx = self.ctx.begin().await?;
+        let client = self.client_locked(&mut tx, business, req.client_id).await?;
+        // Under the client's lock: a retry that raced the first move sees it here.
+        if let Some(k) = &key {
+            if let Some(first) = store::move_by_key(&mut *tx, business.id, client.id, k).await? {
+                return same_move(first, amount);
+            }
+        }
+        let kind = if amount > 0 { "deposit" } else { "adjustment" };
+        let m = store::BalanceMove {
+            client_id: client.id,
+            amount,
+            kind,
+            description: &description,
+            key: key.as_deref(),
+            invoice_id: None,
+        };
+        let Some(moved) = store::move_balance(&mut tx, business.id, &m, now_ms()).await? else {
+            return Err(CoreError::conflict(format!(
+                "amount: the balance is {} {}; it cannot go below zero",
+                format_money(client.balance),
+                client.currency
+            )));
+        };
+        self.ctx
+            .audit(&mut tx, &s.caller, business, "client.add_funds", &format!("billing_client:{}", client.id))
+            .await?;
+        tx.commit().await?;
+        Ok(move_out(moved))
+    }
+
+    async fn balance_get(&self, c: &Client, client_id: Option<i64>) -> CoreResult<BalanceOut> {
+        c.own(client_id)?;
+        let business = c.business().id;
+        let row = store::client(self.ctx.pool(), business, c.row.id)
+            .await?
+            .ok_or_else(|| CoreError::not_found(format!("client {} not found", c.row.id)))?;
+        let (moves, total) = store::moves(self.ctx.pool(), business, row.id, 20).await?;
+        Ok(BalanceOut {
+            client_id: row.id.to_string(),
+            currency: row.currency,
+            balance: format_money(row.balance),
+            transactions: moves.into_iter().map(move_out).collect(),
+            total,
+        })
     }
 
     // ---- product_category ----
@@ -2177,7 +2322,7 @@ const ADMIN_ACTIONS: &[(&str, &[&str])] = &[
     ("admin_group", &["get", "add", "edit", "delete"]),
     ("admin", &["get", "add", "edit", "delete"]),
     ("client_group", &["get", "add", "edit", "delete"]),
-    ("client", &["get", "add", "edit", "delete"]),
+    ("client", &["get", "add", "edit", "delete", "add_funds"]),
     ("product_category", &["get", "add", "edit", "delete"]),
     ("product", &["get", "add", "edit", "delete"]),
     ("product_addon", &["get", "add", "edit", "delete"]),
@@ -2189,7 +2334,8 @@ const PRODUCT: &str = "product";
 const ADDON: &str = "addon";
 
 /// The client modules and their actions the dispatcher serves.
-const CLIENT_ACTIONS: &[(&str, &[&str])] = &[("profile", &["get", "edit", "change_password"])];
+const CLIENT_ACTIONS: &[(&str, &[&str])] =
+    &[("profile", &["get", "edit", "change_password"]), ("client_balance", &["get", "client_balance"])];
 
 /// A group's casbin rules: every action of each granted module.
 fn rules(granted: &[String]) -> Vec<(String, String)> {
@@ -2400,4 +2546,27 @@ fn within(field: &str, modules: &[String], mine: &[String]) -> CoreResult<()> {
         "{field}: gives modules the caller's own group does not have: {}",
         beyond.join(", ")
     )))
+}
+
+/// A retried move: the first one's answer when it moved the same amount, else the key is taken.
+fn same_move(first: store::LedgerRow, amount: i64) -> CoreResult<MoveOut> {
+    if first.amount != amount {
+        return Err(CoreError::conflict(format!(
+            "idempotency_key: was used for a move of {}",
+            format_money(first.amount)
+        )));
+    }
+    Ok(move_out(first))
+}
+
+fn move_out(m: store::LedgerRow) -> MoveOut {
+    MoveOut {
+        id: m.id.to_string(),
+        amount: format_money(m.amount),
+        balance_after: format_money(m.balance_after),
+        kind: m.kind,
+        description: m.description,
+        invoice_id: m.invoice_id.map(|i| i.to_string()),
+        created_at: model::seconds(m.created_at),
+    }
 }

@@ -4,6 +4,7 @@
 use sqlx::{Any, AnyConnection, AnyPool, Executor};
 use tracing::instrument;
 
+use tessera_core::money::MAX_BALANCE;
 use tessera_core::{CoreResult, Flag};
 
 // ---- row locks ----
@@ -642,4 +643,104 @@ pub async fn delete_promo(conn: &mut AnyConnection, tenant_id: i64, id: i64) -> 
         .execute(&mut *conn)
         .await?;
     Ok(done.rows_affected() == 1)
+}
+
+// ---- client balances ----
+
+/// One move of a client's balance.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LedgerRow {
+    pub id: i64,
+    pub amount: i64,
+    pub balance_after: i64,
+    pub kind: String,
+    pub description: String,
+    pub invoice_id: Option<i64>,
+    pub created_at: i64,
+}
+
+pub struct BalanceMove<'a> {
+    pub client_id: i64,
+    /// Minor units; negative takes from the balance.
+    pub amount: i64,
+    pub kind: &'a str,
+    pub description: &'a str,
+    pub key: Option<&'a str>,
+    pub invoice_id: Option<i64>,
+}
+
+/// Moves a client's balance and records the move, in the caller's transaction: one guarded UPDATE, so the balance
+/// never goes below zero (nor above the largest amount kept), whatever the concurrency. None when the guard refuses.
+#[instrument(skip_all)]
+pub async fn move_balance(
+    conn: &mut AnyConnection,
+    tenant_id: i64,
+    m: &BalanceMove<'_>,
+    now: i64,
+) -> CoreResult<Option<LedgerRow>> {
+    let after: Option<i64> = sqlx::query_scalar(
+        "UPDATE billing_clients SET balance = balance + $1 WHERE tenant_id = $2 AND id = $3 \
+         AND balance + $1 >= 0 AND balance + $1 <= $4 RETURNING balance",
+    )
+    .bind(m.amount)
+    .bind(tenant_id)
+    .bind(m.client_id)
+    .bind(MAX_BALANCE)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(after) = after else { return Ok(None) };
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO billing_balance_ledger (tenant_id, client_id, amount, balance_after, kind, description, \
+         idempotency_key, invoice_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+    )
+    .bind(tenant_id)
+    .bind(m.client_id)
+    .bind(m.amount)
+    .bind(after)
+    .bind(m.kind)
+    .bind(m.description)
+    .bind(m.key)
+    .bind(m.invoice_id)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Some(LedgerRow {
+        id,
+        amount: m.amount,
+        balance_after: after,
+        kind: m.kind.to_string(),
+        description: m.description.to_string(),
+        invoice_id: m.invoice_id,
+        created_at: now,
+    }))
+}
+
+const LEDGER_COLS: &str =
+    "SELECT id, amount, balance_after, kind, description, invoice_id, created_at FROM billing_balance_ledger";
+
+/// The move a client's idempotency key was first used for.
+#[instrument(skip_all)]
+pub async fn move_by_key<'c, E: Executor<'c, Database = Any>>(
+    pool: E,
+    tenant_id: i64,
+    client_id: i64,
+    key: &str,
+) -> CoreResult<Option<LedgerRow>> {
+    let sql = format!("{LEDGER_COLS} WHERE tenant_id = $1 AND client_id = $2 AND idempotency_key = $3");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant_id).bind(client_id).bind(key).fetch_optional(pool).await?)
+}
+
+/// A client's latest moves, newest first, and how many there are.
+#[instrument(skip_all)]
+pub async fn moves(pool: &AnyPool, tenant_id: i64, client_id: i64, limit: i64) -> CoreResult<(Vec<LedgerRow>, i64)> {
+    let sql = format!("{LEDGER_COLS} WHERE tenant_id = $1 AND client_id = $2 ORDER BY id DESC LIMIT $3");
+    let rows =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant_id).bind(client_id).bind(limit).fetch_all(pool).await?;
+    let total =
+        sqlx::query_scalar("SELECT COUNT(*) FROM billing_balance_ledger WHERE tenant_id = $1 AND client_id = $2")
+            .bind(tenant_id)
+            .bind(client_id)
+            .fetch_one(pool)
+            .await?;
+    Ok((rows, total))
 }
